@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# HaClient local HA lab. See eng/lab/README.md for verbs and output formats.
+set -euo pipefail
+LAB_SH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lab/common.sh
+source "$LAB_SH_DIR/lab/common.sh"
+# shellcheck source=lab/pg.sh
+source "$LAB_SH_DIR/lab/pg.sh"
+[[ -f "$LAB_SH_DIR/lab/patroni.sh" ]] && source "$LAB_SH_DIR/lab/patroni.sh"
+[[ -f "$LAB_SH_DIR/lab/redis.sh" ]] && source "$LAB_SH_DIR/lab/redis.sh"
+
+usage() {
+  cat >&2 <<USAGE
+usage: bash eng/lab.sh install [--all]
+       bash eng/lab.sh up|down|status
+       bash eng/lab.sh pg <verb> ...       (up down reset status crash-primary hang-primary resume pause-replay promote ...)
+       bash eng/lab.sh patroni <verb> ...  (up [--sync] down reset status crash-leader kill-postmaster hang-leader resume switchover restore)
+       bash eng/lab.sh redis <verb> ...    (up down reset status crash-master hang-master resume failover kill-sentinel restore)
+USAGE
+  exit 2
+}
+
+main() {
+  local cmd=${1:-}; shift || true
+  case "$cmd" in
+    install)
+      ensure_root
+      local pk=("${PKGS_PG[@]}" "${PKGS_PATRONI[@]}" "${PKGS_REDIS[@]}")
+      [[ "${1:-}" == --all ]] && pk+=("${PKGS_EXTRA[@]}")
+      ensure_packages $(printf '%s\n' "${pk[@]}" | sort -u)
+      log "install: all packages present" ;;
+    pg) pg_main "$@" ;;
+    patroni) declare -F patroni_main >/dev/null || die "patroni part not available"; patroni_main "$@" ;;
+    redis) declare -F redis_main >/dev/null || die "redis part not available"; redis_main "$@" ;;
+    up)
+      pg_main up
+      declare -F patroni_main >/dev/null && patroni_main up
+      declare -F redis_main >/dev/null && redis_main up
+      true ;;
+    down)
+      local rc=0
+      ( pg_main down ) || rc=1
+      if declare -F patroni_main >/dev/null; then ( patroni_main down ) || rc=1; fi
+      if declare -F redis_main >/dev/null; then ( redis_main down ) || rc=1; fi
+      return $rc ;;
+    reset)
+      pg_main reset
+      declare -F patroni_main >/dev/null && patroni_main reset
+      declare -F redis_main >/dev/null && redis_main reset
+      true ;;
+    status)
+      echo "== pg"; pg_main status
+      if declare -F patroni_main >/dev/null; then echo "== patroni"; patroni_main status; fi
+      if declare -F redis_main >/dev/null; then echo "== redis"; redis_main status; fi ;;
+    ""|-h|--help|help) usage ;;
+    *) log "unknown command '$cmd'"; usage ;;
+  esac
+}
+
+main "$@"
