@@ -1,0 +1,56 @@
+namespace HaClient.Drill;
+
+/// <summary>Command-line arguments: <c>--scenario X --client haclient|npgsql|seredis --workload write|mixed
+/// --duration-s 20 --fault-after-s 5 --budget-ms 2000 --sync</c>.</summary>
+public sealed class DrillArgs
+{
+    public string Scenario { get; set; } = "crash";
+    public string Client { get; set; } = "haclient";
+    public string Workload { get; set; } = "mixed";
+    public double DurationSeconds { get; set; } = 25;
+    public double FaultAfterSeconds { get; set; } = 5;
+    public double BudgetMs { get; set; } = 2000;
+    public bool Sync { get; set; }
+    public int Concurrency { get; set; } = 4;
+    public int Sessions { get; set; } = 1000;
+
+    /// <summary>The repository root (where eng/lab.sh is).</summary>
+    public string RepoRoot { get; set; } = FindRepoRoot();
+
+    public string LabScript => Path.Combine(RepoRoot, "eng", "lab.sh");
+
+    public static DrillArgs Parse(string[] args)
+    {
+        var a = new DrillArgs();
+        for (var i = 0; i < args.Length; i++)
+        {
+            string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
+            switch (args[i])
+            {
+                case "--scenario": a.Scenario = Next(); break;
+                case "--client": a.Client = Next(); break;
+                case "--workload": a.Workload = Next(); break;
+                case "--duration-s": a.DurationSeconds = double.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture); break;
+                case "--fault-after-s": a.FaultAfterSeconds = double.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture); break;
+                case "--budget-ms": a.BudgetMs = double.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture); break;
+                case "--concurrency": a.Concurrency = int.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture); break;
+                case "--sessions": a.Sessions = int.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture); break;
+                case "--sync": a.Sync = true; break;
+                default: throw new ArgumentException($"unknown argument '{args[i]}'");
+            }
+        }
+
+        if (a.DurationSeconds is <= 0 or > 600) throw new ArgumentException("--duration-s must be in (0, 600]");
+        return a;
+    }
+
+    private static string FindRepoRoot()
+    {
+        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
+        {
+            if (File.Exists(Path.Combine(d.FullName, "HaClient.sln"))) return d.FullName;
+        }
+
+        return Directory.GetCurrentDirectory();
+    }
+}

@@ -1,0 +1,60 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace HaClient.Drill;
+
+/// <summary>What one drill run measured. Serialised as the last line of the drill's output.</summary>
+public sealed class DrillReport
+{
+    [JsonPropertyName("scenario")] public string Scenario { get; set; } = "";
+    [JsonPropertyName("client")] public string Client { get; set; } = "";
+    [JsonPropertyName("workload")] public string Workload { get; set; } = "";
+
+    /// <summary>From the fault to the first acknowledged write on the new primary/master (-1: never).</summary>
+    [JsonPropertyName("window_ms")] public double WindowMs { get; set; } = -1;
+
+    /// <summary>From the moment the new primary first accepts writes (seen by an independent observer) to the client's
+    /// first acknowledged write there (-1: never).</summary>
+    [JsonPropertyName("detect_ms")] public double DetectMs { get; set; } = -1;
+
+    [JsonPropertyName("writes_acked")] public long WritesAcked { get; set; }
+    [JsonPropertyName("writes_failed")] public long WritesFailed { get; set; }
+    [JsonPropertyName("writes_outcome_unknown")] public long WritesOutcomeUnknown { get; set; }
+
+    /// <summary>Acknowledged writes missing on the final primary/master.</summary>
+    [JsonPropertyName("lost_acked")] public long LostAcked { get; set; }
+
+    /// <summary>Writes acknowledged by a node the observer last saw in a non-writable role.</summary>
+    [JsonPropertyName("wrong_role_writes")] public long WrongRoleWrites { get; set; }
+    [JsonPropertyName("reads_ok")] public long ReadsOk { get; set; }
+
+    /// <summary>Reads that broke the consistency they asked for: older than the lag bound, or missing their token's write.</summary>
+    [JsonPropertyName("stale_reads")] public long StaleReads { get; set; }
+    [JsonPropertyName("read_errors")] public long ReadErrors { get; set; }
+
+    /// <summary>The longest single call, in ms.</summary>
+    [JsonPropertyName("max_call_ms")] public double MaxCallMs { get; set; }
+
+    /// <summary>The operation budget the client ran with, in ms.</summary>
+    [JsonPropertyName("budget_ms")] public double BudgetMs { get; set; }
+    [JsonPropertyName("duration_ms")] public double DurationMs { get; set; }
+
+    /// <summary>Scenario-specific figures (for example sessions_created / sessions_lost).</summary>
+    [JsonPropertyName("extra")] public Dictionary<string, double> Extra { get; set; } = new();
+
+    public string ToJson() => JsonSerializer.Serialize(this);
+
+    public void PrintReadable(TextWriter w)
+    {
+        w.WriteLine($"== drill: {Scenario} / client {Client} / workload {Workload}");
+        w.WriteLine($"   window_ms (fault -> first acked write on new primary): {WindowMs:0.0}");
+        w.WriteLine($"   detect_ms (new primary writable -> first acked write): {DetectMs:0.0}");
+        w.WriteLine($"   writes: acked {WritesAcked}, failed {WritesFailed} (outcome unknown {WritesOutcomeUnknown}), lost_acked {LostAcked}, wrong_role {WrongRoleWrites}");
+        w.WriteLine($"   reads: ok {ReadsOk}, stale {StaleReads}, errors {ReadErrors}");
+        w.WriteLine($"   max_call_ms {MaxCallMs:0.0} (budget {BudgetMs:0} ms), ran {DurationMs / 1000:0.0} s");
+        foreach (var (k, v) in Extra)
+        {
+            w.WriteLine($"   {k}: {v}");
+        }
+    }
+}

@@ -1,0 +1,11 @@
+using HaClient.Drill;
+
+var args2 = DrillArgs.Parse(args);
+DrillReport report = args2.Scenario switch
+{
+    "crash" or "hang" or "lag" or "switchover" or "kill-postmaster" => await PostgresDrill.RunAsync(args2),
+    _ => throw new ArgumentException($"unknown scenario '{args2.Scenario}'"),
+};
+report.PrintReadable(Console.Out);
+Console.WriteLine(report.ToJson());
+return 0;

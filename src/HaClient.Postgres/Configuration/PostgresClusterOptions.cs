@@ -1,0 +1,61 @@
+using System.ComponentModel.DataAnnotations;
+using HaClient.Resilience;
+
+namespace HaClient.Postgres;
+
+/// <summary>Settings of one PostgreSQL cluster: a primary and its streaming replicas.</summary>
+public sealed class PostgresClusterOptions
+{
+    /// <summary>
+    /// An Npgsql connection string: credentials, database and any Npgsql setting. Its <c>Host</c> may list the hosts
+    /// (<c>Host=a:5432,b:5432</c>); <see cref="Hosts"/>, when set, replaces that list. Never logged.
+    /// </summary>
+    public string ConnectionString { get; set; } = string.Empty;
+
+    /// <summary>The hosts as <c>host:port</c> (or <c>host</c>, using the connection string's port). Optional when the
+    /// connection string's <c>Host</c> lists them.</summary>
+    public IList<string> Hosts { get; set; } = new List<string>();
+
+    /// <summary>How often each host's role, timeline and lag are probed. Default 1 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "00:10:00", ErrorMessage = "ProbeInterval must be between 10 ms and 10 minutes.")]
+    public TimeSpan ProbeInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How often hosts are probed while no primary is known (a failover is under way). Default 25 ms.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.005", "00:01:00", ErrorMessage = "FailoverProbeInterval must be between 5 ms and 1 minute.")]
+    public TimeSpan FailoverProbeInterval { get; set; } = TimeSpan.FromMilliseconds(25);
+
+    /// <summary>The most time one probe (connect included) may take before the host is taken as down. Default 1 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.050", "00:01:00", ErrorMessage = "ProbeTimeout must be between 50 ms and 1 minute.")]
+    public TimeSpan ProbeTimeout { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Which replicas may serve reads.</summary>
+    [Required]
+    public ReplicaLagPolicy ReplicaLag { get; set; } = new();
+
+    /// <summary>Whether reads go to the primary when no replica qualifies. Default <see langword="true"/>. When
+    /// <see langword="false"/>, such a read fails with <see cref="NoEligibleEndpointException"/>. Token reads and strong
+    /// reads always may use the primary.</summary>
+    public bool FallbackToPrimary { get; set; } = true;
+
+    /// <summary>Operation budget and per-host circuit breaker.</summary>
+    [Required]
+    public EndpointResilienceOptions Resilience { get; set; } = new();
+
+    /// <summary>Optional Patroni REST base addresses (<c>http://127.0.0.1:8008</c>). When set, the monitor also reads
+    /// <c>/cluster</c>: a member Patroni does not name leader never gets a write while Patroni answers.</summary>
+    public IList<string> PatroniUrls { get; set; } = new List<string>();
+}
+
+/// <summary>The replication lag a replica may have and still serve reads. A replica qualifies only within every bound
+/// that is set.</summary>
+public sealed class ReplicaLagPolicy
+{
+    /// <summary>The most replay lag in time, counted conservatively (the lag last probed plus the age of that probe).
+    /// Default 5 s; <see langword="null"/> for no time bound. Written as <c>hh:mm:ss[.fff]</c>.</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "01:00:00", ErrorMessage = "MaxLagTime must be between 0 and 1 hour, written as hh:mm:ss (e.g. 00:00:05 for 5 seconds).")]
+    public TimeSpan? MaxLagTime { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>The most replay lag in bytes of WAL behind the primary. Default <see langword="null"/> (no byte bound).</summary>
+    [Range(0L, long.MaxValue, ErrorMessage = "MaxLagBytes must be a non-negative number of bytes.")]
+    public long? MaxLagBytes { get; set; }
+}

@@ -1,0 +1,127 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace HaClient.Postgres;
+
+/// <summary>Validates <see cref="PostgresClusterOptions"/>. Every error names the setting (<c>Hosts[1]</c>,
+/// <c>ReplicaLag:MaxLagTime</c>) and never quotes a password or the connection string.</summary>
+public sealed class PostgresClusterOptionsValidator : IValidateOptions<PostgresClusterOptions>
+{
+    /// <inheritdoc />
+    public ValidateOptionsResult Validate(string? name, PostgresClusterOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var errors = new List<string>();
+        Resolve(options, errors);
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    /// <summary>Validates and resolves the host list and the per-host connection string.</summary>
+    internal static ResolvedPostgresSettings? Resolve(PostgresClusterOptions options, List<string> errors)
+    {
+        Annotate(options, string.Empty, errors);
+        if (options.ReplicaLag is { } lag)
+        {
+            Annotate(lag, "ReplicaLag:", errors);
+        }
+
+        if (options.Resilience is { } resilience)
+        {
+            Annotate(resilience, "Resilience:", errors);
+        }
+
+        NpgsqlConnectionStringBuilder? csb = null;
+        if (string.IsNullOrWhiteSpace(options.ConnectionString))
+        {
+            errors.Add("ConnectionString: is required (credentials and database; Host may list the hosts).");
+        }
+        else
+        {
+            try
+            {
+                csb = new NpgsqlConnectionStringBuilder(options.ConnectionString);
+            }
+            catch (Exception e) when (e is ArgumentException or FormatException or InvalidCastException)
+            {
+                // Npgsql's message names the keyword only, never the value.
+                errors.Add($"ConnectionString: is malformed: {e.Message}");
+            }
+        }
+
+        var hosts = new List<HostEndpoint>();
+        var defaultPort = csb?.Port ?? 5432;
+        if (options.Hosts is { Count: > 0 })
+        {
+            for (var i = 0; i < options.Hosts.Count; i++)
+            {
+                AddHost(options.Hosts[i], defaultPort, $"Hosts[{i}]", hosts, errors);
+            }
+        }
+        else if (csb is not null && !string.IsNullOrWhiteSpace(csb.Host))
+        {
+            var parts = csb.Host.Split(',');
+            for (var i = 0; i < parts.Length; i++)
+            {
+                AddHost(parts[i], defaultPort, $"ConnectionString:Host[{i}]", hosts, errors);
+            }
+        }
+        else if (csb is not null)
+        {
+            errors.Add("Hosts: the cluster needs at least one host (set Hosts, or Host in ConnectionString).");
+        }
+
+        if (hosts.Count != hosts.Distinct().Count())
+        {
+            errors.Add("Hosts: lists the same host:port twice.");
+        }
+
+        for (var i = 0; i < options.PatroniUrls.Count; i++)
+        {
+            if (!Uri.TryCreate(options.PatroniUrls[i], UriKind.Absolute, out var u) || (u.Scheme != Uri.UriSchemeHttp && u.Scheme != Uri.UriSchemeHttps))
+            {
+                errors.Add($"PatroniUrls[{i}]: '{options.PatroniUrls[i]}' is not an absolute http(s) address.");
+            }
+        }
+
+        if (options.FailoverProbeInterval > options.ProbeInterval)
+        {
+            errors.Add("FailoverProbeInterval: must not be longer than ProbeInterval.");
+        }
+
+        if (errors.Count > 0 || csb is null)
+        {
+            return null;
+        }
+
+        return new ResolvedPostgresSettings(hosts, csb);
+    }
+
+    private static void AddHost(string? text, int defaultPort, string setting, List<HostEndpoint> hosts, List<string> errors)
+    {
+        if (HostEndpoint.TryParse(text, defaultPort, out var error) is { } endpoint)
+        {
+            hosts.Add(endpoint);
+        }
+        else
+        {
+            errors.Add($"{setting}: {error}; expected host:port.");
+        }
+    }
+
+    private static void Annotate(object instance, string prefix, List<string> errors)
+    {
+        var results = new List<ValidationResult>();
+        if (!Validator.TryValidateObject(instance, new ValidationContext(instance), results, validateAllProperties: true))
+        {
+            foreach (var r in results)
+            {
+                var member = r.MemberNames.FirstOrDefault() ?? string.Empty;
+                errors.Add($"{prefix}{member}: {r.ErrorMessage}");
+            }
+        }
+    }
+}
+
+/// <summary>The validated host list and the connection string every host's pool starts from.</summary>
+internal sealed record ResolvedPostgresSettings(IReadOnlyList<HostEndpoint> Hosts, NpgsqlConnectionStringBuilder Template);

@@ -1,0 +1,93 @@
+using System.Diagnostics;
+
+namespace HaClient.Postgres;
+
+/// <summary>
+/// The routing decision: which host serves a request, from the monitor's latest state. Pure and allocation-free: it
+/// reads the slots' states and counters and returns an index.
+/// </summary>
+internal static class Router
+{
+    /// <summary>The primary's index when it is known and its circuit lets calls through; otherwise -1.</summary>
+    public static int SelectPrimary(HostSlot[] slots, int primaryIndex)
+    {
+        if (primaryIndex < 0)
+        {
+            return -1;
+        }
+
+        var slot = slots[primaryIndex];
+        return slot.State.Role == PostgresRole.Primary && !slot.PatroniVeto && slot.Circuit.IsAvailable ? primaryIndex : -1;
+    }
+
+    /// <summary>
+    /// The index of the host for a read: the least busy replica that meets <paramref name="consistency"/> and the lag
+    /// policy (skipping <paramref name="exclude"/>), else the primary when allowed, else -1.
+    /// </summary>
+    public static int SelectReader(HostSlot[] slots, int primaryIndex, in ReadConsistency consistency, ReplicaLagPolicy lag, bool fallbackToPrimary, long nowTimestamp, int exclude, int rotation)
+    {
+        var primary = SelectPrimary(slots, primaryIndex);
+        if (consistency.Kind == ReadConsistencyKind.Primary)
+        {
+            return primary == exclude ? -1 : primary;
+        }
+
+        var primaryLsn = primary >= 0 ? slots[primary].State.WalLsn : 0UL;
+        var maxLagTicks = lag.MaxLagTime is { } t ? t.TotalSeconds : double.PositiveInfinity;
+        var maxLagBytes = lag.MaxLagBytes ?? long.MaxValue;
+        var best = -1;
+        var bestLoad = int.MaxValue;
+        var n = slots.Length;
+        for (var k = 0; k < n; k++)
+        {
+            var i = (int)((uint)(k + rotation) % (uint)n);
+            if (i == exclude)
+            {
+                continue;
+            }
+
+            var slot = slots[i];
+            var s = slot.State;
+            if (s.Role != PostgresRole.Replica || !slot.Circuit.IsAvailable || s.ReplayLagSeconds is not { } lagSeconds)
+            {
+                continue;
+            }
+
+            // Conservative: the lag may have grown by the probe's age since it was measured.
+            var age = (double)(nowTimestamp - s.ProbedAtTimestamp) / Stopwatch.Frequency;
+            if (lagSeconds + age > maxLagTicks)
+            {
+                continue;
+            }
+
+            if (maxLagBytes != long.MaxValue && (primaryLsn == 0 || (primaryLsn > s.WalLsn && (long)(primaryLsn - s.WalLsn) > maxLagBytes)))
+            {
+                continue;
+            }
+
+            if (consistency.Kind == ReadConsistencyKind.AtLeast && s.WalLsn < consistency.Token.Lsn)
+            {
+                continue;
+            }
+
+            var load = Volatile.Read(ref slot.InFlight);
+            if (load < bestLoad)
+            {
+                best = i;
+                bestLoad = load;
+            }
+        }
+
+        if (best >= 0)
+        {
+            return best;
+        }
+
+        if (primary == exclude)
+        {
+            return -1;
+        }
+
+        return fallbackToPrimary || consistency.Kind == ReadConsistencyKind.AtLeast ? primary : -1;
+    }
+}

@@ -1,0 +1,56 @@
+using HaClient.Resilience;
+using Npgsql;
+
+namespace HaClient.Postgres;
+
+/// <summary>One host as the cluster holds it: its user pool, its monitor connection, its breaker, its latest state and
+/// its requests in flight.</summary>
+internal sealed class HostSlot
+{
+    private PostgresHostState _state;
+
+    public HostSlot(int index, HostEndpoint endpoint, NpgsqlDataSource pool, NpgsqlDataSource probeSource, EndpointCircuit circuit)
+    {
+        Index = index;
+        Endpoint = endpoint;
+        Name = endpoint.ToString();
+        Pool = pool;
+        ProbeSource = probeSource;
+        Circuit = circuit;
+        _state = PostgresHostState.Initial(endpoint);
+    }
+
+    public int Index { get; }
+
+    public HostEndpoint Endpoint { get; }
+
+    /// <summary>host:port, for logs, metrics and errors.</summary>
+    public string Name { get; }
+
+    /// <summary>The pool user requests use.</summary>
+    public NpgsqlDataSource Pool { get; }
+
+    /// <summary>Unpooled source of the monitor's own connection.</summary>
+    public NpgsqlDataSource ProbeSource { get; }
+
+    public EndpointCircuit Circuit { get; }
+
+    /// <summary>The latest probe.</summary>
+    public PostgresHostState State
+    {
+        get => Volatile.Read(ref _state);
+        set => Volatile.Write(ref _state, value);
+    }
+
+    /// <summary>Requests in flight on this host (for least-busy replica choice).</summary>
+    public int InFlight;
+
+    /// <summary>The monitor's open connection, owned by the probe loop.</summary>
+    public NpgsqlConnection? ProbeConnection { get; set; }
+
+    /// <summary>Released to make the probe loop probe at once.</summary>
+    public SemaphoreSlim Wake { get; } = new(0, 1);
+
+    /// <summary>Set while Patroni answers and names another member leader.</summary>
+    public volatile bool PatroniVeto;
+}

@@ -1,0 +1,124 @@
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+
+namespace HaClient.Postgres;
+
+/// <summary>
+/// Reads Patroni's <c>/cluster</c> (the first address that answers) and vetoes writes to every member Patroni does not
+/// name leader. When no address answers, it vetoes nothing and the PostgreSQL probes alone decide.
+/// </summary>
+internal sealed partial class PatroniWatcher : IAsyncDisposable
+{
+    private readonly IList<string> _urls;
+    private readonly HostSlot[] _slots;
+    private readonly PostgresClusterOptions _options;
+    private readonly Action _onChange;
+    private readonly ILogger _logger;
+    private readonly HttpClient _http;
+    private Task _loop = Task.CompletedTask;
+
+    public PatroniWatcher(IList<string> urls, HostSlot[] slots, PostgresClusterOptions options, Action onChange, ILogger logger)
+    {
+        _urls = urls;
+        _slots = slots;
+        _options = options;
+        _onChange = onChange;
+        _logger = logger;
+        _http = new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
+    }
+
+    public void Start(CancellationToken stop) => _loop = Task.Run(() => LoopAsync(stop));
+
+    private async Task LoopAsync(CancellationToken stop)
+    {
+        while (!stop.IsCancellationRequested)
+        {
+            var leader = await ReadLeaderAsync(stop).ConfigureAwait(false);
+            var changed = false;
+            foreach (var slot in _slots)
+            {
+                var veto = leader.Answered && !slot.Endpoint.Equals(leader.Endpoint);
+                if (slot.PatroniVeto != veto)
+                {
+                    slot.PatroniVeto = veto;
+                    changed = true;
+                    if (!veto)
+                    {
+                        // Patroni names this member leader: probe it now rather than at the next interval.
+                        if (slot.Wake.CurrentCount == 0)
+                        {
+                            try
+                            {
+                                slot.Wake.Release();
+                            }
+                            catch (SemaphoreFullException)
+                            {
+                            }
+                        }
+                    }
+                }
+            }
+
+            if (changed)
+            {
+                _onChange();
+            }
+
+            var fast = leader.Endpoint is null || _slots.All(s => s.State.Role != PostgresRole.Primary);
+            try
+            {
+                await Task.Delay(fast ? _options.FailoverProbeInterval : _options.ProbeInterval, stop).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    private async Task<(bool Answered, HostEndpoint? Endpoint)> ReadLeaderAsync(CancellationToken stop)
+    {
+        foreach (var url in _urls)
+        {
+            using var cts = CancellationTokenSource.CreateLinkedTokenSource(stop);
+            cts.CancelAfter(_options.ProbeTimeout);
+            try
+            {
+                await using var body = await _http.GetStreamAsync(new Uri(new Uri(url), "/cluster"), cts.Token).ConfigureAwait(false);
+                using var doc = await JsonDocument.ParseAsync(body, cancellationToken: cts.Token).ConfigureAwait(false);
+                foreach (var m in doc.RootElement.GetProperty("members").EnumerateArray())
+                {
+                    if (m.TryGetProperty("role", out var role) && role.GetString() is "leader" or "standby_leader"
+                        && m.TryGetProperty("host", out var host) && m.TryGetProperty("port", out var port))
+                    {
+                        return (true, new HostEndpoint(host.GetString() ?? string.Empty, port.GetInt32()));
+                    }
+                }
+
+                return (true, null);
+            }
+            catch (Exception e) when (!stop.IsCancellationRequested)
+            {
+                LogPatroniUnreachable(_logger, url, e.GetType().Name);
+            }
+        }
+
+        return (false, null);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await _loop.WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+        }
+
+        _http.Dispose();
+    }
+
+    [LoggerMessage(EventId = 1010, Level = LogLevel.Debug, Message = "Patroni REST {Url} did not answer ({Error})")]
+    private static partial void LogPatroniUnreachable(ILogger logger, string url, string error);
+}

@@ -1,0 +1,49 @@
+using System.Diagnostics;
+
+namespace HaClient.Postgres;
+
+/// <summary>What the monitor knows of one host: an immutable snapshot taken by one probe.</summary>
+public sealed class PostgresHostState
+{
+    internal PostgresHostState(HostEndpoint endpoint, PostgresRole role, int timeline, ulong walLsn, double? replayLagSeconds, long probedAtTimestamp, TimeSpan probeDuration, string? error)
+    {
+        Endpoint = endpoint;
+        Role = role;
+        Timeline = timeline;
+        WalLsn = walLsn;
+        ReplayLagSeconds = replayLagSeconds;
+        ProbedAtTimestamp = probedAtTimestamp;
+        ProbedAt = DateTimeOffset.UtcNow;
+        ProbeDuration = probeDuration;
+        Error = error;
+    }
+
+    /// <summary>The host.</summary>
+    public HostEndpoint Endpoint { get; }
+
+    /// <summary>Its role.</summary>
+    public PostgresRole Role { get; }
+
+    /// <summary>Its timeline (0 when unknown).</summary>
+    public int Timeline { get; }
+
+    /// <summary>The current WAL position on a primary; the replay position on a replica (0 when unknown).</summary>
+    public ulong WalLsn { get; }
+
+    /// <summary>Replay lag in seconds on a replica when the probe ran: 0 when everything received is replayed.</summary>
+    public double? ReplayLagSeconds { get; }
+
+    /// <summary>When the probe completed (wall clock).</summary>
+    public DateTimeOffset ProbedAt { get; }
+
+    /// <summary>How long the probe took.</summary>
+    public TimeSpan ProbeDuration { get; }
+
+    /// <summary>Why the last probe failed (exception type and message; never credentials).</summary>
+    public string? Error { get; }
+
+    /// <summary><see cref="Stopwatch"/> timestamp of the probe.</summary>
+    internal long ProbedAtTimestamp { get; }
+
+    internal static PostgresHostState Initial(HostEndpoint endpoint) => new(endpoint, PostgresRole.Unknown, 0, 0, null, 0, TimeSpan.Zero, null);
+}

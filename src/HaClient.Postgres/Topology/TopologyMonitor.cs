@@ -1,0 +1,418 @@
+using System.Diagnostics;
+using HaClient.Resilience;
+using HaClient.Telemetry;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace HaClient.Postgres;
+
+/// <summary>
+/// Keeps every host's role, timeline and lag current: one independent probe loop per host (so a frozen host never delays
+/// the others), probing every <see cref="PostgresClusterOptions.ProbeInterval"/>, every
+/// <see cref="PostgresClusterOptions.FailoverProbeInterval"/> while no primary is known, and at once when a request
+/// reports a connection error.
+/// </summary>
+internal sealed partial class TopologyMonitor : IAsyncDisposable
+{
+    // One round trip: role, timeline, WAL position and replay lag (0 when everything received is replayed).
+    internal const string ProbeSql = """
+        SELECT r,
+               CASE WHEN r THEN (SELECT received_tli FROM pg_stat_wal_receiver)
+                    ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END,
+               CASE WHEN r THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END,
+               CASE WHEN NOT r THEN NULL
+                    WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0::float8
+                    ELSE extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp())::float8 END
+        FROM (SELECT pg_is_in_recovery() AS r) s
+        """;
+
+    private readonly HostSlot[] _slots;
+    private readonly PostgresClusterOptions _options;
+    private readonly string _cluster;
+    private readonly ILogger _logger;
+    private readonly Lock _gate = new();
+    private readonly CancellationTokenSource _stop = new();
+    private readonly PatroniWatcher? _patroni;
+    private Task[] _loops = [];
+    private TaskCompletionSource _changed = NewSignal();
+    private PostgresTopology _topology;
+    private int _primaryIndex = -1;
+    private long _huntUntil;
+    private long _primaryLostAt;
+    private long _version;
+
+    public TopologyMonitor(string cluster, HostSlot[] slots, PostgresClusterOptions options, ILogger logger)
+    {
+        _cluster = cluster;
+        _slots = slots;
+        _options = options;
+        _logger = logger;
+        _topology = new PostgresTopology(0, slots.Select(s => s.State).ToArray(), -1, false);
+        _primaryLostAt = Stopwatch.GetTimestamp();
+        if (options.PatroniUrls.Count > 0)
+        {
+            _patroni = new PatroniWatcher(options.PatroniUrls, slots, options, OnPatroniView, logger);
+        }
+    }
+
+    /// <summary>The latest view.</summary>
+    public PostgresTopology Topology => Volatile.Read(ref _topology);
+
+    /// <summary>Index of the host writes go to, or -1.</summary>
+    public int PrimaryIndex => Volatile.Read(ref _primaryIndex);
+
+    /// <summary>Completes at the next change of the chosen primary or of any role.</summary>
+    public Task Changed => Volatile.Read(ref _changed).Task;
+
+    /// <summary>Raised after each change of the chosen primary or of any role.</summary>
+    public event Action<PostgresTopology>? TopologyChanged;
+
+    private bool Hunting => Volatile.Read(ref _primaryIndex) < 0 || Stopwatch.GetTimestamp() < Volatile.Read(ref _huntUntil);
+
+    public void Start()
+    {
+        _loops = _slots.Select(s => Task.Run(() => ProbeLoopAsync(s, _stop.Token))).ToArray();
+        _patroni?.Start(_stop.Token);
+    }
+
+    /// <summary>Completes when every host has been probed once (or <paramref name="timeout"/> passes).</summary>
+    public async Task WaitForFirstProbesAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var deadline = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
+        while (_slots.Any(s => s.State.Role == PostgresRole.Unknown))
+        {
+            var left = deadline - Stopwatch.GetTimestamp();
+            if (left <= 0)
+            {
+                return;
+            }
+
+            try
+            {
+                await Changed.WaitAsync(TimeSpan.FromSeconds((double)left / Stopwatch.Frequency), cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>A request saw a connection-level failure: probe every host now and keep probing fast for a while.</summary>
+    public void RequestProbe()
+    {
+        Volatile.Write(ref _huntUntil, Stopwatch.GetTimestamp() + (long)(3 * _options.ProbeInterval.TotalSeconds * Stopwatch.Frequency));
+        foreach (var slot in _slots)
+        {
+            Wake(slot);
+        }
+    }
+
+    /// <summary>A write connection reported <c>in_hot_standby=on</c> or a read-only error: this host is no primary.</summary>
+    public void ReportNotPrimary(HostSlot slot)
+    {
+        var s = slot.State;
+        Apply(slot, new PostgresHostState(s.Endpoint, PostgresRole.Replica, s.Timeline, s.WalLsn, null, Stopwatch.GetTimestamp(), TimeSpan.Zero, "reported read-only by a request"));
+        RequestProbe();
+    }
+
+    private static void Wake(HostSlot slot)
+    {
+        try
+        {
+            if (slot.Wake.CurrentCount == 0)
+            {
+                slot.Wake.Release();
+            }
+        }
+        catch (SemaphoreFullException)
+        {
+        }
+    }
+
+    private async Task ProbeLoopAsync(HostSlot slot, CancellationToken stop)
+    {
+        while (!stop.IsCancellationRequested)
+        {
+            var state = await ProbeAsync(slot, stop).ConfigureAwait(false);
+            if (stop.IsCancellationRequested)
+            {
+                break;
+            }
+
+            Apply(slot, state);
+            try
+            {
+                await slot.Wake.WaitAsync(Hunting ? _options.FailoverProbeInterval : _options.ProbeInterval, stop).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+        }
+    }
+
+    private async Task<PostgresHostState> ProbeAsync(HostSlot slot, CancellationToken stop)
+    {
+        var start = Stopwatch.GetTimestamp();
+        var connection = slot.ProbeConnection;
+        slot.ProbeConnection = null; // the probe owns it until it succeeds
+        var cts = CancellationTokenSource.CreateLinkedTokenSource(stop);
+        cts.CancelAfter(_options.ProbeTimeout);
+        try
+        {
+            var (state, open) = await Budget.WithinAsync(ProbeCoreAsync(slot, connection, start, cts.Token), _options.ProbeTimeout, cts, stop).ConfigureAwait(false);
+            slot.ProbeConnection = open;
+            cts.Dispose();
+            return state;
+        }
+        catch (Exception e) when (!stop.IsCancellationRequested)
+        {
+            var error = e is TimeoutException ? $"probe timed out after {_options.ProbeTimeout.TotalMilliseconds:0} ms" : $"{e.GetType().Name}: {e.Message}";
+            LogProbeFailed(_logger, _cluster, slot.Name, error);
+            var last = slot.State;
+            return new PostgresHostState(slot.Endpoint, PostgresRole.Down, last.Timeline, last.WalLsn, null, Stopwatch.GetTimestamp(), Stopwatch.GetElapsedTime(start), error);
+        }
+        catch (Exception)
+        {
+            return slot.State;
+        }
+    }
+
+    private static async Task<(PostgresHostState, NpgsqlConnection)> ProbeCoreAsync(HostSlot slot, NpgsqlConnection? connection, long start, CancellationToken cancellationToken)
+    {
+        try
+        {
+            connection ??= await slot.ProbeSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            await using var command = new NpgsqlCommand(ProbeSql, connection);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                throw new InvalidOperationException("The probe returned no row.");
+            }
+
+            var inRecovery = reader.GetBoolean(0);
+            var timeline = reader.IsDBNull(1) ? 0 : reader.GetInt32(1);
+            var lsn = reader.IsDBNull(2) ? 0UL : (ulong)reader.GetFieldValue<NpgsqlLogSequenceNumber>(2);
+            double? lag = inRecovery ? (reader.IsDBNull(3) ? null : Math.Max(0, reader.GetDouble(3))) : null;
+            var state = new PostgresHostState(slot.Endpoint, inRecovery ? PostgresRole.Replica : PostgresRole.Primary, timeline, lsn, lag, Stopwatch.GetTimestamp(), Stopwatch.GetElapsedTime(start), null);
+            return (state, connection);
+        }
+        catch
+        {
+            if (connection is not null)
+            {
+                try
+                {
+                    await connection.DisposeAsync().ConfigureAwait(false);
+                }
+                catch (Exception)
+                {
+                    // A broken connection may fail to close; it is gone either way.
+                }
+            }
+
+            throw;
+        }
+    }
+
+    private void OnPatroniView() => Recompute(null, null);
+
+    private void Apply(HostSlot slot, PostgresHostState state) => Recompute(slot, state);
+
+    private void Recompute(HostSlot? slot, PostgresHostState? state)
+    {
+        TaskCompletionSource? signal = null;
+        PostgresTopology topology;
+        lock (_gate)
+        {
+            var roleChanged = false;
+            if (slot is not null && state is not null)
+            {
+                var old = slot.State;
+                slot.State = state;
+                if (old.Role != state.Role)
+                {
+                    roleChanged = true;
+                    OnRoleChanged(slot, old.Role, state.Role);
+                }
+            }
+
+            var (primary, splitBrain) = ChoosePrimary();
+            var oldPrimary = _primaryIndex;
+            if (primary != oldPrimary)
+            {
+                Volatile.Write(ref _primaryIndex, primary);
+                OnPrimaryChanged(oldPrimary, primary, splitBrain);
+            }
+
+            var changed = roleChanged || primary != oldPrimary || splitBrain != _topology.SplitBrain;
+            if (changed)
+            {
+                _version++;
+            }
+
+            topology = new PostgresTopology(_version, _slots.Select(s => s.State).ToArray(), primary, splitBrain);
+            Volatile.Write(ref _topology, topology);
+            if (changed)
+            {
+                signal = _changed;
+                Volatile.Write(ref _changed, NewSignal());
+            }
+        }
+
+        if (signal is not null)
+        {
+            signal.TrySetResult();
+            TopologyChanged?.Invoke(topology);
+        }
+    }
+
+    /// <summary>The single primary, or the one on the highest timeline when several claim it (none on a tie). A host
+    /// Patroni does not name leader is never chosen while Patroni answers.</summary>
+    private (int Primary, bool SplitBrain) ChoosePrimary()
+    {
+        int best = -1, claims = 0, bestTimeline = -1;
+        var tie = false;
+        for (var i = 0; i < _slots.Length; i++)
+        {
+            var s = _slots[i].State;
+            if (s.Role != PostgresRole.Primary)
+            {
+                continue;
+            }
+
+            claims++;
+            if (_slots[i].PatroniVeto)
+            {
+                continue;
+            }
+
+            if (s.Timeline > bestTimeline)
+            {
+                best = i;
+                bestTimeline = s.Timeline;
+                tie = false;
+            }
+            else if (s.Timeline == bestTimeline)
+            {
+                tie = true;
+            }
+        }
+
+        var splitBrain = claims > 1;
+        if (splitBrain && tie)
+        {
+            return (-1, true);
+        }
+
+        return (best, splitBrain);
+    }
+
+    private void OnRoleChanged(HostSlot slot, PostgresRole from, PostgresRole to)
+    {
+        LogRoleChanged(_logger, _cluster, slot.Name, from, to);
+        HaClientTelemetry.RoleChanges.Add(1, new("haclient.cluster", _cluster), new("haclient.endpoint", slot.Name), new("haclient.role", RoleName(to)));
+        if (from == PostgresRole.Primary || to == PostgresRole.Down)
+        {
+            // Pooled connections to a demoted or dead host must not be handed out again.
+            slot.Pool.Clear();
+        }
+
+        if (from == PostgresRole.Down && to is PostgresRole.Primary or PostgresRole.Replica)
+        {
+            _ = slot.Circuit.ResetAsync();
+        }
+    }
+
+    private void OnPrimaryChanged(int from, int to, bool splitBrain)
+    {
+        if (splitBrain)
+        {
+            LogSplitBrain(_logger, _cluster, string.Join(", ", _slots.Where(s => s.State.Role == PostgresRole.Primary).Select(s => $"{s.Name} (timeline {s.State.Timeline})")), to >= 0 ? _slots[to].Name : "none");
+        }
+
+        if (to < 0)
+        {
+            _primaryLostAt = Stopwatch.GetTimestamp();
+            LogPrimaryLost(_logger, _cluster, from >= 0 ? _slots[from].Name : "none");
+            return;
+        }
+
+        var took = Stopwatch.GetElapsedTime(_primaryLostAt);
+        LogPrimaryChosen(_logger, _cluster, _slots[to].Name, _slots[to].State.Timeline);
+        if (from >= 0 || _version > 0)
+        {
+            using var activity = HaClientTelemetry.ActivitySource.StartActivity("haclient.failover");
+            activity?.SetTag("haclient.cluster", _cluster);
+            activity?.SetTag("haclient.endpoint", _slots[to].Name);
+            HaClientTelemetry.Failovers.Add(1, new KeyValuePair<string, object?>("haclient.cluster", _cluster));
+            HaClientTelemetry.FailoverDuration.Record(took.TotalSeconds, new KeyValuePair<string, object?>("haclient.cluster", _cluster));
+        }
+    }
+
+    internal static string RoleName(PostgresRole role) => role switch
+    {
+        PostgresRole.Primary => "primary",
+        PostgresRole.Replica => "replica",
+        PostgresRole.Down => "down",
+        _ => "unknown",
+    };
+
+    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        foreach (var slot in _slots)
+        {
+            Wake(slot);
+        }
+
+        try
+        {
+            await Task.WhenAll(_loops).WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            // Loops end on cancellation; a probe stuck on a frozen host is abandoned.
+        }
+
+        if (_patroni is not null)
+        {
+            await _patroni.DisposeAsync().ConfigureAwait(false);
+        }
+
+        foreach (var slot in _slots)
+        {
+            if (slot.ProbeConnection is { } c)
+            {
+                try
+                {
+                    await c.DisposeAsync().ConfigureAwait(false);
+                }
+                catch (Exception)
+                {
+                }
+            }
+        }
+
+        _stop.Dispose();
+    }
+
+    [LoggerMessage(EventId = 1001, Level = LogLevel.Information, Message = "Cluster {Cluster}: host {Endpoint} changed role from {From} to {To}")]
+    private static partial void LogRoleChanged(ILogger logger, string cluster, string endpoint, PostgresRole from, PostgresRole to);
+
+    [LoggerMessage(EventId = 1002, Level = LogLevel.Warning, Message = "Cluster {Cluster}: primary {Endpoint} lost; probing every host until a new primary appears")]
+    private static partial void LogPrimaryLost(ILogger logger, string cluster, string endpoint);
+
+    [LoggerMessage(EventId = 1003, Level = LogLevel.Information, Message = "Cluster {Cluster}: writes now go to {Endpoint} (timeline {Timeline})")]
+    private static partial void LogPrimaryChosen(ILogger logger, string cluster, string endpoint, int timeline);
+
+    [LoggerMessage(EventId = 1004, Level = LogLevel.Error, Message = "Cluster {Cluster}: split brain, several hosts claim primary: {Claims}. Writes go only to {Chosen}")]
+    private static partial void LogSplitBrain(ILogger logger, string cluster, string claims, string chosen);
+
+    [LoggerMessage(EventId = 1005, Level = LogLevel.Debug, Message = "Cluster {Cluster}: probe of {Endpoint} failed: {Error}")]
+    private static partial void LogProbeFailed(ILogger logger, string cluster, string endpoint, string error);
+}

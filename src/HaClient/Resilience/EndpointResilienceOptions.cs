@@ -1,0 +1,28 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace HaClient.Resilience;
+
+/// <summary>Per-endpoint resilience: the bounded time of each operation and the circuit breaker that isolates a failing
+/// endpoint.</summary>
+public sealed class EndpointResilienceOptions
+{
+    /// <summary>The most time one operation (open + command, including its single safe retry) may take. Default 5 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "01:00:00", ErrorMessage = "OperationTimeout must be between 10 ms and 1 hour.")]
+    public TimeSpan OperationTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>The failure ratio within <see cref="BreakerSamplingDuration"/> that opens an endpoint's circuit. Default 0.5.</summary>
+    [Range(0.01, 1.0, ErrorMessage = "BreakerFailureRatio must be between 0.01 and 1.")]
+    public double BreakerFailureRatio { get; set; } = 0.5;
+
+    /// <summary>The number of calls within <see cref="BreakerSamplingDuration"/> before the ratio counts. Default 4.</summary>
+    [Range(2, int.MaxValue, ErrorMessage = "BreakerMinimumThroughput must be at least 2.")]
+    public int BreakerMinimumThroughput { get; set; } = 4;
+
+    /// <summary>The window over which failures are counted. Default 10 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.500", "01:00:00", ErrorMessage = "BreakerSamplingDuration must be between 500 ms and 1 hour.")]
+    public TimeSpan BreakerSamplingDuration { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long an open circuit stays open before one trial call. Default 5 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "01:00:00", ErrorMessage = "BreakerBreakDuration must be between 100 ms and 1 hour.")]
+    public TimeSpan BreakerBreakDuration { get; set; } = TimeSpan.FromSeconds(5);
+}

@@ -1,0 +1,92 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+
+namespace HaClient.Telemetry;
+
+/// <summary>
+/// The names and instruments HaClient publishes. Listen with OpenTelemetry (<c>AddMeter("HaClient")</c>,
+/// <c>AddSource("HaClient")</c>) or any <see cref="MeterListener"/>/<see cref="ActivityListener"/>.
+/// </summary>
+public static class HaClientTelemetry
+{
+    /// <summary>The name of the <see cref="System.Diagnostics.Metrics.Meter"/> and <see cref="System.Diagnostics.ActivitySource"/>.</summary>
+    public const string Name = "HaClient";
+
+    private static readonly ConcurrentDictionary<IEndpointStateSource, byte> Sources = new();
+
+    internal static readonly ActivitySource ActivitySource = new(Name, typeof(HaClientTelemetry).Assembly.GetName().Version?.ToString());
+
+    internal static readonly Meter Meter = new(Name, typeof(HaClientTelemetry).Assembly.GetName().Version?.ToString());
+
+    /// <summary><c>haclient.routing.decisions</c> {decision}: tags <c>haclient.cluster</c>, <c>haclient.target_role</c> (primary, replica).</summary>
+    internal static readonly Counter<long> RoutingDecisions = Meter.CreateCounter<long>("haclient.routing.decisions", "{decision}", "Requests routed, by the role of the node chosen.");
+
+    /// <summary><c>haclient.role_changes</c>: tags cluster, endpoint, role.</summary>
+    internal static readonly Counter<long> RoleChanges = Meter.CreateCounter<long>("haclient.role_changes", "{change}", "Role changes observed by the topology monitors.");
+
+    /// <summary><c>haclient.failovers</c>: tags cluster.</summary>
+    internal static readonly Counter<long> Failovers = Meter.CreateCounter<long>("haclient.failovers", "{failover}", "Failovers followed: a new primary/master was adopted.");
+
+    /// <summary><c>haclient.failover.duration</c> in seconds: from losing the primary to adopting the new one.</summary>
+    internal static readonly Histogram<double> FailoverDuration = Meter.CreateHistogram<double>("haclient.failover.duration", "s", "Time from losing the primary to adopting the new one.");
+
+    /// <summary><c>haclient.breaker.transitions</c>: tags cluster, endpoint, state.</summary>
+    internal static readonly Counter<long> BreakerTransitions = Meter.CreateCounter<long>("haclient.breaker.transitions", "{transition}", "Circuit breaker state transitions per endpoint.");
+
+    /// <summary><c>haclient.errors</c>: tags cluster, error.type.</summary>
+    internal static readonly Counter<long> Errors = Meter.CreateCounter<long>("haclient.errors", "{error}", "Operation errors, by kind.");
+
+    /// <summary><c>haclient.session.operations</c>: tags operation, outcome.</summary>
+    internal static readonly Counter<long> SessionOperations = Meter.CreateCounter<long>("haclient.session.operations", "{operation}", "Distributed session store operations, by outcome.");
+
+    static HaClientTelemetry()
+    {
+        Meter.CreateObservableGauge("haclient.replica.lag", ObserveLag, "s", "Replica replay lag per endpoint, as last probed.");
+        Meter.CreateObservableGauge("haclient.breaker.state", ObserveBreakers, "{state}", "Circuit breaker state per endpoint: 0 closed, 1 half-open, 2 open, 3 isolated.");
+    }
+
+    internal static void Register(IEndpointStateSource source) => Sources.TryAdd(source, 0);
+
+    internal static void Unregister(IEndpointStateSource source) => Sources.TryRemove(source, out _);
+
+    private static IEnumerable<Measurement<double>> ObserveLag()
+    {
+        foreach (var source in Sources.Keys)
+        {
+            foreach (var e in source.GetEndpointStates())
+            {
+                if (e.LagSeconds is { } lag)
+                {
+                    yield return new Measurement<double>(lag, new("haclient.cluster", source.ClusterName), new("haclient.endpoint", e.Endpoint));
+                }
+            }
+        }
+    }
+
+    private static IEnumerable<Measurement<int>> ObserveBreakers()
+    {
+        foreach (var source in Sources.Keys)
+        {
+            foreach (var e in source.GetEndpointStates())
+            {
+                yield return new Measurement<int>((int)e.Breaker, new("haclient.cluster", source.ClusterName), new("haclient.endpoint", e.Endpoint));
+            }
+        }
+    }
+}
+
+/// <summary>A snapshot of one endpoint for telemetry and health output. Never holds credentials.</summary>
+/// <param name="Endpoint">host:port.</param>
+/// <param name="Role">The role as last probed (primary, replica, master, down, unknown).</param>
+/// <param name="LagSeconds">Replication lag, when the endpoint is a replica.</param>
+/// <param name="Breaker">The endpoint's circuit state.</param>
+public readonly record struct EndpointSnapshot(string Endpoint, string Role, double? LagSeconds, Polly.CircuitBreaker.CircuitState Breaker);
+
+/// <summary>A component (a Postgres cluster, a Redis deployment) whose endpoints are observed by the gauges.</summary>
+internal interface IEndpointStateSource
+{
+    string ClusterName { get; }
+
+    IReadOnlyList<EndpointSnapshot> GetEndpointStates();
+}
