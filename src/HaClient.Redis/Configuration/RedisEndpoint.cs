@@ -1,0 +1,77 @@
+using System.Globalization;
+
+namespace HaClient.Redis;
+
+/// <summary>A host and port, parsed from <c>host:port</c>, <c>host</c> or <c>[ipv6]:port</c>.</summary>
+/// <param name="Host">The host name or address.</param>
+/// <param name="Port">The TCP port.</param>
+public readonly record struct RedisEndpoint(string Host, int Port)
+{
+    /// <summary>Parses <paramref name="text"/>; <paramref name="defaultPort"/> applies when no port is given.</summary>
+    /// <returns><see langword="null"/> and an error message (quoting only the text given) when malformed.</returns>
+    public static RedisEndpoint? TryParse(string? text, int defaultPort, out string? error)
+    {
+        error = null;
+        var s = text?.Trim();
+        if (string.IsNullOrEmpty(s))
+        {
+            error = "is empty";
+            return null;
+        }
+
+        string host;
+        string? port = null;
+        if (s[0] == '[')
+        {
+            var close = s.IndexOf(']', StringComparison.Ordinal);
+            if (close < 0)
+            {
+                error = $"'{s}' has '[' without ']'";
+                return null;
+            }
+
+            host = s[1..close];
+            var rest = s[(close + 1)..];
+            if (rest.Length > 0)
+            {
+                if (rest[0] != ':')
+                {
+                    error = $"'{s}' is not host:port";
+                    return null;
+                }
+
+                port = rest[1..];
+            }
+        }
+        else
+        {
+            var colon = s.LastIndexOf(':');
+            if (colon >= 0 && s.IndexOf(':', StringComparison.Ordinal) != colon)
+            {
+                error = $"'{s}' is not host:port (write IPv6 addresses as [addr]:port)";
+                return null;
+            }
+
+            host = colon >= 0 ? s[..colon] : s;
+            port = colon >= 0 ? s[(colon + 1)..] : null;
+        }
+
+        if (host.Length == 0 || host.AsSpan().IndexOfAny(" ,;/=@\t") >= 0)
+        {
+            error = $"'{s}' has no valid host name";
+            return null;
+        }
+
+        var p = defaultPort;
+        if (port is not null && (!int.TryParse(port, NumberStyles.None, CultureInfo.InvariantCulture, out p) || p is < 1 or > 65535))
+        {
+            error = $"'{s}' has port '{port}', which is not a number from 1 to 65535";
+            return null;
+        }
+
+        return new RedisEndpoint(host, p);
+    }
+
+    /// <inheritdoc />
+    public override string ToString() => Host.Contains(':', StringComparison.Ordinal) ? $"[{Host}]:{Port}" : $"{Host}:{Port}";
+}

@@ -1,0 +1,84 @@
+using System.ComponentModel.DataAnnotations;
+using HaClient.Resilience;
+
+namespace HaClient.Redis;
+
+/// <summary>
+/// Settings of one Redis deployment. Set exactly one way to find the nodes: <see cref="Sentinels"/> with
+/// <see cref="ServiceName"/> (Sentinel-managed master and replicas), <see cref="Endpoints"/> (a plain master/replica set,
+/// the master found by <c>ROLE</c>), or <see cref="Endpoints"/> with <see cref="Cluster"/> (Redis Cluster, handled by
+/// StackExchange.Redis's own cluster support).
+/// </summary>
+public sealed class RedisOptions
+{
+    /// <summary>Sentinel addresses as <c>host:port</c> (port defaults to 26379).</summary>
+    public IList<string> Sentinels { get; set; } = new List<string>();
+
+    /// <summary>The master name the Sentinels monitor (<c>sentinel monitor &lt;name&gt; ...</c>). Required with <see cref="Sentinels"/>.</summary>
+    public string? ServiceName { get; set; }
+
+    /// <summary>Redis node addresses as <c>host:port</c> (port defaults to 6379): the master and replicas, or cluster seeds.</summary>
+    public IList<string> Endpoints { get; set; } = new List<string>();
+
+    /// <summary>Whether <see cref="Endpoints"/> are Redis Cluster seed nodes. Default <see langword="false"/>.</summary>
+    public bool Cluster { get; set; }
+
+    /// <summary>The ACL user for the data nodes (and the Sentinels), if any.</summary>
+    public string? User { get; set; }
+
+    /// <summary>The password for the data nodes (and the Sentinels), if any. Never logged, never in exception messages.</summary>
+    public string? Password { get; set; }
+
+    /// <summary>How often the Sentinels and every node's <c>ROLE</c> are polled while the master is healthy (pub/sub
+    /// <c>+switch-master</c> notifications arrive in between). Default 1 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "00:10:00", ErrorMessage = "ProbeInterval must be between 10 ms and 10 minutes.")]
+    public TimeSpan ProbeInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How often they are polled while no master is known (a failover is under way). Default 50 ms.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.005", "00:01:00", ErrorMessage = "FailoverProbeInterval must be between 5 ms and 1 minute.")]
+    public TimeSpan FailoverProbeInterval { get; set; } = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>The most time one probe (a Sentinel query or a <c>ROLE</c>) may take before the node counts as down. Default 500 ms.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.050", "00:01:00", ErrorMessage = "ProbeTimeout must be between 50 ms and 1 minute.")]
+    public TimeSpan ProbeTimeout { get; set; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>The TCP connect and handshake timeout of each connection. Default 1 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.050", "00:01:00", ErrorMessage = "ConnectTimeout must be between 50 ms and 1 minute.")]
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>The most a replica may be behind the master, in bytes of replication offset, and still serve reads.
+    /// Default 1 MiB. 0 means only fully caught-up replicas.</summary>
+    [Range(0L, long.MaxValue, ErrorMessage = "MaxLagBytes must be a non-negative number of bytes.")]
+    public long MaxLagBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>Whether reads go to the master when no replica qualifies. Default <see langword="true"/>.</summary>
+    public bool FallbackToMaster { get; set; } = true;
+
+    /// <summary>Operation budget and per-node circuit breaker.</summary>
+    [Required]
+    public EndpointResilienceOptions Resilience { get; set; } = new();
+
+    /// <summary>The number of replicas that must acknowledge a durable write (<c>WAIT numreplicas timeout</c>). Used by
+    /// writes that ask for <see cref="WriteDurability.Default"/>; 0 (the default) means writes do not wait.</summary>
+    [Range(0, 100, ErrorMessage = "WaitReplicas must be between 0 and 100.")]
+    public int WaitReplicas { get; set; }
+
+    /// <summary>The <c>WAIT</c> timeout. Default 500 ms. Must be shorter than <c>Resilience:OperationTimeout</c>.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.001", "00:01:00", ErrorMessage = "WaitTimeout must be between 1 ms and 1 minute.")]
+    public TimeSpan WaitTimeout { get; set; } = TimeSpan.FromMilliseconds(500);
+}
+
+/// <summary>How many replicas must confirm a write before it is acknowledged to the caller.</summary>
+/// <param name="Replicas">Replicas that must acknowledge (0: do not wait).</param>
+/// <param name="Timeout">How long <c>WAIT</c> may block.</param>
+public readonly record struct WriteDurability(int Replicas, TimeSpan Timeout)
+{
+    /// <summary>Do not wait for replicas.</summary>
+    public static WriteDurability None => new(0, TimeSpan.Zero);
+
+    /// <summary>Use <see cref="RedisOptions.WaitReplicas"/> and <see cref="RedisOptions.WaitTimeout"/>.</summary>
+    public static WriteDurability Default => new(-1, TimeSpan.Zero);
+
+    /// <summary>Whether this asks for the configured default.</summary>
+    public bool IsDefault => Replicas < 0;
+}

@@ -1,0 +1,526 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using HaClient.Resilience;
+using HaClient.Telemetry;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Polly.CircuitBreaker;
+using StackExchange.Redis;
+
+namespace HaClient.Redis;
+
+/// <summary>
+/// A Redis deployment (a Sentinel-managed master and replicas, a plain master/replica set, or a Redis Cluster) as one
+/// unit: the object an application holds, like Npgsql's data source. It keeps one StackExchange.Redis multiplexer per node,
+/// follows the master (Sentinel discovery verified with <c>ROLE</c>, <c>+switch-master</c> on every Sentinel, polling
+/// as a fallback), routes writes to the master and reads to replicas within a replication-offset bound, bounds every call
+/// in time and isolates failing nodes with a per-node circuit breaker.
+/// </summary>
+/// <remarks>Create it once with <see cref="Create"/> and dispose it at shutdown. Thread-safe. Keep using
+/// StackExchange.Redis's <see cref="IDatabase"/>: take it per operation from <see cref="GetWriteDatabase"/> /
+/// <see cref="GetReadDatabase"/> (cheap), or let <see cref="ExecuteWriteAsync{T}(Func{IDatabase, CancellationToken, Task{T}}, CancellationToken)"/>
+/// and <see cref="ExecuteReadAsync{T}"/> route, bound and retry for you.</remarks>
+public sealed partial class RedisDeployment : IAsyncDisposable, IEndpointStateSource
+{
+    private readonly RedisOptions _options;
+    private readonly ILogger _logger;
+    private readonly KeyValuePair<string, object?> _clusterTag;
+    private readonly RedisMonitor? _monitor;
+    private readonly RedisNode? _clusterNode;
+    private int _rotation;
+    private int _disposed;
+
+    private RedisDeployment(string name, RedisOptions options, ResolvedRedisSettings settings, ILoggerFactory loggerFactory)
+    {
+        Name = name;
+        _options = options;
+        _logger = loggerFactory.CreateLogger("HaClient.Redis");
+        _clusterTag = new("haclient.cluster", name);
+        if (options.Cluster)
+        {
+            var seeds = settings.Endpoints;
+            _clusterNode = new RedisNode(seeds[0], NewCircuit(seeds[0].ToString()), _ =>
+            {
+                var c = BaseConfig();
+                foreach (var s in seeds)
+                {
+                    c.EndPoints.Add(s.Host, s.Port);
+                }
+
+                return c;
+            });
+            _ = _clusterNode.GetMultiplexerAsync();
+        }
+        else
+        {
+            _monitor = new RedisMonitor(name, options, settings, e => new RedisNode(e, NewCircuit(e.ToString()), NodeConfig), SentinelConfig, _logger);
+            _monitor.Start();
+        }
+
+        HaClientTelemetry.Register(this);
+    }
+
+    /// <summary>Creates the deployment and starts following it. Throws <see cref="OptionsValidationException"/> naming
+    /// every bad setting (never the password). It never waits for a node: a deployment whose nodes are all down is
+    /// created and serves once they return.</summary>
+    public static RedisDeployment Create(RedisOptions options, ILoggerFactory? loggerFactory = null, string name = "default")
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        var errors = new List<string>();
+        var settings = RedisOptionsValidator.Resolve(options, errors);
+        if (settings is null)
+        {
+            throw new OptionsValidationException(name, typeof(RedisOptions), errors);
+        }
+
+        return new RedisDeployment(name, options, settings, loggerFactory ?? NullLoggerFactory.Instance);
+    }
+
+    /// <summary>The logical name (logs, metrics, health output).</summary>
+    public string Name { get; }
+
+    string IEndpointStateSource.ClusterName => Name;
+
+    /// <summary>The options in force.</summary>
+    public RedisOptions Options => _options;
+
+    /// <summary>The master writes go to now (host:port), or <see langword="null"/> while none is verified.</summary>
+    public string? CurrentMaster => _clusterNode is not null ? _clusterNode.Name : _monitor!.Master?.Name;
+
+    /// <summary>The latest view of every node.</summary>
+    public RedisTopology Topology
+    {
+        get
+        {
+            if (_monitor is null)
+            {
+                return new RedisTopology(null, [new RedisNodeStatus(_clusterNode!.Name, RedisNodeRole.Unknown, null, _clusterNode.Circuit.State)]);
+            }
+
+            return new RedisTopology(_monitor.Master?.Name, _monitor.Nodes.Select(n => new RedisNodeStatus(n.Name, n.State.Role, _monitor.LagBytes(n), n.Circuit.State)).ToArray());
+        }
+    }
+
+    /// <summary>Waits until a master is verified, at most <paramref name="timeout"/>. Returns whether one is.</summary>
+    public async Task<bool> WaitForMasterAsync(TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        if (_monitor is null)
+        {
+            return true;
+        }
+
+        var start = Stopwatch.GetTimestamp();
+        while (_monitor.Master is null)
+        {
+            var remaining = timeout - Stopwatch.GetElapsedTime(start);
+            if (remaining <= TimeSpan.Zero)
+            {
+                return false;
+            }
+
+            try
+            {
+                await _monitor.Changed.WaitAsync(Min(remaining, TimeSpan.FromMilliseconds(100)), cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// The master's <see cref="IDatabase"/>. Take it per operation: after a failover the next call returns the new
+    /// master's. Calls on it are bounded by StackExchange.Redis's own timeouts (set from
+    /// <c>Resilience:OperationTimeout</c>), not by HaClient's budget and circuit; prefer
+    /// <see cref="ExecuteWriteAsync{T}(Func{IDatabase, CancellationToken, Task{T}}, CancellationToken)"/>.
+    /// </summary>
+    /// <exception cref="NoEligibleEndpointException">No master is verified right now (a failover is under way).</exception>
+    public IDatabase GetWriteDatabase(int db = -1)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        var node = SelectMaster() ?? throw new NoEligibleEndpointException(Name, "master", TimeSpan.Zero);
+        return node.Multiplexer!.GetDatabase(db);
+    }
+
+    /// <summary>An <see cref="IDatabase"/> for reads: a replica within <see cref="RedisOptions.MaxLagBytes"/>, else the
+    /// master. Take it per operation.</summary>
+    /// <exception cref="NoEligibleEndpointException">No node may serve reads right now.</exception>
+    public IDatabase GetReadDatabase(RedisReadPreference preference = RedisReadPreference.ReplicaPreferred, int db = -1)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        var node = SelectReader(preference, null) ?? throw new NoEligibleEndpointException(Name, "replica or master", TimeSpan.Zero);
+        return node.Multiplexer!.GetDatabase(db);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="work"/> against the master, within <c>Resilience:OperationTimeout</c> and the master's
+    /// circuit, with the configured durability (<see cref="RedisOptions.WaitReplicas"/>). While a failover is under way it
+    /// waits (within the budget) for the new master. A write refused with READONLY (the node was demoted, nothing was
+    /// written) or refused before it was sent is re-routed; a write cut off after it was sent throws
+    /// <see cref="WriteOutcomeUnknownException"/> and is never retried.
+    /// </summary>
+    public Task<T> ExecuteWriteAsync<T>(Func<IDatabase, CancellationToken, Task<T>> work, CancellationToken cancellationToken = default)
+        => ExecuteWriteAsync(work, WriteDurability.Default, cancellationToken);
+
+    /// <summary>As <see cref="ExecuteWriteAsync{T}(Func{IDatabase, CancellationToken, Task{T}}, CancellationToken)"/>;
+    /// after the work, runs <c>WAIT numreplicas timeout</c> on the same connection when
+    /// <paramref name="durability"/> asks for replicas, and throws <see cref="ReplicationNotConfirmedException"/> when
+    /// fewer acknowledge.</summary>
+    public async Task<T> ExecuteWriteAsync<T>(Func<IDatabase, CancellationToken, Task<T>> work, WriteDurability durability, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        if (durability.IsDefault)
+        {
+            durability = new WriteDurability(_options.WaitReplicas, _options.WaitTimeout);
+        }
+
+        var start = Stopwatch.GetTimestamp();
+        var budget = _options.Resilience.OperationTimeout;
+        Exception? last = null;
+        for (var attempt = 0; ; attempt++)
+        {
+            var node = await WaitForMasterNodeAsync(start, budget, last, cancellationToken).ConfigureAwait(false);
+            var sent = new SentFlag();
+            var remaining = budget - Stopwatch.GetElapsedTime(start);
+            var context = new WorkContext<T>(node, work, durability, sent);
+            try
+            {
+                var result = await RunAsync(node, context, remaining, cancellationToken).ConfigureAwait(false);
+                HaClientTelemetry.RoutingDecisions.Add(1, _clusterTag, new("haclient.target_role", "primary"));
+                return result;
+            }
+            catch (RedisServerException e) when (IsReadOnly(e))
+            {
+                // A demoted master refuses the write: nothing was written. Re-route.
+                CountError("write_readonly_rerouted");
+                _monitor?.ReportMasterFailure(node, "READONLY reply");
+                last = e;
+            }
+            catch (Exception e) when (!cancellationToken.IsCancellationRequested && !sent.Value && IsEndpointFailure(e))
+            {
+                // Refused before anything was sent (no connection, circuit open): safe to re-route.
+                CountError(e is BrokenCircuitException ? "write_circuit_open" : "write_not_sent");
+                _monitor?.ReportMasterFailure(node, e.GetType().Name);
+                last = e;
+            }
+            catch (Exception e) when (!cancellationToken.IsCancellationRequested && sent.Value && IsNotSent(e))
+            {
+                CountError("write_not_sent");
+                _monitor?.ReportMasterFailure(node, e.GetType().Name);
+                last = e;
+            }
+            catch (Exception e) when (!cancellationToken.IsCancellationRequested && sent.Value && IsEndpointFailure(e))
+            {
+                if (e is RedisConnectionException)
+                {
+                    _monitor?.ReportMasterFailure(node, e.GetType().Name);
+                }
+                else
+                {
+                    _monitor?.RequestProbe();
+                }
+
+                CountError("write_outcome_unknown");
+                LogOutcomeUnknown(_logger, Name, node.Name, e.GetType().Name);
+                throw new WriteOutcomeUnknownException(node.Name, e);
+            }
+            catch (ReplicationNotConfirmedException)
+            {
+                CountError("replication_not_confirmed");
+                throw;
+            }
+
+            if (attempt > 0 && _monitor is not null)
+            {
+                // Wait for the topology to move before trying again (bounded by the budget).
+                await WaitForChangeAsync(_monitor.Changed, start, budget, "master", last, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="work"/> on a node allowed by <paramref name="preference"/>, within the operation budget and
+    /// the node's circuit. A read that fails with a connection-level error is retried once on another node; then
+    /// <see cref="ReadFailedException"/>. Do not write in <paramref name="work"/>.
+    /// </summary>
+    public async Task<T> ExecuteReadAsync<T>(Func<IDatabase, CancellationToken, Task<T>> work, RedisReadPreference preference = RedisReadPreference.ReplicaPreferred, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        var start = Stopwatch.GetTimestamp();
+        var budget = _options.Resilience.OperationTimeout;
+        RedisNode? exclude = null;
+        Exception? last = null;
+        for (var attempt = 0; attempt < 2; attempt++)
+        {
+            var node = await WaitForReaderAsync(preference, exclude, start, budget, last, cancellationToken).ConfigureAwait(false);
+            var context = new WorkContext<T>(node, work, WriteDurability.None, null);
+            try
+            {
+                var result = await RunAsync(node, context, budget - Stopwatch.GetElapsedTime(start), cancellationToken).ConfigureAwait(false);
+                HaClientTelemetry.RoutingDecisions.Add(1, _clusterTag, new("haclient.target_role", ReferenceEquals(node, _monitor?.Master) ? "primary" : "replica"));
+                return result;
+            }
+            catch (Exception e) when (!cancellationToken.IsCancellationRequested && IsEndpointFailure(e))
+            {
+                CountError(e is BrokenCircuitException ? "read_circuit_open" : "read_retried");
+                _monitor?.RequestProbe();
+                last = e;
+                exclude = node;
+            }
+        }
+
+        CountError("read_failed");
+        throw new ReadFailedException(exclude!.Name, last);
+    }
+
+    private async Task<T> RunAsync<T>(RedisNode node, WorkContext<T> context, TimeSpan remaining, CancellationToken cancellationToken)
+    {
+        var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        cts.CancelAfter(remaining);
+        var state = (context, cts, remaining);
+        var result = await node.Circuit.ExecuteAsync(
+            static async (s, ct) => await Budget.WithinAsync(RunOnNodeAsync(s.context, s.cts.Token), s.remaining, s.cts, ct).ConfigureAwait(false),
+            state,
+            cancellationToken).ConfigureAwait(false);
+        cts.Dispose();
+        return result;
+    }
+
+    private static async Task<T> RunOnNodeAsync<T>(WorkContext<T> c, CancellationToken cancellationToken)
+    {
+        var mux = c.Node.Multiplexer ?? throw new NodeNotConnectedException(c.Node.Name);
+        var db = mux.GetDatabase();
+        if (c.Sent is not null)
+        {
+            c.Sent.Value = true;
+        }
+
+        var result = await c.Work(db, cancellationToken).ConfigureAwait(false);
+        if (c.Durability.Replicas > 0)
+        {
+            var timeoutMs = Math.Max(1, (long)c.Durability.Timeout.TotalMilliseconds);
+            var acked = (long)await db.ExecuteAsync("WAIT", c.Durability.Replicas, timeoutMs).ConfigureAwait(false);
+            if (acked < c.Durability.Replicas)
+            {
+                throw new ReplicationNotConfirmedException(c.Node.Name, c.Durability.Replicas, acked, c.Durability.Timeout);
+            }
+        }
+
+        return result;
+    }
+
+    private RedisNode? SelectMaster()
+    {
+        if (_clusterNode is not null)
+        {
+            return _clusterNode.Multiplexer is not null && _clusterNode.Circuit.IsAvailable ? _clusterNode : null;
+        }
+
+        var m = _monitor!.Master;
+        return m is not null && m.Multiplexer is not null && m.Circuit.IsAvailable ? m : null;
+    }
+
+    private RedisNode? SelectReader(RedisReadPreference preference, RedisNode? exclude)
+    {
+        if (_clusterNode is not null || preference == RedisReadPreference.Master)
+        {
+            var m = SelectMaster();
+            return ReferenceEquals(m, exclude) ? null : m;
+        }
+
+        var nodes = _monitor!.Nodes;
+        var master = _monitor.Master;
+        var rotation = Interlocked.Increment(ref _rotation);
+        for (var i = 0; i < nodes.Count; i++)
+        {
+            var n = nodes[(int)((uint)(rotation + i) % (uint)nodes.Count)];
+            if (ReferenceEquals(n, exclude) || ReferenceEquals(n, master) || n.State.Role != RedisNodeRole.Replica
+                || n.Multiplexer is null || !n.Circuit.IsAvailable)
+            {
+                continue;
+            }
+
+            if (_monitor.LagBytes(n) is { } lag && lag <= _options.MaxLagBytes)
+            {
+                return n;
+            }
+        }
+
+        if (_options.FallbackToMaster && master is not null && !ReferenceEquals(master, exclude) && master.Multiplexer is not null && master.Circuit.IsAvailable)
+        {
+            return master;
+        }
+
+        return null;
+    }
+
+    private async ValueTask<RedisNode> WaitForMasterNodeAsync(long start, TimeSpan budget, Exception? last, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var changed = _monitor?.Changed ?? Task.Delay(_options.FailoverProbeInterval, cancellationToken);
+            if (SelectMaster() is { } node)
+            {
+                return node;
+            }
+
+            await WaitForChangeAsync(changed, start, budget, "master", last, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async ValueTask<RedisNode> WaitForReaderAsync(RedisReadPreference preference, RedisNode? exclude, long start, TimeSpan budget, Exception? last, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var changed = _monitor?.Changed ?? Task.Delay(_options.FailoverProbeInterval, cancellationToken);
+            if (SelectReader(preference, exclude) is { } node)
+            {
+                return node;
+            }
+
+            await WaitForChangeAsync(changed, start, budget, preference == RedisReadPreference.Master ? "master" : "replica or master", last, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task WaitForChangeAsync(Task changed, long start, TimeSpan budget, string target, Exception? last, CancellationToken cancellationToken)
+    {
+        var remaining = budget - Stopwatch.GetElapsedTime(start);
+        if (remaining <= TimeSpan.Zero)
+        {
+            CountError("no_eligible_endpoint");
+            throw new NoEligibleEndpointException(Name, target, Stopwatch.GetElapsedTime(start), last);
+        }
+
+        _monitor?.RequestProbe();
+        try
+        {
+            // Wake on a master change; re-check at least every few probe intervals (a breaker may have half-opened).
+            await changed.WaitAsync(Min(remaining, _options.FailoverProbeInterval * 2), cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+        }
+    }
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+
+    private static bool IsReadOnly(RedisServerException e) => e.Message.StartsWith("READONLY", StringComparison.Ordinal);
+
+    /// <summary>SE.Redis refused the command because no connection could take it: it was never written to a socket.</summary>
+    private static bool IsNotSent(Exception e) => e is RedisConnectionException { FailureType: ConnectionFailureType.UnableToResolvePhysicalConnection } || e is NodeNotConnectedException;
+
+    /// <summary>Whether a failure says something about the node (not about the command): it counts for the breaker and
+    /// makes a write's outcome unknown.</summary>
+    internal static bool IsEndpointFailure(Exception e) => e switch
+    {
+        RedisServerException rs => rs.Message.StartsWith("LOADING", StringComparison.Ordinal) || rs.Message.StartsWith("MASTERDOWN", StringComparison.Ordinal) || rs.Message.StartsWith("BUSY", StringComparison.Ordinal),
+        RedisConnectionException => true,
+        RedisTimeoutException => true,
+        NodeNotConnectedException => true,
+        BrokenCircuitException => true,
+        TimeoutException => true,
+        OperationCanceledException => true,
+        IOException or SocketException or ObjectDisposedException => true,
+        _ => false,
+    };
+
+    private EndpointCircuit NewCircuit(string endpoint) => new(Name, endpoint, _options.Resilience, e => IsEndpointFailure(e) && e is not BrokenCircuitException);
+
+    private ConfigurationOptions BaseConfig()
+    {
+        var op = (int)Math.Clamp(_options.Resilience.OperationTimeout.TotalMilliseconds, 10, int.MaxValue);
+        var c = new ConfigurationOptions
+        {
+            AbortOnConnectFail = false,
+            ConnectTimeout = (int)_options.ConnectTimeout.TotalMilliseconds,
+            ConnectRetry = 1,
+            SyncTimeout = op,
+            AsyncTimeout = op,
+            BacklogPolicy = BacklogPolicy.FailFast,
+            ReconnectRetryPolicy = new LinearRetry(250),
+            KeepAlive = 5,
+            ClientName = "haclient",
+            User = _options.User,
+            Password = _options.Password,
+        };
+        return c;
+    }
+
+    private ConfigurationOptions NodeConfig(RedisEndpoint endpoint)
+    {
+        var c = BaseConfig();
+        c.EndPoints.Add(endpoint.Host, endpoint.Port);
+        c.TieBreaker = string.Empty;
+        return c;
+    }
+
+    private ConfigurationOptions SentinelConfig(RedisEndpoint endpoint)
+    {
+        var c = BaseConfig();
+        c.EndPoints.Add(endpoint.Host, endpoint.Port);
+        c.CommandMap = CommandMap.Sentinel;
+        c.TieBreaker = string.Empty;
+        c.ClientName = "haclient-sentinel";
+        return c;
+    }
+
+    private void CountError(string kind) => HaClientTelemetry.Errors.Add(1, _clusterTag, new("error.type", kind));
+
+    IReadOnlyList<EndpointSnapshot> IEndpointStateSource.GetEndpointStates()
+    {
+        if (_monitor is null)
+        {
+            return [new EndpointSnapshot(_clusterNode!.Name, "cluster", null, _clusterNode.Circuit.State)];
+        }
+
+        var nodes = _monitor.Nodes;
+        var result = new EndpointSnapshot[nodes.Count];
+        for (var i = 0; i < nodes.Count; i++)
+        {
+            var n = nodes[i];
+            var role = ReferenceEquals(n, _monitor.Master) ? "master" : RedisMonitor.RoleName(n.State.Role);
+            result[i] = new EndpointSnapshot(n.Name, role, _monitor.LagSeconds(n), n.Circuit.State);
+        }
+
+        return result;
+    }
+
+    /// <summary>Stops the monitor and closes every connection.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        HaClientTelemetry.Unregister(this);
+        if (_monitor is not null)
+        {
+            await _monitor.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (_clusterNode is not null)
+        {
+            await _clusterNode.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    [LoggerMessage(EventId = 2020, Level = LogLevel.Warning, Message = "Redis {Cluster}: write to {Endpoint} failed after it was sent ({Error}); its outcome is unknown and it was not retried")]
+    private static partial void LogOutcomeUnknown(ILogger logger, string cluster, string endpoint, string error);
+
+    private sealed class SentFlag
+    {
+        public volatile bool Value;
+    }
+
+    private sealed record WorkContext<T>(RedisNode Node, Func<IDatabase, CancellationToken, Task<T>> Work, WriteDurability Durability, SentFlag? Sent);
+
+    /// <summary>The node has no multiplexer yet (or it was just dropped): nothing was sent.</summary>
+    private sealed class NodeNotConnectedException(string endpoint) : Exception($"No connection to {endpoint} yet.");
+}

@@ -1,0 +1,556 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using HaClient.Resilience;
+using HaClient.Telemetry;
+using Microsoft.Extensions.Logging;
+using StackExchange.Redis;
+
+namespace HaClient.Redis;
+
+/// <summary>
+/// Finds and follows the master, per the Redis Sentinel client guidelines: asks the Sentinels
+/// (<c>SENTINEL get-master-addr-by-name</c>), verifies the candidate with <c>ROLE</c>, listens for
+/// <c>+switch-master</c> on every Sentinel (own connections), and polls as a fallback: every
+/// <see cref="RedisOptions.ProbeInterval"/>, every <see cref="RedisOptions.FailoverProbeInterval"/> while no master is
+/// known, and at once when a request reports a READONLY reply or a connection failure. Without Sentinels the master is the
+/// node whose <c>ROLE</c> says master. Every probe is bounded and each node has at most one probe in flight, so a frozen
+/// node never delays the others. Nothing here blocks a thread.
+/// </summary>
+internal sealed partial class RedisMonitor : IAsyncDisposable
+{
+    private const int MaxSamples = 256;
+
+    private readonly string _cluster;
+    private readonly RedisOptions _options;
+    private readonly ILogger _logger;
+    private readonly Func<RedisEndpoint, RedisNode> _createNode;
+    private readonly ConcurrentDictionary<RedisEndpoint, RedisNode> _nodes = new();
+    private readonly SentinelLink[] _sentinels;
+    private readonly SemaphoreSlim _wake = new(0, 1);
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Lock _gate = new();
+    private readonly Queue<(long At, long Offset)> _masterSamples = new();
+    private volatile RedisNode[] _nodeList = [];
+    private volatile RedisNode? _master;
+    private StrongBox<RedisEndpoint>? _hintBox;
+
+    private RedisEndpoint? _hint
+    {
+        get => Volatile.Read(ref _hintBox)?.Value;
+        set => Volatile.Write(ref _hintBox, value is { } v ? new StrongBox<RedisEndpoint>(v) : null);
+    }
+    private TaskCompletionSource _changed = NewSignal();
+    private TaskCompletionSource _firstRound = NewSignal();
+    private long _lastMasterOffset = -1;
+    private long _masterLostAt;
+    private Task? _loop;
+    private bool _hadMaster;
+
+    public RedisMonitor(string cluster, RedisOptions options, ResolvedRedisSettings settings, Func<RedisEndpoint, RedisNode> createNode, Func<RedisEndpoint, ConfigurationOptions> sentinelConfig, ILogger logger)
+    {
+        _cluster = cluster;
+        _options = options;
+        _logger = logger;
+        _createNode = createNode;
+        foreach (var e in settings.Endpoints)
+        {
+            GetOrAddNode(e);
+        }
+
+        _sentinels = settings.Sentinels.Select(s => new SentinelLink(s, sentinelConfig)).ToArray();
+        _masterLostAt = Stopwatch.GetTimestamp();
+    }
+
+    public bool UsesSentinels => _sentinels.Length > 0;
+
+    public RedisNode? Master => _master;
+
+    public IReadOnlyList<RedisNode> Nodes => _nodeList;
+
+    /// <summary>Completes at the next change of the master (replaced on every change).</summary>
+    public Task Changed => Volatile.Read(ref _changed).Task;
+
+    public long LastMasterOffset => Interlocked.Read(ref _lastMasterOffset);
+
+    public void Start() => _loop = Task.Run(() => RunAsync(_stop.Token));
+
+    public Task WaitForFirstRoundAsync(TimeSpan timeout, CancellationToken cancellationToken)
+        => _firstRound.Task.WaitAsync(timeout, cancellationToken);
+
+    /// <summary>Asks for a probe round now (a request saw a failure).</summary>
+    public void RequestProbe()
+    {
+        try
+        {
+            if (_wake.CurrentCount == 0)
+            {
+                _wake.Release();
+            }
+        }
+        catch (SemaphoreFullException)
+        {
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
+
+    /// <summary>A write got READONLY or the master's connection failed: stop sending writes there until it is verified again.</summary>
+    public void ReportMasterFailure(RedisNode node, string reason)
+    {
+        if (ReferenceEquals(_master, node))
+        {
+            LoseMaster(node, reason);
+        }
+
+        RequestProbe();
+    }
+
+    /// <summary>Replication lag of <paramref name="node"/> in bytes behind the last known master offset; null when unknown.</summary>
+    public long? LagBytes(RedisNode node)
+    {
+        var s = node.State;
+        var m = LastMasterOffset;
+        if (s.Role == RedisNodeRole.Master && ReferenceEquals(node, _master))
+        {
+            return 0;
+        }
+
+        if (s.Offset < 0 || m < 0)
+        {
+            return null;
+        }
+
+        return Math.Max(0, m - s.Offset);
+    }
+
+    /// <summary>Replication lag in seconds, estimated from the master's offset history: how long ago the master first
+    /// passed the replica's offset.</summary>
+    public double? LagSeconds(RedisNode node)
+    {
+        var s = node.State;
+        if (s.Role != RedisNodeRole.Replica || s.Offset < 0)
+        {
+            return s.Role == RedisNodeRole.Master ? 0 : null;
+        }
+
+        lock (_gate)
+        {
+            if (_masterSamples.Count == 0)
+            {
+                return null;
+            }
+
+            foreach (var (at, offset) in _masterSamples)
+            {
+                if (offset > s.Offset)
+                {
+                    return Math.Max(0, Stopwatch.GetElapsedTime(at, s.ProbedAt).TotalSeconds);
+                }
+            }
+        }
+
+        return 0;
+    }
+
+    private async Task RunAsync(CancellationToken stop)
+    {
+        foreach (var s in _sentinels)
+        {
+            _ = s.EnsureConnectedAsync(OnSentinelMessage);
+        }
+
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                await ProbeRoundAsync(stop).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception e)
+            {
+                LogRoundFailed(_logger, _cluster, e.GetType().Name, e.Message);
+            }
+
+            _firstRound.TrySetResult();
+            var master = _master;
+            var interval = master is null || master.State.Role != RedisNodeRole.Master ? _options.FailoverProbeInterval : _options.ProbeInterval;
+            try
+            {
+                await _wake.WaitAsync(interval, stop).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+        }
+    }
+
+    private async Task ProbeRoundAsync(CancellationToken stop)
+    {
+        // Every known node, in parallel; results land in node.State as they arrive.
+        foreach (var n in _nodeList)
+        {
+            _ = ProbeAsync(n);
+        }
+
+        RedisNode? chosen;
+        if (UsesSentinels)
+        {
+            chosen = await ChooseFromSentinelsAsync(stop).ConfigureAwait(false);
+        }
+        else
+        {
+            chosen = await ChooseByRoleAsync().ConfigureAwait(false);
+        }
+
+        if (chosen is not null && !ReferenceEquals(chosen, _master))
+        {
+            await AdoptAsync(chosen).ConfigureAwait(false);
+        }
+        else if (chosen is null && _master is { } m)
+        {
+            LoseMaster(m, "no node verified as master");
+        }
+    }
+
+    private async Task<RedisNode?> ChooseFromSentinelsAsync(CancellationToken stop)
+    {
+        var votes = new Dictionary<RedisEndpoint, int>();
+        var asks = new List<Task<RedisEndpoint?>>();
+        foreach (var s in _sentinels)
+        {
+            asks.Add(s.GetMasterAsync(_options.ServiceName!, _options.ProbeTimeout, OnSentinelMessage));
+        }
+
+        var answered = 0;
+        foreach (var t in asks)
+        {
+            var e = await t.ConfigureAwait(false);
+            if (e is { } ep)
+            {
+                answered++;
+                votes[ep] = votes.GetValueOrDefault(ep) + 1;
+            }
+        }
+
+        var candidates = new List<RedisEndpoint>();
+        if (_hint is { } hint)
+        {
+            candidates.Add(hint);
+        }
+
+        candidates.AddRange(votes.OrderByDescending(kv => kv.Value).Select(kv => kv.Key).Where(e => !candidates.Contains(e)));
+        foreach (var c in candidates)
+        {
+            stop.ThrowIfCancellationRequested();
+            var node = GetOrAddNode(c);
+            var state = await ProbeAsync(node).ConfigureAwait(false);
+            if (state.Role == RedisNodeRole.Master)
+            {
+                _hint = null;
+                return node;
+            }
+        }
+
+        if (answered == 0)
+        {
+            // No Sentinel answers: keep the master only while it still says master.
+            LogNoSentinel(_logger, _cluster);
+            return _master is { } m && m.State.Role == RedisNodeRole.Master ? m : null;
+        }
+
+        return null;
+    }
+
+    private async Task<RedisNode?> ChooseByRoleAsync()
+    {
+        var nodes = _nodeList;
+        var states = new List<(RedisNode Node, NodeState State)>();
+        foreach (var n in nodes)
+        {
+            states.Add((n, await ProbeAsync(n).ConfigureAwait(false)));
+        }
+
+        var masters = states.Where(s => s.State.Role == RedisNodeRole.Master).ToList();
+        if (masters.Count > 1)
+        {
+            LogSplitBrain(_logger, _cluster, string.Join(", ", masters.Select(m => m.Node.Name)));
+        }
+
+        return masters.OrderByDescending(s => s.State.Replicas.Count).ThenByDescending(s => s.State.Offset).Select(s => s.Node).FirstOrDefault();
+    }
+
+    private async Task AdoptAsync(RedisNode node)
+    {
+        // The node's multiplexer may still believe it is a replica (it was one when it connected): make it re-read the
+        // role, or reconnect, before any write is routed to it.
+        var cts = new CancellationTokenSource();
+        try
+        {
+            var mux = await Budget.WithinAsync(node.GetMultiplexerAsync(), _options.ProbeTimeout, cts, CancellationToken.None).ConfigureAwait(false);
+            if (IsReplicaView(mux))
+            {
+                await Budget.WithinAsync(mux.ConfigureAsync(), _options.ProbeTimeout, cts, CancellationToken.None).ConfigureAwait(false);
+                if (IsReplicaView(mux))
+                {
+                    node.ResetConnection();
+                    mux = await Budget.WithinAsync(node.GetMultiplexerAsync(), _options.ProbeTimeout, cts, CancellationToken.None).ConfigureAwait(false);
+                    if (IsReplicaView(mux))
+                    {
+                        return;
+                    }
+                }
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !_stop.IsCancellationRequested)
+        {
+            LogProbeFailed(_logger, _cluster, node.Name, e.GetType().Name);
+            return;
+        }
+        finally
+        {
+            cts.Dispose();
+        }
+
+        await node.Circuit.ResetAsync().ConfigureAwait(false);
+        var old = _master;
+        _master = node;
+        var lostFor = Stopwatch.GetElapsedTime(Interlocked.Read(ref _masterLostAt));
+        if (_hadMaster)
+        {
+            HaClientTelemetry.Failovers.Add(1, new KeyValuePair<string, object?>("haclient.cluster", _cluster));
+            HaClientTelemetry.FailoverDuration.Record(lostFor.TotalSeconds, new KeyValuePair<string, object?>("haclient.cluster", _cluster));
+        }
+
+        _hadMaster = true;
+        LogMasterChosen(_logger, _cluster, node.Name, old?.Name ?? "(none)");
+        if (old is not null && !ReferenceEquals(old, node))
+        {
+            // Drop every connection to the old master: anything still queued there fails now instead of waiting.
+            old.ResetConnection();
+        }
+
+        Signal();
+    }
+
+    private static bool IsReplicaView(ConnectionMultiplexer mux)
+    {
+        var servers = mux.GetServers();
+        return servers.Length == 0 || !servers[0].IsConnected || servers[0].IsReplica;
+    }
+
+    private void LoseMaster(RedisNode node, string reason)
+    {
+        if (Interlocked.CompareExchange(ref _master, null, node) == node)
+        {
+            Interlocked.Exchange(ref _masterLostAt, Stopwatch.GetTimestamp());
+            LogMasterLost(_logger, _cluster, node.Name, reason);
+            Signal();
+        }
+    }
+
+    private void Signal()
+    {
+        var old = Interlocked.Exchange(ref _changed, NewSignal());
+        old.TrySetResult();
+    }
+
+    /// <summary>Probes a node's ROLE (bounded by ProbeTimeout), reusing a probe already in flight.</summary>
+    private Task<NodeState> ProbeAsync(RedisNode node)
+    {
+        lock (node)
+        {
+            if (node.Probe is { IsCompleted: false } running)
+            {
+                return running;
+            }
+
+            var t = ProbeCoreAsync(node);
+            node.Probe = t;
+            return t;
+        }
+    }
+
+    private async Task<NodeState> ProbeCoreAsync(RedisNode node)
+    {
+        await Task.Yield();
+        var before = node.State;
+        NodeState after;
+        var cts = new CancellationTokenSource();
+        try
+        {
+            var role = await Budget.WithinAsync(RoleAsync(node), _options.ProbeTimeout, cts, _stop.Token).ConfigureAwait(false);
+            var now = Stopwatch.GetTimestamp();
+            switch (role)
+            {
+                case Role.Master m:
+                    var replicas = m.Replicas.Select(r => new RedisEndpoint(r.Ip, r.Port)).ToArray();
+                    after = new NodeState(RedisNodeRole.Master, m.ReplicationOffset, now, null, replicas, null);
+                    if (ReferenceEquals(node, _master) || _master is null)
+                    {
+                        RecordMasterOffset(now, m.ReplicationOffset);
+                    }
+
+                    foreach (var r in replicas)
+                    {
+                        GetOrAddNode(r);
+                    }
+
+                    break;
+                case Role.Replica r:
+                    after = new NodeState(RedisNodeRole.Replica, r.ReplicationOffset, now, r.State, [], null);
+                    break;
+                default:
+                    after = new NodeState(RedisNodeRole.Down, before.Offset, now, null, [], $"unexpected role {role.Value}");
+                    break;
+            }
+        }
+        catch (Exception e) when (!_stop.IsCancellationRequested)
+        {
+            after = new NodeState(RedisNodeRole.Down, before.Offset, Stopwatch.GetTimestamp(), null, [], e.GetType().Name);
+            LogProbeFailed(_logger, _cluster, node.Name, e.GetType().Name);
+        }
+        finally
+        {
+            cts.Dispose();
+        }
+
+        node.State = after;
+        if (before.Role != after.Role)
+        {
+            HaClientTelemetry.RoleChanges.Add(1, new("haclient.cluster", _cluster), new("haclient.endpoint", node.Name), new("haclient.role", RoleName(after.Role)));
+            LogRoleChanged(_logger, _cluster, node.Name, before.Role, after.Role);
+            if (ReferenceEquals(node, _master) && after.Role != RedisNodeRole.Master)
+            {
+                LoseMaster(node, $"its ROLE probe says {RoleName(after.Role)}");
+                RequestProbe();
+            }
+        }
+
+        return after;
+    }
+
+    private static async Task<Role> RoleAsync(RedisNode node)
+    {
+        var mux = await node.GetMultiplexerAsync().ConfigureAwait(false);
+        return await mux.GetServers()[0].RoleAsync().ConfigureAwait(false);
+    }
+
+    private void RecordMasterOffset(long at, long offset)
+    {
+        Interlocked.Exchange(ref _lastMasterOffset, offset);
+        lock (_gate)
+        {
+            _masterSamples.Enqueue((at, offset));
+            while (_masterSamples.Count > MaxSamples)
+            {
+                _masterSamples.Dequeue();
+            }
+        }
+    }
+
+    private RedisNode GetOrAddNode(RedisEndpoint endpoint)
+    {
+        if (_nodes.TryGetValue(endpoint, out var n))
+        {
+            return n;
+        }
+
+        lock (_gate)
+        {
+            if (_nodes.TryGetValue(endpoint, out n))
+            {
+                return n;
+            }
+
+            n = _createNode(endpoint);
+            _nodes[endpoint] = n;
+            _nodeList = [.. _nodeList, n];
+            return n;
+        }
+    }
+
+    private void OnSentinelMessage(RedisChannel channel, RedisValue message)
+    {
+        // "+switch-master <name> <old-ip> <old-port> <new-ip> <new-port>"
+        var parts = ((string?)message ?? string.Empty).Split(' ');
+        if (parts.Length >= 5 && parts[0] == _options.ServiceName
+            && int.TryParse(parts[4], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port))
+        {
+            _hint = new RedisEndpoint(parts[3], port);
+            LogSwitchMaster(_logger, _cluster, $"{parts[1]}:{parts[2]}", _hint.Value.ToString());
+            if (_master is { } m && m.Endpoint != _hint.Value)
+            {
+                LoseMaster(m, "+switch-master");
+            }
+
+            RequestProbe();
+        }
+    }
+
+    internal static string RoleName(RedisNodeRole role) => role switch
+    {
+        RedisNodeRole.Master => "master",
+        RedisNodeRole.Replica => "replica",
+        RedisNodeRole.Down => "down",
+        _ => "unknown",
+    };
+
+    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        if (_loop is not null)
+        {
+            try
+            {
+                await _loop.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+            }
+        }
+
+        foreach (var s in _sentinels)
+        {
+            await s.DisposeAsync().ConfigureAwait(false);
+        }
+
+        foreach (var n in _nodeList)
+        {
+            await n.DisposeAsync().ConfigureAwait(false);
+        }
+
+        _stop.Dispose();
+    }
+
+    [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "Redis {Cluster}: node {Endpoint} changed role from {From} to {To}")]
+    private static partial void LogRoleChanged(ILogger logger, string cluster, string endpoint, RedisNodeRole from, RedisNodeRole to);
+
+    [LoggerMessage(EventId = 2002, Level = LogLevel.Warning, Message = "Redis {Cluster}: master {Endpoint} lost ({Reason}); probing fast until a master is verified")]
+    private static partial void LogMasterLost(ILogger logger, string cluster, string endpoint, string reason);
+
+    [LoggerMessage(EventId = 2003, Level = LogLevel.Information, Message = "Redis {Cluster}: writes now go to master {Endpoint} (was {Old})")]
+    private static partial void LogMasterChosen(ILogger logger, string cluster, string endpoint, string old);
+
+    [LoggerMessage(EventId = 2004, Level = LogLevel.Error, Message = "Redis {Cluster}: several nodes claim master: {Claims}")]
+    private static partial void LogSplitBrain(ILogger logger, string cluster, string claims);
+
+    [LoggerMessage(EventId = 2005, Level = LogLevel.Debug, Message = "Redis {Cluster}: probe of {Endpoint} failed: {Error}")]
+    private static partial void LogProbeFailed(ILogger logger, string cluster, string endpoint, string error);
+
+    [LoggerMessage(EventId = 2006, Level = LogLevel.Information, Message = "Redis {Cluster}: Sentinel announced +switch-master {Old} -> {New}")]
+    private static partial void LogSwitchMaster(ILogger logger, string cluster, string old, string @new);
+
+    [LoggerMessage(EventId = 2007, Level = LogLevel.Warning, Message = "Redis {Cluster}: no Sentinel answered; keeping the master only while its ROLE says master")]
+    private static partial void LogNoSentinel(ILogger logger, string cluster);
+
+    [LoggerMessage(EventId = 2008, Level = LogLevel.Warning, Message = "Redis {Cluster}: probe round failed: {Error} {Message}")]
+    private static partial void LogRoundFailed(ILogger logger, string cluster, string error, string message);
+}

@@ -1,0 +1,159 @@
+using System.Diagnostics;
+using HaClient.Resilience;
+using StackExchange.Redis;
+
+namespace HaClient.Redis;
+
+/// <summary>The role of a Redis node, as last probed with <c>ROLE</c>.</summary>
+public enum RedisNodeRole
+{
+    /// <summary>Not probed yet.</summary>
+    Unknown,
+
+    /// <summary>The node answered <c>master</c>.</summary>
+    Master,
+
+    /// <summary>The node answered <c>slave</c>.</summary>
+    Replica,
+
+    /// <summary>The last probe failed or timed out.</summary>
+    Down,
+}
+
+/// <summary>One probe result. Offsets are replication offsets (bytes).</summary>
+internal sealed record NodeState(RedisNodeRole Role, long Offset, long ProbedAt, string? LinkState, IReadOnlyList<RedisEndpoint> Replicas, string? Error)
+{
+    public static readonly NodeState Initial = new(RedisNodeRole.Unknown, -1, 0, null, [], null);
+
+    public bool Reachable => Role is RedisNodeRole.Master or RedisNodeRole.Replica;
+}
+
+/// <summary>
+/// One Redis node: its StackExchange.Redis multiplexer (a single endpoint, so a failover never leaves a stale
+/// multiplexer that still believes in the old topology), its circuit and its last probe.
+/// </summary>
+internal sealed class RedisNode
+{
+    private readonly Func<RedisEndpoint, ConfigurationOptions> _configure;
+    private readonly Lock _gate = new();
+    private Task<ConnectionMultiplexer>? _connecting;
+    private volatile ConnectionMultiplexer? _mux;
+    private volatile NodeState _state = NodeState.Initial;
+
+    public RedisNode(RedisEndpoint endpoint, EndpointCircuit circuit, Func<RedisEndpoint, ConfigurationOptions> configure)
+    {
+        Endpoint = endpoint;
+        Name = endpoint.ToString();
+        Circuit = circuit;
+        _configure = configure;
+    }
+
+    public RedisEndpoint Endpoint { get; }
+
+    public string Name { get; }
+
+    public EndpointCircuit Circuit { get; }
+
+    /// <summary>The multiplexer once connected (null before the first connect or after a reset).</summary>
+    public ConnectionMultiplexer? Multiplexer => _mux;
+
+    public NodeState State
+    {
+        get => _state;
+        set => _state = value;
+    }
+
+    /// <summary>The probe in flight, so a frozen node never has more than one probe waiting on it.</summary>
+    public Task<NodeState>? Probe { get; set; }
+
+    /// <summary>The multiplexer, connecting it on first use. With <c>AbortOnConnectFail=false</c> this completes after at
+    /// most the connect timeout even when the node is down; the multiplexer then reconnects by itself.</summary>
+    public Task<ConnectionMultiplexer> GetMultiplexerAsync()
+    {
+        if (_mux is { } m)
+        {
+            return Task.FromResult(m);
+        }
+
+        lock (_gate)
+        {
+            if (_mux is { } m2)
+            {
+                return Task.FromResult(m2);
+            }
+
+            return _connecting ??= ConnectAsync();
+        }
+    }
+
+    private async Task<ConnectionMultiplexer> ConnectAsync()
+    {
+        try
+        {
+            var mux = await ConnectionMultiplexer.ConnectAsync(_configure(Endpoint)).ConfigureAwait(false);
+            _mux = mux;
+            return mux;
+        }
+        finally
+        {
+            lock (_gate)
+            {
+                _connecting = null;
+            }
+        }
+    }
+
+    /// <summary>Drops every connection to the node (an old master): commands still queued fail at once; the next use
+    /// connects afresh. Never waits on the node.</summary>
+    public void ResetConnection()
+    {
+        ConnectionMultiplexer? old;
+        lock (_gate)
+        {
+            old = _mux;
+            _mux = null;
+        }
+
+        if (old is not null)
+        {
+            _ = CloseQuietlyAsync(old);
+        }
+    }
+
+    private static async Task CloseQuietlyAsync(ConnectionMultiplexer mux)
+    {
+        try
+        {
+            await mux.CloseAsync(allowCommandsToComplete: false).WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            // Best effort: the node may be frozen.
+        }
+
+        try
+        {
+            await mux.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+        }
+    }
+
+    public async Task DisposeAsync()
+    {
+        ConnectionMultiplexer? mux;
+        lock (_gate)
+        {
+            mux = _mux;
+            _mux = null;
+        }
+
+        if (mux is not null)
+        {
+            await CloseQuietlyAsync(mux).ConfigureAwait(false);
+        }
+    }
+
+    public double AgeSeconds(long now) => _state.ProbedAt == 0 ? double.MaxValue : Stopwatch.GetElapsedTime(_state.ProbedAt, now).TotalSeconds;
+}

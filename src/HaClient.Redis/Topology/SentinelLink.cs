@@ -1,0 +1,104 @@
+using System.Net;
+using HaClient.Resilience;
+using StackExchange.Redis;
+
+namespace HaClient.Redis;
+
+/// <summary>One Sentinel: its own multiplexer (Sentinel command map), subscribed to <c>+switch-master</c>.</summary>
+internal sealed class SentinelLink
+{
+    private static readonly RedisChannel SwitchMaster = RedisChannel.Literal("+switch-master");
+    private readonly Func<RedisEndpoint, ConfigurationOptions> _configure;
+    private readonly Lock _gate = new();
+    private Task<ConnectionMultiplexer?>? _connecting;
+    private volatile ConnectionMultiplexer? _mux;
+
+    public SentinelLink(RedisEndpoint endpoint, Func<RedisEndpoint, ConfigurationOptions> configure)
+    {
+        Endpoint = endpoint;
+        _configure = configure;
+    }
+
+    public RedisEndpoint Endpoint { get; }
+
+    public Task<ConnectionMultiplexer?> EnsureConnectedAsync(Action<RedisChannel, RedisValue> onMessage)
+    {
+        if (_mux is { } m)
+        {
+            return Task.FromResult<ConnectionMultiplexer?>(m);
+        }
+
+        lock (_gate)
+        {
+            return _connecting ??= ConnectAsync(onMessage);
+        }
+    }
+
+    private async Task<ConnectionMultiplexer?> ConnectAsync(Action<RedisChannel, RedisValue> onMessage)
+    {
+        try
+        {
+            var mux = await ConnectionMultiplexer.ConnectAsync(_configure(Endpoint)).ConfigureAwait(false);
+            // SE.Redis re-subscribes by itself after a reconnect.
+            await mux.GetSubscriber().SubscribeAsync(SwitchMaster, onMessage).ConfigureAwait(false);
+            _mux = mux;
+            return mux;
+        }
+        catch (Exception)
+        {
+            // Sentinel down at start: try again on the next round. (With AbortOnConnectFail=false this is rare: the
+            // multiplexer is returned and reconnects itself; the subscription is then retried on the next round.)
+            return _mux;
+        }
+        finally
+        {
+            lock (_gate)
+            {
+                _connecting = null;
+            }
+        }
+    }
+
+    /// <summary>Asks this Sentinel for the master's address, bounded by <paramref name="timeout"/>. Null when it does not answer.</summary>
+    public async Task<RedisEndpoint?> GetMasterAsync(string serviceName, TimeSpan timeout, Action<RedisChannel, RedisValue> onMessage)
+    {
+        using var cts = new CancellationTokenSource();
+        try
+        {
+            var mux = _mux ?? await Budget.WithinAsync(EnsureConnectedAsync(onMessage), timeout, cts, CancellationToken.None).ConfigureAwait(false);
+            if (mux is null)
+            {
+                return null;
+            }
+
+            var ep = await Budget.WithinAsync(mux.GetServers()[0].SentinelGetMasterAddressByNameAsync(serviceName), timeout, cts, CancellationToken.None).ConfigureAwait(false);
+            return ep switch
+            {
+                IPEndPoint ip => new RedisEndpoint(ip.Address.ToString(), ip.Port),
+                DnsEndPoint dns => new RedisEndpoint(dns.Host, dns.Port),
+                _ => null,
+            };
+        }
+        catch (Exception)
+        {
+            return null;
+        }
+    }
+
+    public async Task DisposeAsync()
+    {
+        var mux = _mux;
+        _mux = null;
+        if (mux is not null)
+        {
+            try
+            {
+                await mux.CloseAsync(allowCommandsToComplete: false).WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
+                await mux.DisposeAsync().ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+            }
+        }
+    }
+}
