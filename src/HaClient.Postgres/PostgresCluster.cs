@@ -55,6 +55,12 @@ public sealed partial class PostgresCluster : IAsyncDisposable, IEndpointStateSo
                 user.CommandTimeout = opSeconds;
             }
 
+            if (!settings.Template.ContainsKey("Cancellation Timeout"))
+            {
+                // Do not wait for a cancel request's answer: the server it goes to may be frozen.
+                user.CancellationTimeout = -1;
+            }
+
             var probe = new NpgsqlConnectionStringBuilder(user.ConnectionString)
             {
                 Pooling = false,
@@ -276,8 +282,7 @@ public sealed partial class PostgresCluster : IAsyncDisposable, IEndpointStateSo
         HaClientTelemetry.RoutingDecisions.Add(1, _clusterTag, new("haclient.target_role", slot.Index == _monitor.PrimaryIndex ? "primary" : "replica"));
         try
         {
-            var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            cts.CancelAfter(remaining);
+            var cts = new CancellationTokenSource();
             var state = (slot, work, sentFlag, cts, remaining);
             var result = await slot.Circuit.ExecuteAsync(
                 static async (s, ct) => await Budget.WithinAsync(RunOnConnectionAsync(s.slot, s.work, s.sentFlag, s.cts.Token), s.remaining, s.cts, ct).ConfigureAwait(false),
@@ -310,8 +315,7 @@ public sealed partial class PostgresCluster : IAsyncDisposable, IEndpointStateSo
 
     private async Task<NpgsqlConnection> OpenAsync(HostSlot slot, TimeSpan remaining, CancellationToken cancellationToken)
     {
-        var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        cts.CancelAfter(remaining);
+        var cts = new CancellationTokenSource();
         try
         {
             return await slot.Circuit.ExecuteAsync(

@@ -158,8 +158,7 @@ internal sealed partial class TopologyMonitor : IAsyncDisposable
         var start = Stopwatch.GetTimestamp();
         var connection = slot.ProbeConnection;
         slot.ProbeConnection = null; // the probe owns it until it succeeds
-        var cts = CancellationTokenSource.CreateLinkedTokenSource(stop);
-        cts.CancelAfter(_options.ProbeTimeout);
+        var cts = new CancellationTokenSource();
         try
         {
             var (state, open) = await Budget.WithinAsync(ProbeCoreAsync(slot, connection, start, cts.Token), _options.ProbeTimeout, cts, stop).ConfigureAwait(false);

@@ -7,8 +7,10 @@ namespace HaClient.Resilience;
 /// </summary>
 internal static class Budget
 {
-    /// <summary>Awaits <paramref name="task"/> for at most <paramref name="remaining"/>. On expiry cancels <paramref name="cts"/>
-    /// and throws <see cref="TimeoutException"/>; the task's own fault is observed so nothing goes unobserved.</summary>
+    /// <summary>Awaits <paramref name="task"/> for at most <paramref name="remaining"/>. On expiry (or when the caller
+    /// cancels) cancels <paramref name="cts"/> off the thread pool and throws <see cref="TimeoutException"/> (or
+    /// <see cref="OperationCanceledException"/>); the abandoned task's fault is observed. Callers must not also arm
+    /// <c>cts.CancelAfter</c>: that would run the driver's cancellation on a thread-pool timer thread.</summary>
     public static async Task<T> WithinAsync<T>(Task<T> task, TimeSpan remaining, CancellationTokenSource cts, CancellationToken callerToken)
     {
         if (remaining <= TimeSpan.Zero)
@@ -22,23 +24,35 @@ internal static class Budget
         }
         catch (Exception e) when (e is TimeoutException || (e is OperationCanceledException && callerToken.IsCancellationRequested))
         {
-            // Not awaited: the driver's cancellation callback may itself wait on the frozen server.
-            _ = CancelQuietlyAsync(cts);
+            CancelOffThreadPool(cts);
 
             _ = task.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             throw;
         }
     }
 
-    private static async Task CancelQuietlyAsync(CancellationTokenSource cts)
+    /// <summary>
+    /// Cancels on a dedicated thread. A driver's cancellation callback can block: Npgsql sends a PostgreSQL cancel request
+    /// synchronously and may then wait for the server. Against a frozen server that holds the thread for seconds; on a
+    /// 2-core machine two such threads are the whole thread pool. Never on the pool, then.
+    /// </summary>
+    private static void CancelOffThreadPool(CancellationTokenSource cts)
     {
-        try
+        var thread = new Thread(static state =>
         {
-            await cts.CancelAsync().ConfigureAwait(false);
-        }
-        catch (Exception)
+            try
+            {
+                ((CancellationTokenSource)state!).Cancel();
+            }
+            catch (Exception)
+            {
+                // Best effort: the abandoned call's own outcome is observed by the continuation.
+            }
+        })
         {
-            // The abandoned call's cancellation is best effort; its own outcome is observed above.
-        }
+            IsBackground = true,
+            Name = "HaClient cancel",
+        };
+        thread.Start(cts);
     }
 }

@@ -1,0 +1,510 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using HaClient.Postgres;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace HaClient.Drill;
+
+/// <summary>
+/// The PostgreSQL drill on the Patroni lab: a bounded write (+read) workload through HaClient or plain Npgsql
+/// multi-host, one fault, an independent observer that tries a real write on every node every 5 ms, and a check of
+/// every acknowledged write on the final primary.
+/// </summary>
+public static class PostgresDrill
+{
+    private const string Credentials = "Username=haclient;Password=haclient-lab-pw;Database=haclient";
+    private static readonly int[] Ports = [15442, 15443, 15444];
+
+    public static async Task<DrillReport> RunAsync(DrillArgs args)
+    {
+        var report = new DrillReport { Scenario = args.Scenario, Client = args.Client, Workload = args.Workload, BudgetMs = args.BudgetMs };
+        Console.WriteLine($"drill: preparing the Patroni lab ({(args.Sync ? "synchronous_mode" : "asynchronous")})");
+        var (upCode, upOut) = await Lab.RunAsync(args, "patroni up" + (args.Sync ? " --sync" : string.Empty), TimeSpan.FromSeconds(180));
+        if (upCode != 0)
+        {
+            throw new InvalidOperationException("lab.sh patroni up failed: " + upOut);
+        }
+
+        var leaderPort = await FindPrimaryPortAsync(TimeSpan.FromSeconds(30));
+        await using (var setup = new NpgsqlConnection($"Host=127.0.0.1;Port={leaderPort};{Credentials}"))
+        {
+            await setup.OpenAsync();
+            await using var cmd = new NpgsqlCommand("CREATE TABLE IF NOT EXISTS drill_writes(id bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp()); TRUNCATE drill_writes; CREATE TABLE IF NOT EXISTS drill_probe(at timestamptz)", setup);
+            await cmd.ExecuteNonQueryAsync();
+        }
+
+        await using var client = await DrillClient.CreateAsync(args);
+        using var stop = new CancellationTokenSource();
+        var observer = new Observer(Ports);
+        var observerTask = observer.RunAsync(stop.Token);
+
+        var acks = new ConcurrentQueue<Ack>();
+        var sw = Stopwatch.StartNew();
+        long nextId = 0, writesFailed = 0, outcomeUnknown = 0, readsOk = 0, stale = 0, readErrors = 0;
+        double maxCallMs = 0;
+        var maxLock = new Lock();
+        void Call(double ms)
+        {
+            lock (maxLock)
+            {
+                maxCallMs = Math.Max(maxCallMs, ms);
+            }
+        }
+
+        var lagBound = TimeSpan.FromSeconds(1);
+        var ackedTimeline = new ConcurrentQueue<(double At, long Id)>();
+        var deadline = TimeSpan.FromSeconds(args.DurationSeconds);
+        var writeOnly = args.Workload == "write";
+        var workers = Enumerable.Range(0, args.Concurrency).Select(w => Task.Run(async () =>
+        {
+            var ops = 0;
+            while (sw.Elapsed < deadline && ops++ < 100_000)
+            {
+                var id = Interlocked.Increment(ref nextId);
+                var started = Lab.NowUnixMs();
+                var t0 = Stopwatch.GetTimestamp();
+                ConsistencyToken token = default;
+                var acked = false;
+                try
+                {
+                    using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(args.BudgetMs * 3));
+                    var (port, tok) = await client.WriteAsync(id, cts.Token);
+                    token = tok;
+                    var at = Lab.NowUnixMs();
+                    acks.Enqueue(new Ack(id, port, started, at));
+                    ackedTimeline.Enqueue((at, id));
+                    acked = true;
+                }
+                catch (HaClientException e) when (e is WriteOutcomeUnknownException)
+                {
+                    Interlocked.Increment(ref outcomeUnknown);
+                    Interlocked.Increment(ref writesFailed);
+                }
+                catch (Exception)
+                {
+                    Interlocked.Increment(ref writesFailed);
+                }
+
+                Call(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+                if (!writeOnly)
+                {
+                    // A token read must see this write; a bounded read must see every write acked more than the bound ago.
+                    var witness = Witness(ackedTimeline, Lab.NowUnixMs() - lagBound.TotalMilliseconds);
+                    foreach (var (mustSee, consistency) in new[] { (acked ? id : 0L, acked ? ReadConsistency.AtLeast(token) : ReadConsistency.WithinLagBound), (witness, ReadConsistency.WithinLagBound) })
+                    {
+                        if (mustSee == 0)
+                        {
+                            continue;
+                        }
+
+                        var r0 = Stopwatch.GetTimestamp();
+                        try
+                        {
+                            using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(args.BudgetMs * 3));
+                            if (await client.SeesAsync(mustSee, consistency, cts.Token))
+                            {
+                                Interlocked.Increment(ref readsOk);
+                            }
+                            else
+                            {
+                                Interlocked.Increment(ref stale);
+                            }
+                        }
+                        catch (Exception)
+                        {
+                            Interlocked.Increment(ref readErrors);
+                        }
+
+                        Call(Stopwatch.GetElapsedTime(r0).TotalMilliseconds);
+                    }
+                }
+
+                await Task.Delay(10);
+            }
+        })).ToArray();
+
+        await Task.Delay(TimeSpan.FromSeconds(args.FaultAfterSeconds));
+        var oldPrimary = observer.CurrentPrimary();
+        Console.WriteLine($"drill: injecting '{args.Scenario}' (primary {oldPrimary})");
+        double faultAt;
+        string? pausedReplica = null;
+        switch (args.Scenario)
+        {
+            case "crash": faultAt = await Lab.FaultAsync(args, "patroni crash-leader"); break;
+            case "kill-postmaster": faultAt = await Lab.FaultAsync(args, "patroni kill-postmaster"); break;
+            case "hang": faultAt = await Lab.FaultAsync(args, "patroni hang-leader"); break;
+            case "switchover": faultAt = await Lab.FaultAsync(args, "patroni switchover"); break;
+            case "lag":
+                pausedReplica = Ports.First(p => p != oldPrimary).ToString(System.Globalization.CultureInfo.InvariantCulture);
+                faultAt = Lab.NowUnixMs();
+                await ExecAsync(int.Parse(pausedReplica, System.Globalization.CultureInfo.InvariantCulture), "SELECT pg_wal_replay_pause()");
+                break;
+            default: throw new ArgumentException(args.Scenario);
+        }
+
+        observer.FaultAt = faultAt;
+        await Task.WhenAll(workers);
+        report.DurationMs = sw.Elapsed.TotalMilliseconds;
+        await stop.CancelAsync();
+        await observerTask;
+
+        Console.WriteLine("drill: restoring the lab");
+        if (pausedReplica is not null)
+        {
+            await ExecAsync(int.Parse(pausedReplica, System.Globalization.CultureInfo.InvariantCulture), "SELECT pg_wal_replay_resume()");
+        }
+
+        if (args.Scenario == "hang")
+        {
+            await Lab.RunAsync(args, "patroni resume", TimeSpan.FromSeconds(60));
+        }
+
+        var (restoreCode, restoreOut) = await Lab.RunAsync(args, "patroni restore", TimeSpan.FromSeconds(180));
+        if (restoreCode != 0)
+        {
+            Console.WriteLine("drill: warning: patroni restore failed: " + restoreOut);
+        }
+
+        // Every acknowledged write must be on the final primary.
+        var finalPort = await FindPrimaryPortAsync(TimeSpan.FromSeconds(60));
+        var ackList = acks.ToArray();
+        var ids = ackList.Select(a => a.Id).ToArray();
+        await using (var check = new NpgsqlConnection($"Host=127.0.0.1;Port={finalPort};{Credentials}"))
+        {
+            await check.OpenAsync();
+            await using var cmd = new NpgsqlCommand("SELECT count(*) FROM drill_writes WHERE id = ANY(@ids)", check);
+            cmd.Parameters.AddWithValue("ids", ids);
+            var found = (long)(await cmd.ExecuteScalarAsync())!;
+            report.LostAcked = ids.Length - found;
+        }
+
+        report.WritesAcked = ackList.Length;
+        report.WritesFailed = writesFailed;
+        report.WritesOutcomeUnknown = outcomeUnknown;
+        report.ReadsOk = readsOk;
+        report.StaleReads = stale;
+        report.ReadErrors = readErrors;
+        report.MaxCallMs = Math.Round(maxCallMs, 1);
+        var (promotedPort, promotedAt) = args.Scenario == "lag" ? (-1, -1.0) : observer.FirstWritableAfterFault(oldPrimary);
+        report.WrongRoleWrites = ackList.Count(a =>
+            observer.WasReplicaThroughout(a.Port, a.StartedAt, a.AckedAt)
+            || (promotedPort > 0 && a.Port != promotedPort && a.StartedAt > promotedAt));
+
+        if (args.Scenario != "lag")
+        {
+            var (newPort, writableAt) = observer.FirstWritableAfterFault(oldPrimary);
+            var firstAck = ackList.Where(a => a.AckedAt > faultAt && a.Port != oldPrimary).OrderBy(a => a.AckedAt).FirstOrDefault();
+            if (firstAck is not null)
+            {
+                report.WindowMs = Math.Round(firstAck.AckedAt - faultAt, 1);
+                if (writableAt > 0 && firstAck.Port == newPort)
+                {
+                    report.DetectMs = Math.Round(Math.Max(0, firstAck.AckedAt - writableAt), 1);
+                }
+            }
+
+            report.Extra["old_primary_port"] = oldPrimary;
+            report.Extra["new_primary_port"] = newPort;
+            report.Extra["observer_writable_after_fault_ms"] = writableAt > 0 ? Math.Round(writableAt - faultAt, 1) : -1;
+        }
+        else
+        {
+            report.Extra["paused_replica_port"] = double.Parse(pausedReplica!, System.Globalization.CultureInfo.InvariantCulture);
+            report.Extra["lag_bound_ms"] = lagBound.TotalMilliseconds;
+        }
+
+        return report;
+    }
+
+    private static long Witness(ConcurrentQueue<(double At, long Id)> acked, double before)
+    {
+        long best = 0;
+        foreach (var (at, id) in acked)
+        {
+            if (at < before)
+            {
+                best = Math.Max(best, id);
+            }
+        }
+
+        return best;
+    }
+
+    private static async Task ExecAsync(int port, string sql)
+    {
+        await using var c = new NpgsqlConnection($"Host=127.0.0.1;Port={port};{Credentials};Timeout=3");
+        await c.OpenAsync();
+        await using var cmd = new NpgsqlCommand(sql, c);
+        await cmd.ExecuteNonQueryAsync();
+    }
+
+    private static async Task<int> FindPrimaryPortAsync(TimeSpan timeout)
+    {
+        var sw = Stopwatch.StartNew();
+        while (sw.Elapsed < timeout)
+        {
+            foreach (var port in Ports)
+            {
+                try
+                {
+                    await using var c = new NpgsqlConnection($"Host=127.0.0.1;Port={port};{Credentials};Timeout=2;Pooling=false");
+                    await c.OpenAsync();
+                    await using var cmd = new NpgsqlCommand("SELECT pg_is_in_recovery()", c);
+                    if (!(bool)(await cmd.ExecuteScalarAsync())!)
+                    {
+                        return port;
+                    }
+                }
+                catch (Exception)
+                {
+                }
+            }
+
+            await Task.Delay(200);
+        }
+
+        throw new TimeoutException("no primary found in the Patroni lab");
+    }
+
+    private sealed record Ack(long Id, int Port, double StartedAt, double AckedAt);
+
+    /// <summary>Tries a real write on every node every 5 ms: records each node's role over time and the first write
+    /// each node acknowledged after the fault.</summary>
+    private sealed class Observer(int[] ports)
+    {
+        private readonly ConcurrentDictionary<int, List<(double At, bool InRecovery)>> _samples = new();
+        private readonly ConcurrentDictionary<int, double> _firstAckAfterFault = new();
+
+        public double FaultAt { get; set; } = double.MaxValue;
+
+        public async Task RunAsync(CancellationToken stop) => await Task.WhenAll(ports.Select(p => LoopAsync(p, stop)));
+
+        public int CurrentPrimary()
+        {
+            foreach (var (port, list) in _samples)
+            {
+                lock (list)
+                {
+                    if (list.Count > 0 && !list[^1].InRecovery)
+                    {
+                        return port;
+                    }
+                }
+            }
+
+            return -1;
+        }
+
+        /// <summary>Whether the node was seen in recovery both before the write started and after it was acked (so it
+        /// acknowledged a write while a standby: impossible unless the client wrote to the wrong node).</summary>
+        public bool WasReplicaThroughout(int port, double started, double acked)
+        {
+            if (!_samples.TryGetValue(port, out var list))
+            {
+                return false;
+            }
+
+            lock (list)
+            {
+                bool? before = null, after = null;
+                foreach (var (at, inRecovery) in list)
+                {
+                    if (at < started)
+                    {
+                        before = inRecovery;
+                    }
+                    else if (at > acked && after is null)
+                    {
+                        after = inRecovery;
+                    }
+                }
+
+                return before == true && after == true;
+            }
+        }
+
+        public (int Port, double At) FirstWritableAfterFault(int oldPrimary)
+        {
+            var best = (Port: -1, At: double.MaxValue);
+            foreach (var (port, at) in _firstAckAfterFault)
+            {
+                if (port != oldPrimary && at < best.At)
+                {
+                    best = (port, at);
+                }
+            }
+
+            return best.Port < 0 ? (-1, -1) : best;
+        }
+
+        private async Task LoopAsync(int port, CancellationToken stop)
+        {
+            var list = _samples.GetOrAdd(port, _ => new List<(double, bool)>());
+            NpgsqlConnection? c = null;
+            while (!stop.IsCancellationRequested)
+            {
+                try
+                {
+                    using var cts = CancellationTokenSource.CreateLinkedTokenSource(stop);
+                    cts.CancelAfter(TimeSpan.FromSeconds(5));
+                    if (c is null)
+                    {
+                        c = new NpgsqlConnection($"Host=127.0.0.1;Port={port};{Credentials};Timeout=1;Pooling=false;Cancellation Timeout=-1;Application Name=drill-observer");
+                        await c.OpenAsync(cts.Token).WaitAsync(TimeSpan.FromMilliseconds(500), stop);
+                    }
+
+                    await using var cmd = new NpgsqlCommand("SELECT pg_is_in_recovery()", c);
+                    var inRecovery = (bool)(await cmd.ExecuteScalarAsync(cts.Token).WaitAsync(TimeSpan.FromMilliseconds(300), stop))!;
+                    var at = Lab.NowUnixMs();
+                    lock (list)
+                    {
+                        list.Add((at, inRecovery));
+                    }
+
+                    if (!inRecovery && at > FaultAt && !_firstAckAfterFault.ContainsKey(port))
+                    {
+                        // Writable means a write is acknowledged (in synchronous mode that waits for a standby).
+                        await using var w = new NpgsqlCommand("INSERT INTO drill_probe VALUES (clock_timestamp())", c);
+                        await w.ExecuteNonQueryAsync(cts.Token).WaitAsync(TimeSpan.FromSeconds(5), stop);
+                        _firstAckAfterFault.TryAdd(port, Lab.NowUnixMs());
+                    }
+                }
+                catch (Exception) when (!stop.IsCancellationRequested)
+                {
+                    var dead = c;
+                    c = null;
+                    _ = Task.Run(async () =>
+                    {
+                        try
+                        {
+                            if (dead is not null)
+                            {
+                                await dead.DisposeAsync();
+                            }
+                        }
+                        catch (Exception)
+                        {
+                        }
+                    });
+                }
+                catch (Exception)
+                {
+                    break;
+                }
+
+                try
+                {
+                    await Task.Delay(5, stop);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+            }
+
+            if (c is not null)
+            {
+                try
+                {
+                    await c.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(1));
+                }
+                catch (Exception)
+                {
+                }
+            }
+        }
+    }
+
+    /// <summary>The client under test: HaClient or plain Npgsql multi-host.</summary>
+    private abstract class DrillClient : IAsyncDisposable
+    {
+        public static async Task<DrillClient> CreateAsync(DrillArgs args)
+        {
+            var hosts = string.Join(',', Ports.Select(p => $"127.0.0.1:{p}"));
+            if (args.Client == "npgsql")
+            {
+                return new NpgsqlClient($"Host={hosts};{Credentials}");
+            }
+
+            var loggerFactory = LoggerFactory.Create(b => b.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; })
+                .SetMinimumLevel(LogLevel.Information).AddFilter("Npgsql", LogLevel.Warning));
+            var cluster = PostgresCluster.Create(new PostgresClusterOptions
+            {
+                ConnectionString = $"Host={hosts};{Credentials}",
+                ReplicaLag = { MaxLagTime = TimeSpan.FromSeconds(1) },
+                Resilience = { OperationTimeout = TimeSpan.FromMilliseconds(args.BudgetMs) },
+            }, loggerFactory, "drill");
+            await cluster.WaitForTopologyAsync(TimeSpan.FromSeconds(5));
+            return new HaClientClient(cluster, loggerFactory);
+        }
+
+        public abstract Task<(int Port, ConsistencyToken Token)> WriteAsync(long id, CancellationToken ct);
+
+        public abstract Task<bool> SeesAsync(long id, ReadConsistency consistency, CancellationToken ct);
+
+        public abstract ValueTask DisposeAsync();
+
+        protected static async Task<(int, ConsistencyToken)> InsertAsync(NpgsqlConnection c, long id, CancellationToken ct)
+        {
+            await using var cmd = new NpgsqlCommand("INSERT INTO drill_writes(id) VALUES (@id) RETURNING inet_server_port()", c);
+            cmd.Parameters.AddWithValue("id", id);
+            var port = (int)(await cmd.ExecuteScalarAsync(ct))!;
+            return (port, default);
+        }
+
+        protected static async Task<bool> ExistsAsync(NpgsqlConnection c, long id, CancellationToken ct)
+        {
+            await using var cmd = new NpgsqlCommand("SELECT EXISTS (SELECT 1 FROM drill_writes WHERE id = @id)", c);
+            cmd.Parameters.AddWithValue("id", id);
+            return (bool)(await cmd.ExecuteScalarAsync(ct))!;
+        }
+    }
+
+    private sealed class HaClientClient(PostgresCluster cluster, ILoggerFactory loggerFactory) : DrillClient
+    {
+        public override async Task<(int, ConsistencyToken)> WriteAsync(long id, CancellationToken ct)
+        {
+            var r = await cluster.ExecuteWriteWithTokenAsync((c, t) => InsertAsync(c, id, t), ct);
+            return (r.Value.Item1, r.Token);
+        }
+
+        public override Task<bool> SeesAsync(long id, ReadConsistency consistency, CancellationToken ct)
+            => cluster.ExecuteReadAsync((c, t) => ExistsAsync(c, id, t), consistency, ct);
+
+        public override async ValueTask DisposeAsync()
+        {
+            await cluster.DisposeAsync();
+            loggerFactory.Dispose();
+        }
+    }
+
+    /// <summary>Plain Npgsql multi-host: primary for writes, prefer-standby for reads. No lag bound, no tokens.</summary>
+    private sealed class NpgsqlClient : DrillClient
+    {
+        private readonly NpgsqlMultiHostDataSource _source;
+        private readonly NpgsqlDataSource _writer;
+        private readonly NpgsqlDataSource _reader;
+
+        public NpgsqlClient(string connectionString)
+        {
+            _source = new NpgsqlDataSourceBuilder(connectionString).BuildMultiHost();
+            _writer = _source.WithTargetSession(TargetSessionAttributes.Primary);
+            _reader = _source.WithTargetSession(TargetSessionAttributes.PreferStandby);
+        }
+
+        public override async Task<(int, ConsistencyToken)> WriteAsync(long id, CancellationToken ct)
+        {
+            await using var c = await _writer.OpenConnectionAsync(ct);
+            return await InsertAsync(c, id, ct);
+        }
+
+        public override async Task<bool> SeesAsync(long id, ReadConsistency consistency, CancellationToken ct)
+        {
+            await using var c = await _reader.OpenConnectionAsync(ct);
+            return await ExistsAsync(c, id, ct);
+        }
+
+        public override ValueTask DisposeAsync() => _source.DisposeAsync();
+    }
+}

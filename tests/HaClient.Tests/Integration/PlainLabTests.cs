@@ -1,0 +1,278 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using HaClient.Postgres;
+using Npgsql;
+using Xunit;
+
+namespace HaClient.Tests.Integration;
+
+/// <summary>Brings the plain streaming-replication lab up once for the collection.</summary>
+public sealed class PlainLabFixture : IAsyncLifetime
+{
+    public Task InitializeAsync() => Lab.RunAsync("pg up");
+
+    public Task DisposeAsync() => Task.CompletedTask;
+}
+
+[CollectionDefinition("plain-lab")]
+public sealed class PlainLabCollection : ICollectionFixture<PlainLabFixture>;
+
+/// <summary>The Postgres client against a real primary (127.0.0.1:15432) and two replicas (15433, 15434).</summary>
+[Collection("plain-lab")]
+[Trait("Category", "Postgres")]
+public sealed class PlainLabTests
+{
+    private static readonly int[] Ports = [15432, 15433, 15434];
+
+    private static async Task<PostgresCluster> ClusterAsync(Action<PostgresClusterOptions>? configure = null)
+    {
+        var o = new PostgresClusterOptions
+        {
+            ConnectionString = $"Host={string.Join(',', Ports.Select(p => $"127.0.0.1:{p}"))};{Lab.Credentials}",
+            ProbeInterval = TimeSpan.FromMilliseconds(200),
+        };
+        configure?.Invoke(o);
+        var cluster = PostgresCluster.Create(o, name: "test");
+        await cluster.WaitForTopologyAsync(TimeSpan.FromSeconds(10));
+        Assert.True(await Lab.EventuallyAsync(() => Task.FromResult(cluster.Topology.Primary is not null), TimeSpan.FromSeconds(10)), "no primary found");
+        return cluster;
+    }
+
+    private static async Task EnsureTableAsync(PostgresCluster cluster)
+        => await cluster.ExecuteWriteAsync(async (c, ct) =>
+        {
+            await using var cmd = new NpgsqlCommand("CREATE TABLE IF NOT EXISTS t_items(id bigserial PRIMARY KEY, v text)", c);
+            return await cmd.ExecuteNonQueryAsync(ct);
+        });
+
+    private static Task<(long Id, int Port)> InsertAsync(PostgresCluster cluster, CancellationToken ct = default)
+        => cluster.ExecuteWriteAsync(async (c, t) =>
+        {
+            await using var cmd = new NpgsqlCommand("INSERT INTO t_items(v) VALUES ('x') RETURNING id, inet_server_port()", c);
+            await using var r = await cmd.ExecuteReaderAsync(t);
+            await r.ReadAsync(t);
+            return (r.GetInt64(0), r.GetInt32(1));
+        }, ct);
+
+    private static Task<int> ReadPortAsync(PostgresCluster cluster, ReadConsistency consistency = default)
+        => cluster.ExecuteReadAsync(async (c, t) =>
+        {
+            await using var cmd = new NpgsqlCommand("SELECT inet_server_port()", c);
+            return (int)(await cmd.ExecuteScalarAsync(t))!;
+        }, consistency);
+
+    private static async Task SqlAsync(int port, string sql)
+    {
+        await using var c = new NpgsqlConnection($"Host=127.0.0.1;Port={port};{Lab.Credentials};Pooling=false;Timeout=5");
+        await c.OpenAsync();
+        await using var cmd = new NpgsqlCommand(sql, c);
+        await cmd.ExecuteNonQueryAsync();
+    }
+
+    [Fact]
+    public async Task Discovers_primary_replicas_timeline_and_lag()
+    {
+        await using var cluster = await ClusterAsync();
+        var t = cluster.Topology;
+        Assert.Equal(15432, t.Primary!.Endpoint.Port);
+        Assert.True(t.Primary.Timeline >= 1);
+        Assert.False(t.SplitBrain);
+        Assert.Equal(2, t.Hosts.Count(h => h.Role == PostgresRole.Replica));
+        Assert.All(t.Hosts.Where(h => h.Role == PostgresRole.Replica), h => Assert.NotNull(h.ReplayLagSeconds));
+    }
+
+    [Fact]
+    public async Task Writes_land_only_on_the_primary_and_reads_spread_over_replicas()
+    {
+        await using var cluster = await ClusterAsync();
+        await EnsureTableAsync(cluster);
+        var writePorts = new HashSet<int>();
+        var readPorts = new HashSet<int>();
+        for (var i = 0; i < 30; i++)
+        {
+            writePorts.Add((await InsertAsync(cluster)).Port);
+            readPorts.Add(await ReadPortAsync(cluster));
+        }
+
+        Assert.Equal([15432], writePorts);
+        Assert.Equal(new HashSet<int> { 15433, 15434 }, readPorts);
+        Assert.Equal(15432, await ReadPortAsync(cluster, ReadConsistency.Primary));
+    }
+
+    [Fact]
+    public async Task Token_read_sees_its_write_even_when_replicas_lag()
+    {
+        await using var cluster = await ClusterAsync(o => o.ReplicaLag.MaxLagTime = TimeSpan.FromSeconds(30));
+        await EnsureTableAsync(cluster);
+        for (var i = 0; i < 50; i++)
+        {
+            var w = await cluster.ExecuteWriteWithTokenAsync(async (c, t) =>
+            {
+                await using var cmd = new NpgsqlCommand("INSERT INTO t_items(v) VALUES ('tok') RETURNING id", c);
+                return (long)(await cmd.ExecuteScalarAsync(t))!;
+            });
+            Assert.False(w.Token.IsEmpty);
+            Assert.True(ConsistencyToken.TryParse(w.Token.ToString(), out var travelled));
+            var seen = await cluster.ExecuteReadAsync(async (c, t) =>
+            {
+                await using var cmd = new NpgsqlCommand("SELECT EXISTS (SELECT 1 FROM t_items WHERE id = @id)", c);
+                cmd.Parameters.AddWithValue("id", w.Value);
+                return (bool)(await cmd.ExecuteScalarAsync(t))!;
+            }, travelled);
+            Assert.True(seen, $"token read {i} missed its write");
+        }
+
+        // With replay paused on both replicas, a token read must be served by the primary.
+        await SqlAsync(15433, "SELECT pg_wal_replay_pause()");
+        await SqlAsync(15434, "SELECT pg_wal_replay_pause()");
+        try
+        {
+            var w = await cluster.ExecuteWriteWithTokenAsync(async (c, t) =>
+            {
+                await using var cmd = new NpgsqlCommand("INSERT INTO t_items(v) VALUES ('paused') RETURNING id", c);
+                return (long)(await cmd.ExecuteScalarAsync(t))!;
+            });
+            await Task.Delay(300); // let a probe see the replicas behind
+            for (var i = 0; i < 10; i++)
+            {
+                Assert.Equal(15432, await ReadPortAsync(cluster, w.Token));
+            }
+        }
+        finally
+        {
+            await SqlAsync(15433, "SELECT pg_wal_replay_resume()");
+            await SqlAsync(15434, "SELECT pg_wal_replay_resume()");
+        }
+    }
+
+    [Fact]
+    public async Task A_lagging_replica_is_skipped()
+    {
+        await using var cluster = await ClusterAsync(o => o.ReplicaLag.MaxLagTime = TimeSpan.FromSeconds(1));
+        await EnsureTableAsync(cluster);
+        await Lab.RunAsync("pg pause-replay n2");
+        try
+        {
+            using var writing = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            var writer = Task.Run(async () =>
+            {
+                while (!writing.IsCancellationRequested)
+                {
+                    await InsertAsync(cluster);
+                    await Task.Delay(20);
+                }
+            });
+            Assert.True(await Lab.EventuallyAsync(
+                () => Task.FromResult(cluster.Topology.Hosts[1].ReplayLagSeconds > 1.5), TimeSpan.FromSeconds(15)), "replica n2 never showed lag");
+            var ports = new List<int>();
+            for (var i = 0; i < 40; i++)
+            {
+                ports.Add(await ReadPortAsync(cluster));
+            }
+
+            await writing.CancelAsync();
+            await writer.ContinueWith(_ => { });
+            Assert.DoesNotContain(15433, ports);
+            Assert.Contains(15434, ports);
+        }
+        finally
+        {
+            await Lab.RunAsync("pg resume-replay n2");
+        }
+    }
+
+    [Fact]
+    public async Task A_hung_primary_does_not_hold_callers_beyond_their_budget()
+    {
+        var budget = TimeSpan.FromSeconds(1);
+        await using var cluster = await ClusterAsync(o => o.Resilience.OperationTimeout = budget);
+        await EnsureTableAsync(cluster);
+        await Lab.RunAsync("pg hang-primary");
+        try
+        {
+            var calls = Enumerable.Range(0, 8).Select(async _ =>
+            {
+                var sw = Stopwatch.StartNew();
+                var e = await Record.ExceptionAsync(() => InsertAsync(cluster));
+                return (sw.Elapsed, e);
+            }).ToArray();
+            var results = await Task.WhenAll(calls);
+            foreach (var (elapsed, e) in results)
+            {
+                // Generous margin: 2 cores, CI noise. Without the budget these calls wait 30 s or more.
+                Assert.True(elapsed < budget + TimeSpan.FromSeconds(2), $"a call took {elapsed.TotalMilliseconds:0} ms");
+                Assert.IsAssignableFrom<HaClientException>(e);
+            }
+
+            // Reads keep working on the replicas meanwhile.
+            Assert.Contains(await ReadPortAsync(cluster), new[] { 15433, 15434 });
+        }
+        finally
+        {
+            await Lab.RunAsync("pg resume");
+        }
+
+        Assert.True(await Lab.EventuallyAsync(async () => (await Record.ExceptionAsync(() => InsertAsync(cluster))) is null, TimeSpan.FromSeconds(15)), "writes did not resume after the primary thawed");
+    }
+
+    [Fact]
+    public async Task After_a_crash_and_promotion_writes_follow_the_new_primary()
+    {
+        await using var cluster = await ClusterAsync(o => o.Resilience.OperationTimeout = TimeSpan.FromSeconds(2));
+        await EnsureTableAsync(cluster);
+        try
+        {
+            await Lab.RunAsync("pg crash-primary");
+            var failure = await Record.ExceptionAsync(() => InsertAsync(cluster));
+            var safe = Assert.IsType<NoEligibleEndpointException>(failure);
+            Assert.True(safe.IsSafeToRetry);
+
+            await Lab.RunAsync("pg promote n2");
+            var promoted = Stopwatch.StartNew();
+            var acked = new ConcurrentBag<int>();
+            Assert.True(await Lab.EventuallyAsync(async () =>
+            {
+                try
+                {
+                    acked.Add((await InsertAsync(cluster)).Port);
+                    return true;
+                }
+                catch (HaClientException)
+                {
+                    return false;
+                }
+            }, TimeSpan.FromSeconds(10), pollMs: 10));
+            Assert.True(promoted.Elapsed < TimeSpan.FromSeconds(5), $"writes resumed {promoted.ElapsedMilliseconds} ms after the promotion");
+            Assert.Equal([15433], acked.Distinct());
+            Assert.Equal(15433, cluster.Topology.Primary!.Endpoint.Port);
+        }
+        finally
+        {
+            await Lab.RunAsync("pg reset");
+        }
+    }
+
+    [Fact]
+    public async Task Split_brain_never_writes_to_the_lower_timeline()
+    {
+        await using var cluster = await ClusterAsync();
+        await EnsureTableAsync(cluster);
+        try
+        {
+            // n2 is promoted while n1 still runs as primary: two hosts accept writes.
+            await Lab.RunAsync("pg promote n2");
+            Assert.True(await Lab.EventuallyAsync(() => Task.FromResult(cluster.Topology.SplitBrain), TimeSpan.FromSeconds(10)), "split brain not reported");
+            var topology = cluster.Topology;
+            Assert.Equal(15433, topology.Primary!.Endpoint.Port);
+            Assert.True(topology.Primary.Timeline > topology.Hosts[0].Timeline);
+            for (var i = 0; i < 20; i++)
+            {
+                Assert.Equal(15433, (await InsertAsync(cluster)).Port);
+            }
+        }
+        finally
+        {
+            await Lab.RunAsync("pg reset");
+        }
+    }
+}

@@ -1,0 +1,111 @@
+using HaClient.Postgres;
+using Microsoft.Extensions.Options;
+using Xunit;
+
+namespace HaClient.Tests.Unit;
+
+public class OptionsValidationTests
+{
+    private const string Secret = "s3cr3t-pw-never-shown";
+
+    private static PostgresClusterOptions Valid() => new()
+    {
+        ConnectionString = $"Host=127.0.0.1:15432,127.0.0.1:15433;Username=u;Password={Secret};Database=d",
+    };
+
+    private static string[] Errors(PostgresClusterOptions o)
+    {
+        var result = new PostgresClusterOptionsValidator().Validate(null, o);
+        return result.Failed ? result.Failures.ToArray() : [];
+    }
+
+    [Fact]
+    public void Valid_options_pass()
+    {
+        Assert.Empty(Errors(Valid()));
+    }
+
+    [Fact]
+    public void No_hosts_names_the_setting()
+    {
+        var o = Valid();
+        o.ConnectionString = $"Username=u;Password={Secret}";
+        Assert.Contains(Errors(o), e => e.StartsWith("Hosts:", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("127.0.0.1:notaport", "Hosts[1]")]
+    [InlineData("127.0.0.1:70000", "Hosts[1]")]
+    [InlineData("", "Hosts[1]")]
+    [InlineData("a:1:2", "Hosts[1]")]
+    public void Malformed_host_names_its_index(string bad, string setting)
+    {
+        var o = Valid();
+        o.Hosts = ["127.0.0.1:15432", bad];
+        var errors = Errors(o);
+        Assert.Contains(errors, e => e.StartsWith(setting + ":", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Malformed_host_in_connection_string_names_it()
+    {
+        var o = Valid();
+        o.ConnectionString = $"Host=127.0.0.1:15432,db:xx;Password={Secret}";
+        Assert.Contains(Errors(o), e => e.StartsWith("ConnectionString:Host[1]:", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Negative_interval_and_timeout_name_the_setting()
+    {
+        var o = Valid();
+        o.ProbeInterval = TimeSpan.FromSeconds(-1);
+        o.Resilience.OperationTimeout = TimeSpan.FromMilliseconds(-5);
+        var errors = Errors(o);
+        Assert.Contains(errors, e => e.StartsWith("ProbeInterval:", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("Resilience:OperationTimeout:", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Lag_bound_in_the_wrong_unit_is_rejected()
+    {
+        // "5" binds to TimeSpan as five days: far outside any sane lag bound.
+        var o = Valid();
+        o.ReplicaLag.MaxLagTime = TimeSpan.Parse("5", System.Globalization.CultureInfo.InvariantCulture);
+        o.ReplicaLag.MaxLagBytes = -1;
+        var errors = Errors(o);
+        Assert.Contains(errors, e => e.StartsWith("ReplicaLag:MaxLagTime:", StringComparison.Ordinal) && e.Contains("hh:mm:ss", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("ReplicaLag:MaxLagBytes:", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Unknown_connection_string_keyword_is_named_and_no_secret_leaks()
+    {
+        var o = Valid();
+        o.ConnectionString = $"Host=h;Password={Secret};Bogus Setting=1";
+        var errors = Errors(o);
+        Assert.Contains(errors, e => e.StartsWith("ConnectionString:", StringComparison.Ordinal) && e.Contains("bogus setting", StringComparison.OrdinalIgnoreCase));
+        Assert.DoesNotContain(errors, e => e.Contains(Secret, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Create_throws_options_validation_exception_without_secrets()
+    {
+        var o = Valid();
+        o.Hosts = ["h:0"];
+        var e = Assert.Throws<OptionsValidationException>(() => PostgresCluster.Create(o));
+        Assert.Contains("Hosts[0]", e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(Secret, e.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("db1", "db1", 5432)]
+    [InlineData("db1:6432", "db1", 6432)]
+    [InlineData("[::1]:5433", "::1", 5433)]
+    [InlineData(" 10.0.0.1:1 ", "10.0.0.1", 1)]
+    public void Host_endpoints_parse(string text, string host, int port)
+    {
+        var e = HostEndpoint.TryParse(text, 5432, out var error);
+        Assert.Null(error);
+        Assert.Equal(new HostEndpoint(host, port), e);
+    }
+}

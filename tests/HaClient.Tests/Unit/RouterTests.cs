@@ -1,0 +1,96 @@
+using System.Diagnostics;
+using HaClient.Postgres;
+using HaClient.Resilience;
+using Npgsql;
+using Xunit;
+
+namespace HaClient.Tests.Unit;
+
+/// <summary>The routing decision over hand-made host states (no server: this is pure logic).</summary>
+public class RouterTests
+{
+    private static readonly ReplicaLagPolicy Lag = new() { MaxLagTime = TimeSpan.FromSeconds(1), MaxLagBytes = 1000 };
+
+    private static HostSlot[] Slots(params (PostgresRole Role, int Timeline, ulong Lsn, double? Lag)[] states)
+    {
+        var now = Stopwatch.GetTimestamp();
+        return states.Select((s, i) =>
+        {
+            var ep = new HostEndpoint("127.0.0.1", 1000 + i);
+            var slot = new HostSlot(i, ep, NpgsqlDataSource.Create($"Host=127.0.0.1;Port={1000 + i}"), NpgsqlDataSource.Create($"Host=127.0.0.1;Port={1000 + i}"), new EndpointCircuit("t", ep.ToString(), new EndpointResilienceOptions(), _ => true));
+            slot.State = new PostgresHostState(ep, s.Role, s.Timeline, s.Lsn, s.Lag, now, TimeSpan.Zero, null);
+            return slot;
+        }).ToArray();
+    }
+
+    private static int Read(HostSlot[] slots, ReadConsistency c, bool fallback = true, int exclude = -1)
+        => Router.SelectReader(slots, 0, c, Lag, fallback, Stopwatch.GetTimestamp(), exclude, 0);
+
+    [Fact]
+    public void Writes_go_only_to_a_primary()
+    {
+        var slots = Slots((PostgresRole.Primary, 1, 5000, null), (PostgresRole.Replica, 1, 5000, 0));
+        Assert.Equal(0, Router.SelectPrimary(slots, 0));
+        Assert.Equal(-1, Router.SelectPrimary(slots, -1));
+        slots[0].State = new PostgresHostState(slots[0].Endpoint, PostgresRole.Replica, 1, 5000, 0, Stopwatch.GetTimestamp(), TimeSpan.Zero, null);
+        Assert.Equal(-1, Router.SelectPrimary(slots, 0));
+    }
+
+    [Fact]
+    public void Reads_prefer_the_least_busy_replica_within_bound()
+    {
+        var slots = Slots((PostgresRole.Primary, 1, 5000, null), (PostgresRole.Replica, 1, 5000, 0), (PostgresRole.Replica, 1, 5000, 0));
+        slots[1].InFlight = 3;
+        Assert.Equal(2, Read(slots, ReadConsistency.WithinLagBound));
+        slots[2].InFlight = 5;
+        Assert.Equal(1, Read(slots, ReadConsistency.WithinLagBound));
+    }
+
+    [Fact]
+    public void Lagging_replicas_are_skipped_by_time_and_by_bytes()
+    {
+        var slots = Slots((PostgresRole.Primary, 1, 100_000, null), (PostgresRole.Replica, 1, 100_000, 2.5), (PostgresRole.Replica, 1, 1_000, 0));
+        Assert.Equal(0, Read(slots, ReadConsistency.WithinLagBound));
+        Assert.Equal(-1, Read(slots, ReadConsistency.WithinLagBound, fallback: false));
+    }
+
+    [Fact]
+    public void Stale_probe_counts_against_the_time_bound()
+    {
+        var slots = Slots((PostgresRole.Primary, 1, 100, null), (PostgresRole.Replica, 1, 100, 0.0));
+        var old = Stopwatch.GetTimestamp() - (2 * Stopwatch.Frequency);
+        slots[1].State = new PostgresHostState(slots[1].Endpoint, PostgresRole.Replica, 1, 100, 0.0, old, TimeSpan.Zero, null);
+        Assert.Equal(0, Read(slots, ReadConsistency.WithinLagBound));
+    }
+
+    [Fact]
+    public void Token_reads_need_a_replica_past_the_lsn_else_the_primary()
+    {
+        var slots = Slots((PostgresRole.Primary, 1, 900, null), (PostgresRole.Replica, 1, 800, 0), (PostgresRole.Replica, 1, 900, 0));
+        Assert.Equal(2, Read(slots, new ConsistencyToken(850)));
+        Assert.Equal(0, Read(slots, new ConsistencyToken(901), fallback: false));
+    }
+
+    [Fact]
+    public void Strong_reads_go_to_the_primary()
+    {
+        var slots = Slots((PostgresRole.Primary, 1, 900, null), (PostgresRole.Replica, 1, 900, 0));
+        Assert.Equal(0, Read(slots, ReadConsistency.Primary));
+    }
+
+    [Fact]
+    public void Retry_excludes_the_failed_node()
+    {
+        var slots = Slots((PostgresRole.Primary, 1, 900, null), (PostgresRole.Replica, 1, 900, 0), (PostgresRole.Replica, 1, 900, 0));
+        Assert.Equal(2, Read(slots, ReadConsistency.WithinLagBound, exclude: 1));
+        Assert.Equal(-1, Read(slots, ReadConsistency.Primary, exclude: 0));
+    }
+
+    [Fact]
+    public void Down_and_unknown_hosts_are_never_chosen()
+    {
+        var slots = Slots((PostgresRole.Down, 1, 900, null), (PostgresRole.Unknown, 0, 0, null));
+        Assert.Equal(-1, Router.SelectPrimary(slots, 0));
+        Assert.Equal(-1, Read(slots, ReadConsistency.WithinLagBound));
+    }
+}
