@@ -334,6 +334,11 @@ public sealed partial class RedisDeployment : IAsyncDisposable, IEndpointStateSo
             return ReferenceEquals(m, exclude) ? null : m;
         }
 
+        if (preference == RedisReadPreference.MasterPreferred && SelectMaster() is { } preferred && !ReferenceEquals(preferred, exclude))
+        {
+            return preferred;
+        }
+
         var nodes = _monitor!.Nodes;
         var master = _monitor.Master;
         var rotation = Interlocked.Increment(ref _rotation);

@@ -23,4 +23,8 @@ public enum RedisReadPreference
 
     /// <summary>Only the master (read-your-writes).</summary>
     Master,
+
+    /// <summary>The master while it is available; during a failover window (no master verified, or its circuit open)
+    /// a replica within <see cref="RedisOptions.MaxLagBytes"/> of the last known master offset, without waiting.</summary>
+    MasterPreferred,
 }
