@@ -20,7 +20,22 @@ USAGE
   exit 2
 }
 
+# Serialize mutating invocations (tests and drills may call the lab concurrently). fd 9 holds the lock;
+# every daemon is started with 9>&- so it does not inherit it.
+lab_lock() {
+  case " $* " in
+    *" status "*|" "|*" help "*|*" -h "*|*" --help "*) return 0 ;;
+  esac
+  mkdir -p "$LAB_ROOT"
+  exec 9>"$LAB_ROOT/lab.lock"
+  if ! flock -n 9; then
+    log "waiting for another eng/lab.sh invocation to finish (lock $LAB_ROOT/lab.lock)"
+    flock -w 300 9 || die "could not get the lab lock within 300 s"
+  fi
+}
+
 main() {
+  lab_lock "$@"
   local cmd=${1:-}; shift || true
   case "$cmd" in
     install)

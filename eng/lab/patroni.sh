@@ -29,7 +29,7 @@ etcd_start() {
       --listen-peer-urls "http://$ETCD_PEER" --initial-advertise-peer-urls "http://$ETCD_PEER" \
       --initial-cluster "lab=http://$ETCD_PEER" --initial-cluster-state "$state" \
       --initial-cluster-token haclient-lab \
-      </dev/null >>"$ETCD_DIR/etcd.log" 2>&1 &
+      </dev/null 9>&- >>"$ETCD_DIR/etcd.log" 2>&1 &
   fi
   wait_for 20 "etcd healthy" etcd_healthy || { tail -n 20 "$ETCD_DIR/etcd.log" >&2 || true; die "etcd did not become healthy"; }
 }
@@ -136,7 +136,7 @@ pt_start() {
   touch "$PT_DIR/$n.log" "$PT_DIR/$n.pid"; chown postgres:postgres "$PT_DIR/$n.log" "$PT_DIR/$n.pid"
   setsid setpriv --reuid=postgres --regid=postgres --init-groups --reset-env \
     sh -c 'echo $$ > "$0"; exec "$@"' "$PT_DIR/$n.pid" "$PY" "$PATRONI_BIN" "$(pt_cfg "$n")" \
-    </dev/null >>"$PT_DIR/$n.log" 2>&1 &
+    </dev/null 9>&- >>"$PT_DIR/$n.log" 2>&1 &
 }
 
 # ---------- REST / SQL helpers ----------
@@ -213,6 +213,21 @@ pt_ensure_role_db() {
   fi
 }
 
+pt_reinit_stuck() {
+  local l n
+  l=$(pt_leader) || return 0
+  for n in "${PT_NODES[@]}"; do
+    [[ "$n" == "$l" ]] && continue
+    [[ -n "$(pt_pid "$n" || true)" ]] || continue
+    if [[ "$(pt_sql "$l" "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming' AND application_name = '$n'")" != 1 ]]; then
+      log "$n is not streaming from leader $l; POST /reinitialize"
+      curl -fsS -m 10 -X POST -H 'Content-Type: application/json' -d '{"force": true}' \
+        "http://127.0.0.1:${PT_API[$n]}/reinitialize" >&2 || log "reinitialize $n failed"
+      echo >&2
+    fi
+  done
+}
+
 pt_resume_all() {
   local n pids=()
   for n in "${PT_NODES[@]}"; do mapfile -t -O "${#pids[@]}" pids < <(pt_node_pids "$n"); done
@@ -243,9 +258,14 @@ pt_up() {
   pt_ensure_role_db "$l"
   [[ "$mode" != keep ]] && pt_set_sync_mode "$mode"
   local want_sync; want_sync=$(pt_sync_mode || echo false)
-  if ! wait_for 60 "3 patroni members running, 2 streaming replicas (sync=$want_sync)" pt_healthy "$want_sync"; then
-    pt_status >&2 || true
-    die "patroni cluster not healthy"
+  if ! wait_for 20 "3 patroni members running, 2 streaming replicas (sync=$want_sync)" pt_healthy "$want_sync"; then
+    # Patroni 3.0.2 does not repair a replica whose timeline is ahead of the leader's (e.g. it began a
+    # promotion and lost the key to a resumed old leader): reinitialize replicas that do not stream.
+    pt_reinit_stuck
+    if ! wait_for 60 "3 patroni members running, 2 streaming replicas (sync=$want_sync)" pt_healthy "$want_sync"; then
+      pt_status >&2 || true
+      die "patroni cluster not healthy"
+    fi
   fi
   log "patroni up: leader=$(pt_leader) synchronous_mode=$want_sync ($(( $(now_ms) - t0 )) ms)"
 }

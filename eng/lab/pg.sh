@@ -71,7 +71,7 @@ pg_start() {
   [[ -n "$old" ]] && wait_gone 10 "$old"
   pg_write_conf "$n"
   log "starting $n (port ${PG_PORT[$n]})"
-  as_pg "$PGBIN/pg_ctl" start -D "$d" -l "$d/postgresql.log" -w -t 30 -s >&2 \
+  as_pg "$PGBIN/pg_ctl" start -D "$d" -l "$d/postgresql.log" -w -t 30 -s </dev/null 9>&- >&2 \
     || { tail -n 20 "$d/postgresql.log" >&2 || true; die "could not start $n"; }
 }
 

@@ -95,7 +95,7 @@ rd_start_node() { # rd_start_node PORT MASTER_PORT
     extra=(--replicaof 127.0.0.1 "$master")
   fi
   log "starting redis $port (${extra[*]})"
-  redis-server "$d/redis.conf" "${extra[@]}" </dev/null >/dev/null 2>&1 || die "redis-server $port failed to start"
+  redis-server "$d/redis.conf" "${extra[@]}" </dev/null 9>&- >/dev/null 2>&1 || die "redis-server $port failed to start"
   must_wait 10 "redis $port answers PING" eval "[[ \"\$(rcli $port PING)\" == PONG ]]"
 }
 
@@ -104,7 +104,7 @@ rd_start_sentinel() {
   rd_running "$port" && return 0
   rd_write_sentinel_conf "$port"
   log "starting sentinel $port"
-  redis-sentinel "$d/sentinel.conf" </dev/null >/dev/null 2>&1 || die "redis-sentinel $port failed to start"
+  redis-sentinel "$d/sentinel.conf" </dev/null 9>&- >/dev/null 2>&1 || die "redis-sentinel $port failed to start"
   must_wait 10 "sentinel $port answers PING" eval "[[ \"\$(rcli $port PING)\" == PONG ]]"
 }
 
