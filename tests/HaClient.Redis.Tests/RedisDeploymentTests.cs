@@ -1,0 +1,306 @@
+using System.Diagnostics;
+using HaClient.Redis.Caching;
+using Microsoft.Extensions.Caching.Distributed;
+using Microsoft.Extensions.DependencyInjection;
+using StackExchange.Redis;
+
+namespace HaClient.Redis.Tests;
+
+[Collection("RedisLab")]
+[Trait("Category", "Redis")]
+public sealed class RedisDeploymentTests
+{
+    private static readonly TimeSpan Generous = TimeSpan.FromSeconds(20);
+
+    [Fact]
+    public async Task DiscoversTheMasterThroughSentinels()
+    {
+        await using var d = RedisDeployment.Create(RedisLabFixture.SentinelOptions());
+        Assert.True(await d.WaitForMasterAsync(TimeSpan.FromSeconds(10)));
+        var actual = await RedisLabFixture.ActualMasterAsync();
+        Assert.Equal($"127.0.0.1:{actual}", d.CurrentMaster);
+    }
+
+    [Fact]
+    public async Task DiscoversTheMasterFromPlainEndpoints()
+    {
+        await using var d = RedisDeployment.Create(new RedisOptions { Endpoints = RedisLabFixture.NodePorts.Select(p => $"127.0.0.1:{p}").ToList() });
+        Assert.True(await d.WaitForMasterAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal($"127.0.0.1:{await RedisLabFixture.ActualMasterAsync()}", d.CurrentMaster);
+    }
+
+    [Fact]
+    public async Task WritesGoToTheMasterAndReadsToAReplicaWithinTheBound()
+    {
+        await using var d = RedisDeployment.Create(RedisLabFixture.SentinelOptions());
+        Assert.True(await d.WaitForMasterAsync(TimeSpan.FromSeconds(10)));
+        var master = await RedisLabFixture.ActualMasterAsync();
+        var key = "t:rw:" + Guid.NewGuid();
+        var writtenOn = await d.ExecuteWriteAsync(async (db, _) =>
+        {
+            await db.StringSetAsync(key, "v1");
+            return RedisLabFixture.Port(db);
+        }, new WriteDurability(2, TimeSpan.FromMilliseconds(500)));
+        Assert.Equal(master, writtenOn);
+
+        // Replicas are known (learned from the master's ROLE) and within the lag bound.
+        await WaitUntilAsync(() => d.Topology.Nodes.Count(n => n.Role == RedisNodeRole.Replica && n.LagBytes <= d.Options.MaxLagBytes) == 2, Generous);
+        var ports = new HashSet<int>();
+        for (var i = 0; i < 6; i++)
+        {
+            var (port, value) = await d.ExecuteReadAsync(async (db, _) => (RedisLabFixture.Port(db), (string?)await db.StringGetAsync(key)));
+            Assert.Equal("v1", value);
+            ports.Add(port);
+        }
+
+        Assert.DoesNotContain(master!.Value, ports);
+        Assert.Equal(master, RedisLabFixture.Port(d.GetWriteDatabase()));
+        Assert.NotEqual(master, RedisLabFixture.Port(d.GetReadDatabase()));
+    }
+
+    [Fact]
+    public async Task AfterCrashMasterWritesResumeOnTheNewMaster()
+    {
+        await using var d = RedisDeployment.Create(RedisLabFixture.SentinelOptions());
+        try
+        {
+            Assert.True(await d.WaitForMasterAsync(TimeSpan.FromSeconds(10)));
+            var old = await RedisLabFixture.ActualMasterAsync();
+            await d.ExecuteWriteAsync((db, _) => db.StringSetAsync("t:crash:before", "1"));
+            await RedisLabFixture.RunAsync("redis crash-master", TimeSpan.FromSeconds(30));
+            var sw = Stopwatch.StartNew();
+            var port = await WriteUntilAsync(d, p => p != old, Generous);
+            Assert.NotEqual(old, port);
+            Assert.Equal("master", await RedisLabFixture.RoleAsync(port));
+            Assert.True(sw.Elapsed < Generous, $"writes resumed after {sw.Elapsed}");
+        }
+        finally
+        {
+            await RedisLabFixture.RestoreAsync();
+        }
+    }
+
+    [Fact]
+    public async Task HangMasterNoCallOutlivesItsBudget()
+    {
+        var budget = TimeSpan.FromSeconds(1);
+        var margin = TimeSpan.FromMilliseconds(750);
+        await using var d = RedisDeployment.Create(RedisLabFixture.SentinelOptions(budget));
+        try
+        {
+            Assert.True(await d.WaitForMasterAsync(TimeSpan.FromSeconds(10)));
+            var old = await RedisLabFixture.ActualMasterAsync();
+            await RedisLabFixture.RunAsync("redis hang-master", TimeSpan.FromSeconds(30));
+            var deadline = Stopwatch.StartNew();
+            var worst = TimeSpan.Zero;
+            int? newMaster = null;
+            var i = 0;
+            while (deadline.Elapsed < Generous && newMaster is null)
+            {
+                var call = Stopwatch.StartNew();
+                try
+                {
+                    var port = await d.ExecuteWriteAsync(async (db, _) =>
+                    {
+                        await db.StringSetAsync("t:hang:" + i++, "x");
+                        return RedisLabFixture.Port(db);
+                    });
+                    if (port != old)
+                    {
+                        newMaster = port;
+                    }
+                }
+                catch (HaClientException)
+                {
+                }
+
+                worst = call.Elapsed > worst ? call.Elapsed : worst;
+                Assert.True(call.Elapsed < budget + margin, $"a call took {call.Elapsed.TotalMilliseconds:0} ms (budget {budget.TotalMilliseconds} ms)");
+            }
+
+            Assert.NotNull(newMaster);
+            Assert.Equal("master", await RedisLabFixture.RoleAsync(newMaster.Value));
+        }
+        finally
+        {
+            await RedisLabFixture.RunAsync("redis resume", TimeSpan.FromSeconds(30));
+            await RedisLabFixture.RestoreAsync();
+        }
+    }
+
+    [Fact]
+    public async Task ManualFailoverIsFollowed()
+    {
+        await using var d = RedisDeployment.Create(RedisLabFixture.SentinelOptions());
+        try
+        {
+            Assert.True(await d.WaitForMasterAsync(TimeSpan.FromSeconds(10)));
+            var old = await RedisLabFixture.ActualMasterAsync();
+            await RedisLabFixture.RunAsync("redis failover", TimeSpan.FromSeconds(60));
+            var port = await WriteUntilAsync(d, p => p != old, Generous);
+            Assert.Equal("master", await RedisLabFixture.RoleAsync(port));
+            Assert.Equal($"127.0.0.1:{port}", d.CurrentMaster);
+        }
+        finally
+        {
+            await RedisLabFixture.RestoreAsync();
+        }
+    }
+
+    [Fact]
+    public async Task DiscoveryWorksWithOneSentinelKilled()
+    {
+        try
+        {
+            await RedisLabFixture.RunAsync("redis kill-sentinel", TimeSpan.FromSeconds(30));
+            await using var d = RedisDeployment.Create(RedisLabFixture.SentinelOptions());
+            Assert.True(await d.WaitForMasterAsync(TimeSpan.FromSeconds(10)));
+            Assert.Equal($"127.0.0.1:{await RedisLabFixture.ActualMasterAsync()}", d.CurrentMaster);
+            await d.ExecuteWriteAsync((db, _) => db.StringSetAsync("t:sentinel", "1"));
+        }
+        finally
+        {
+            await RedisLabFixture.RestoreAsync();
+        }
+    }
+
+    [Fact]
+    public async Task SessionStoreKeepsSessionsAcrossAFailover()
+    {
+        var services = new ServiceCollection();
+        services.AddHaRedisSessionStore(o =>
+        {
+            o.Sentinels = RedisLabFixture.Sentinels.ToList();
+            o.ServiceName = "haclient";
+            o.WaitReplicas = 1;
+            o.Resilience.OperationTimeout = TimeSpan.FromSeconds(2);
+        });
+        await using var sp = services.BuildServiceProvider();
+        var cache = sp.GetRequiredService<IDistributedCache>();
+        Assert.IsType<HaRedisCache>(cache);
+        Assert.True(await sp.GetRequiredService<RedisDeployment>().WaitForMasterAsync(TimeSpan.FromSeconds(10)));
+        var prefix = "t:sess:" + Guid.NewGuid().ToString("N")[..8] + ":";
+        var entry = new DistributedCacheEntryOptions { SlidingExpiration = TimeSpan.FromMinutes(20) };
+        try
+        {
+            for (var i = 0; i < 50; i++)
+            {
+                await cache.SetAsync(prefix + i, [(byte)i, 42], entry);
+            }
+
+            await RedisLabFixture.RunAsync("redis crash-master", TimeSpan.FromSeconds(30));
+
+            // During the failover window reads are served by replicas: no session is reset.
+            for (var i = 0; i < 50; i++)
+            {
+                var v = await cache.GetAsync(prefix + i);
+                Assert.NotNull(v);
+                Assert.Equal((byte)i, v[0]);
+            }
+
+            // After the failover, sessions are still there and writable on the new master.
+            await WaitUntilAsync(async () =>
+            {
+                try
+                {
+                    await cache.RefreshAsync(prefix + "0");
+                    return true;
+                }
+                catch (HaClientException)
+                {
+                    return false;
+                }
+            }, Generous);
+            for (var i = 0; i < 50; i++)
+            {
+                Assert.NotNull(await cache.GetAsync(prefix + i));
+            }
+        }
+        finally
+        {
+            await RedisLabFixture.RestoreAsync();
+        }
+    }
+
+    [Fact]
+    public async Task ASessionWriteThatCannotBeStoredThrows()
+    {
+        await using var d = RedisDeployment.Create(RedisLabFixture.SentinelOptions());
+        Assert.True(await d.WaitForMasterAsync(TimeSpan.FromSeconds(10)));
+
+        // Three replicas required, two exist: WAIT cannot be satisfied, and the caller is told.
+        var cache = new HaRedisCache(d, new HaRedisCacheOptions { WaitReplicas = 3, WaitTimeout = TimeSpan.FromMilliseconds(200) });
+        var ex = await Assert.ThrowsAsync<ReplicationNotConfirmedException>(() => cache.SetAsync("t:nostore", [1], new DistributedCacheEntryOptions()));
+        Assert.Equal(2, ex.Acknowledged);
+
+        // No master reachable at all: the write throws, it is not dropped.
+        await using var none = RedisDeployment.Create(new RedisOptions { Endpoints = { "127.0.0.1:1" }, Resilience = { OperationTimeout = TimeSpan.FromMilliseconds(600) }, WaitTimeout = TimeSpan.FromMilliseconds(100) });
+        var orphan = new HaRedisCache(none);
+        await Assert.ThrowsAsync<NoEligibleEndpointException>(() => orphan.SetAsync("t:nostore", [1], new DistributedCacheEntryOptions()));
+        Assert.Throws<InvalidOperationException>(() => cache.Set("t:sync", [1], new DistributedCacheEntryOptions()));
+    }
+
+    [Fact]
+    public async Task SlidingExpirationIsHonouredWithoutWritesOnRead()
+    {
+        await using var d = RedisDeployment.Create(RedisLabFixture.SentinelOptions());
+        Assert.True(await d.WaitForMasterAsync(TimeSpan.FromSeconds(10)));
+        var cache = new HaRedisCache(d);
+        var key = "t:slide:" + Guid.NewGuid();
+        await cache.SetAsync(key, [7], new DistributedCacheEntryOptions { SlidingExpiration = TimeSpan.FromMilliseconds(800) });
+        var ttl1 = await d.GetWriteDatabase().KeyTimeToLiveAsync("haclient:session:" + key);
+        Assert.NotNull(await cache.GetAsync(key));
+        var ttl2 = await d.GetWriteDatabase().KeyTimeToLiveAsync("haclient:session:" + key);
+        Assert.True(ttl2 <= ttl1, "a read must not extend the TTL");
+        await Task.Delay(400);
+        await cache.RefreshAsync(key); // more than a quarter of the window passed: the expiry moves
+        await Task.Delay(700);
+        Assert.NotNull(await cache.GetAsync(key));
+        await Task.Delay(1200);
+        Assert.Null(await cache.GetAsync(key));
+    }
+
+    private static async Task<int> WriteUntilAsync(RedisDeployment d, Func<int, bool> accept, TimeSpan bound)
+    {
+        var sw = Stopwatch.StartNew();
+        var i = 0;
+        while (sw.Elapsed < bound)
+        {
+            try
+            {
+                var port = await d.ExecuteWriteAsync(async (db, _) =>
+                {
+                    await db.StringSetAsync("t:until:" + i++, "x");
+                    return RedisLabFixture.Port(db);
+                });
+                if (accept(port))
+                {
+                    return port;
+                }
+            }
+            catch (HaClientException)
+            {
+            }
+
+            await Task.Delay(20);
+        }
+
+        throw new TimeoutException($"no acceptable write within {bound}; master {d.CurrentMaster}");
+    }
+
+    private static Task WaitUntilAsync(Func<bool> condition, TimeSpan bound) => WaitUntilAsync(() => Task.FromResult(condition()), bound);
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan bound)
+    {
+        var sw = Stopwatch.StartNew();
+        while (!await condition())
+        {
+            if (sw.Elapsed > bound)
+            {
+                throw new TimeoutException($"condition not met within {bound}");
+            }
+
+            await Task.Delay(50);
+        }
+    }
+}
