@@ -281,8 +281,8 @@ public sealed partial class RedisDeployment : IAsyncDisposable, IEndpointStateSo
 
     private async Task<T> RunAsync<T>(RedisNode node, WorkContext<T> context, TimeSpan remaining, CancellationToken cancellationToken)
     {
+        // Budget cancels cts itself (off the thread pool) when the time is up; no CancelAfter here.
         var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        cts.CancelAfter(remaining);
         var state = (context, cts, remaining);
         var result = await node.Circuit.ExecuteAsync(
             static async (s, ct) => await Budget.WithinAsync(RunOnNodeAsync(s.context, s.cts.Token), s.remaining, s.cts, ct).ConfigureAwait(false),
