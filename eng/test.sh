@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The test command: installs and starts every lab server the tests need (127.0.0.1 only), builds, runs every test
+# project against them, stops the lab, and prints "N passed, N failed" as its closing line.
+# Usage: bash eng/test.sh [extra dotnet test args]
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+
+started=$(date +%s)
+echo "== installing lab servers (apt-get, only what is missing)"
+bash eng/lab.sh install
+echo "== starting the lab (plain PG, Patroni + etcd, Redis + Sentinel)"
+bash eng/lab.sh up
+cleanup() { echo "== stopping the lab"; bash eng/lab.sh down >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+
+echo "== building"
+dotnet build HaClient.sln -c Release -nologo -v quiet
+
+results=$(mktemp -d)
+echo "== testing"
+set +e
+dotnet test HaClient.sln -c Release --no-build --nologo \
+  --logger "console;verbosity=normal" --logger "trx" --results-directory "$results" "$@"
+rc=$?
+set -e
+trap - EXIT
+cleanup
+echo "== total $(( $(date +%s) - started )) s"
+
+# One plain closing line summed over every test assembly's TRX file.
+python3 - "$results" <<'PY'
+import glob, sys, xml.etree.ElementTree as ET
+passed = failed = skipped = 0
+for f in glob.glob(sys.argv[1] + "/*.trx"):
+    c = ET.parse(f).getroot().find(".//{*}ResultSummary/{*}Counters")
+    passed += int(c.get("passed", 0)); failed += int(c.get("failed", 0)) + int(c.get("error", 0)) + int(c.get("timeout", 0))
+    skipped += int(c.get("notExecuted", 0))
+print(f"{passed} passed, {failed} failed, {skipped} skipped")
+if passed == 0: sys.exit(1)
+PY
+exit $rc
