@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Failover drills on the local lab. Each run: a bounded workload, one fault, a readable report, and a JSON last line.
+#   bash eng/drill.sh --scenario crash --sync --client haclient --workload write
+#   bash eng/drill.sh matrix [pg|redis|all]   # every scenario for both clients; JSON lines -> benchmarks/results/
+# Scenarios: crash | kill-postmaster | hang | lag | switchover (Patroni lab); redis-crash | redis-hang |
+# redis-switchover | session-failover (Redis + Sentinel lab). Clients: haclient | npgsql | seredis.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+bash eng/lab.sh install >/dev/null
+dotnet build benchmarks/HaClient.Drill -c Release -nologo -v quiet >/dev/null
+mkdir -p /tmp/haclient-lab
+
+drill() { flock /tmp/haclient-lab/drill.lock dotnet run --no-build -c Release --project benchmarks/HaClient.Drill -- "$@"; }
+
+if [[ "${1:-}" != matrix ]]; then
+  drill "$@"
+  exit
+fi
+
+which=${2:-pg}
+out="benchmarks/results/drills-$(date +%Y-%m-%d)-${which}.jsonl"
+mkdir -p benchmarks/results
+: > "$out"
+run() { echo "== drill $*" >&2; drill "$@" | tee /dev/stderr | tail -n 1 >> "$out"; }
+if [[ $which == pg || $which == all ]]; then
+  for client in haclient npgsql; do
+    run --scenario crash --sync --workload write --client $client
+    run --scenario crash --sync --workload mixed --client $client
+    run --scenario hang --sync --workload mixed --client $client
+    run --scenario lag --workload mixed --client $client
+    run --scenario switchover --workload mixed --client $client
+  done
+fi
+if [[ $which == redis || $which == all ]]; then
+  for client in haclient seredis; do
+    for s in redis-crash redis-hang redis-switchover session-failover; do run --scenario $s --client $client; done
+  done
+fi
+echo "== results in $out" >&2
+cat "$out"
