@@ -1,0 +1,46 @@
+using BenchmarkDotNet.Attributes;
+using HaClient.Resilience;
+using Polly;
+using Polly.CircuitBreaker;
+
+namespace HaClient.Benchmarks;
+
+/// <summary>
+/// One call through an endpoint's breaker (<c>EndpointCircuit.ExecuteAsync</c>, closed circuit, synchronous callback)
+/// vs the same Polly v8 circuit-breaker pipeline built directly (baseline), and vs no pipeline at all.
+/// </summary>
+[MemoryDiagnoser]
+public class BreakerBenchmarks
+{
+    private EndpointCircuit _circuit = null!;
+    private ResiliencePipeline _raw = null!;
+    private int _state = 42;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        var options = new EndpointResilienceOptions();
+        _circuit = new EndpointCircuit("bench", "127.0.0.1:1", options, static e => e is TimeoutException);
+        _raw = new ResiliencePipelineBuilder()
+            .AddCircuitBreaker(new CircuitBreakerStrategyOptions
+            {
+                FailureRatio = options.BreakerFailureRatio,
+                MinimumThroughput = options.BreakerMinimumThroughput,
+                SamplingDuration = options.BreakerSamplingDuration,
+                BreakDuration = options.BreakerBreakDuration,
+                ShouldHandle = static args => new ValueTask<bool>(args.Outcome.Exception is TimeoutException),
+            })
+            .Build();
+    }
+
+    [Benchmark(Description = "no pipeline (direct call)")]
+    public ValueTask<int> Direct() => Callback(_state, CancellationToken.None);
+
+    [Benchmark(Baseline = true, Description = "raw Polly circuit-breaker pipeline")]
+    public ValueTask<int> RawPolly() => _raw.ExecuteAsync(Callback, _state, CancellationToken.None);
+
+    [Benchmark(Description = "HaClient EndpointCircuit.ExecuteAsync")]
+    public ValueTask<int> HaClientCircuit() => _circuit.ExecuteAsync(Callback, _state, CancellationToken.None);
+
+    private static ValueTask<int> Callback(int state, CancellationToken cancellationToken) => ValueTask.FromResult(state + 1);
+}
