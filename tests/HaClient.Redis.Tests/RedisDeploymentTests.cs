@@ -194,7 +194,13 @@ public sealed class RedisDeploymentTests
             for (var i = 0; i < 50; i++)
             {
                 var v = await cache.GetAsync(prefix + i);
-                Assert.NotNull(v);
+                if (v is null)
+                {
+                    var d = sp.GetRequiredService<RedisDeployment>();
+                    var diag = string.Join("; ", d.Topology.Nodes.Select(n => $"{n.Endpoint} {n.Role} lag={n.LagBytes}"));
+                    var on = await d.ExecuteReadAsync(async (db, _) => $"{RedisLabFixture.Port(db)}:{await db.KeyExistsAsync("haclient:session:" + prefix + i)}", RedisReadPreference.MasterPreferred);
+                    Assert.Fail($"session {i} missing during the failover window; master {d.CurrentMaster}; {diag}; read on {on}");
+                }
                 Assert.Equal((byte)i, v[0]);
             }
 

@@ -38,6 +38,25 @@ public static class Lab
         return output;
     }
 
+    /// <summary>Holds /tmp/haclient-lab/drill.lock (the lab's convention for whole drills and fault tests, compatible with
+    /// <c>flock</c>) so a fault test never overlaps another drill on the same lab.</summary>
+    public static async Task<IDisposable> DrillLockAsync(TimeSpan timeout)
+    {
+        Directory.CreateDirectory("/tmp/haclient-lab");
+        var sw = Stopwatch.StartNew();
+        while (true)
+        {
+            try
+            {
+                return new FileStream("/tmp/haclient-lab/drill.lock", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            }
+            catch (IOException) when (sw.Elapsed < timeout)
+            {
+                await Task.Delay(500);
+            }
+        }
+    }
+
     /// <summary>Polls <paramref name="condition"/> until it holds or <paramref name="timeout"/> passes.</summary>
     public static async Task<bool> EventuallyAsync(Func<Task<bool>> condition, TimeSpan timeout, int pollMs = 50)
     {
