@@ -403,7 +403,12 @@ internal sealed partial class RedisMonitor : IAsyncDisposable
 
                     break;
                 case Role.Replica r:
-                    after = new NodeState(RedisNodeRole.Replica, r.ReplicationOffset, now, r.State, [], null);
+                    // ROLE reports offset -1 while the replica's link to its master is down (the master just crashed).
+                    // The replica still holds everything up to the offset it last reported, so keep that: its data
+                    // stays readable through the failover window. Not after a Down state: a restarted replica may be
+                    // empty and resyncing.
+                    var offset = r.ReplicationOffset >= 0 ? r.ReplicationOffset : before.Role == RedisNodeRole.Replica ? before.Offset : -1;
+                    after = new NodeState(RedisNodeRole.Replica, offset, now, r.State, [], null);
                     break;
                 default:
                     after = new NodeState(RedisNodeRole.Down, before.Offset, now, null, [], $"unexpected role {role.Value}");
@@ -471,8 +476,11 @@ internal sealed partial class RedisMonitor : IAsyncDisposable
             n = _createNode(endpoint);
             _nodes[endpoint] = n;
             _nodeList = [.. _nodeList, n];
-            return n;
         }
+
+        // Learned from a master's ROLE or a Sentinel: probe it now rather than at the next round.
+        _ = ProbeAsync(n);
+        return n;
     }
 
     private void OnSentinelMessage(RedisChannel channel, RedisValue message)
