@@ -33,7 +33,7 @@ internal static class Router
         }
 
         var primaryLsn = primary >= 0 ? slots[primary].State.WalLsn : 0UL;
-        var maxLagTicks = lag.MaxLagTime is { } t ? t.TotalSeconds : double.PositiveInfinity;
+        var maxLagSeconds = lag.MaxLagTime is { } t ? t.TotalSeconds : double.PositiveInfinity;
         var maxLagBytes = lag.MaxLagBytes ?? long.MaxValue;
         var best = -1;
         var bestLoad = int.MaxValue;
@@ -55,7 +55,7 @@ internal static class Router
 
             // Conservative: the lag may have grown by the probe's age since it was measured.
             var age = (double)(nowTimestamp - s.ProbedAtTimestamp) / Stopwatch.Frequency;
-            if (lagSeconds + age > maxLagTicks)
+            if (lagSeconds + age > maxLagSeconds)
             {
                 continue;
             }
