@@ -1,0 +1,403 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using HaClient.Postgres;
+using Npgsql;
+
+namespace HaClient.Workload;
+
+/// <summary>
+/// The same bounded read-heavy workload (90 % point reads, 10 % single-row updates, N concurrent clients) through each
+/// route in turn: HaClient's client-side split, Npgsql multi-host, HAProxy (Patroni REST checks) and pgpool-II.
+/// Prints a table and a final JSON line, and writes a markdown report. Every phase is bounded in time.
+/// </summary>
+public static class Program
+{
+    private const string Credentials = "Username=haclient;Password=haclient-lab-pw;Database=haclient";
+    private const int Rows = 10_000;
+
+    public static async Task<int> Main(string[] args)
+    {
+        var o = WorkloadOptions.Parse(args);
+        Console.Error.WriteLine($"workload: {o.Clients} clients, {o.Duration.TotalSeconds:F0} s per route (+{o.Warmup.TotalSeconds:F0} s warm-up), {o.ReadPercent}% reads, routes: {string.Join(',', o.Routes)}");
+        await PrepareTableAsync();
+
+        var results = new List<RouteResult>();
+        foreach (var route in o.Routes)
+        {
+            RouteResult r;
+            try
+            {
+                await using var target = await RouteTarget.CreateAsync(route);
+                r = await RunRouteAsync(route, target, o);
+            }
+            catch (Exception e)
+            {
+                Console.Error.WriteLine($"workload: route {route} unavailable: {e.GetType().Name}: {e.Message}");
+                r = RouteResult.Unavailable(route, e.Message);
+            }
+
+            results.Add(r);
+            Console.Error.WriteLine($"workload: {route}: {r.OpsPerSecond:F0} ops/s, p50 {r.P50Ms:F3} ms, p99 {r.P99Ms:F3} ms, errors {r.Errors}");
+            // Let the server settle between routes (autovacuum, pool close).
+            await Task.Delay(TimeSpan.FromSeconds(2));
+        }
+
+        var baseline = results.FirstOrDefault(r => r.Route == "haclient" && r.Ok);
+        var table = FormatTable(results, baseline);
+        Console.WriteLine(table);
+        var report = FormatReport(o, results, table);
+        Directory.CreateDirectory(o.OutputDirectory);
+        var path = Path.Combine(o.OutputDirectory, $"workload-{DateTime.UtcNow:yyyy-MM-dd}.md");
+        await File.WriteAllTextAsync(path, report);
+        Console.Error.WriteLine($"workload: wrote {path}");
+        Console.WriteLine(JsonSerializer.Serialize(new
+        {
+            clients = o.Clients,
+            duration_s = o.Duration.TotalSeconds,
+            read_percent = o.ReadPercent,
+            loadavg_before = o.LoadAverage,
+            routes = results.Select(r => new
+            {
+                route = r.Route,
+                ok = r.Ok,
+                ops_per_s = Math.Round(r.OpsPerSecond, 1),
+                p50_ms = Math.Round(r.P50Ms, 3),
+                p99_ms = Math.Round(r.P99Ms, 3),
+                read_p50_ms = Math.Round(r.ReadP50Ms, 3),
+                write_p50_ms = Math.Round(r.WriteP50Ms, 3),
+                errors = r.Errors,
+                ops_ratio_to_haclient = baseline is null || !r.Ok ? (double?)null : Math.Round(r.OpsPerSecond / baseline.OpsPerSecond, 3),
+                p99_ratio_to_haclient = baseline is null || !r.Ok ? (double?)null : Math.Round(r.P99Ms / baseline.P99Ms, 3),
+                error = r.Error,
+            }),
+        }));
+        return results.All(r => r.Ok) ? 0 : 1;
+    }
+
+    private static async Task PrepareTableAsync()
+    {
+        // Through HaClient, so it lands on whichever node is the primary now.
+        await using var cluster = RouteTarget.CreateCluster();
+        await cluster.WaitForTopologyAsync(TimeSpan.FromSeconds(10));
+        await cluster.ExecuteWriteAsync(static async (c, ct) =>
+        {
+            await using var cmd = new NpgsqlCommand(
+                $"""
+                CREATE TABLE IF NOT EXISTS haclient_workload (id int PRIMARY KEY, v bigint NOT NULL);
+                INSERT INTO haclient_workload SELECT g, 0 FROM generate_series(1, {Rows}) g ON CONFLICT (id) DO NOTHING;
+                """,
+                c);
+            return await cmd.ExecuteNonQueryAsync(ct);
+        });
+    }
+
+    private static async Task<RouteResult> RunRouteAsync(string route, RouteTarget target, WorkloadOptions o)
+    {
+        // One read and one write first: fail fast when the route does not work at all.
+        await target.ReadAsync(1, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
+        await target.WriteAsync(1, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
+
+        var warmupEnd = Stopwatch.GetTimestamp() + (long)(o.Warmup.TotalSeconds * Stopwatch.Frequency);
+        var measureEnd = warmupEnd + (long)(o.Duration.TotalSeconds * Stopwatch.Frequency);
+        using var hardStop = new CancellationTokenSource(o.Warmup + o.Duration + TimeSpan.FromSeconds(15));
+        var clients = new Task<ClientStats>[o.Clients];
+        for (var i = 0; i < clients.Length; i++)
+        {
+            var seed = i * 7919 + 17;
+            clients[i] = Task.Run(() => ClientLoopAsync(target, o.ReadPercent, seed, warmupEnd, measureEnd, hardStop.Token));
+        }
+
+        var stats = await Task.WhenAll(clients);
+        var reads = stats.SelectMany(s => s.ReadMicros).ToArray();
+        var writes = stats.SelectMany(s => s.WriteMicros).ToArray();
+        var all = reads.Concat(writes).ToArray();
+        Array.Sort(all);
+        Array.Sort(reads);
+        Array.Sort(writes);
+        return new RouteResult(
+            route,
+            true,
+            all.Length / o.Duration.TotalSeconds,
+            Percentile(all, 0.50),
+            Percentile(all, 0.99),
+            Percentile(reads, 0.50),
+            Percentile(reads, 0.99),
+            Percentile(writes, 0.50),
+            Percentile(writes, 0.99),
+            stats.Sum(s => s.Errors),
+            target.ReadTargets(),
+            null);
+    }
+
+    private static async Task<ClientStats> ClientLoopAsync(RouteTarget target, int readPercent, int seed, long warmupEnd, long measureEnd, CancellationToken hardStop)
+    {
+        var random = new Random(seed);
+        var stats = new ClientStats();
+        while (!hardStop.IsCancellationRequested)
+        {
+            var start = Stopwatch.GetTimestamp();
+            if (start >= measureEnd)
+            {
+                break;
+            }
+
+            var isRead = random.Next(100) < readPercent;
+            var id = random.Next(1, Rows + 1);
+            try
+            {
+                if (isRead)
+                {
+                    await target.ReadAsync(id, hardStop);
+                }
+                else
+                {
+                    await target.WriteAsync(id, hardStop);
+                }
+            }
+            catch (Exception) when (!hardStop.IsCancellationRequested)
+            {
+                if (start >= warmupEnd)
+                {
+                    stats.Errors++;
+                }
+
+                continue;
+            }
+
+            var end = Stopwatch.GetTimestamp();
+            // Count operations that started inside the window.
+            if (start >= warmupEnd)
+            {
+                var micros = (end - start) * 1_000_000.0 / Stopwatch.Frequency;
+                (isRead ? stats.ReadMicros : stats.WriteMicros).Add(micros);
+            }
+        }
+
+        return stats;
+    }
+
+    private static double Percentile(double[] sortedMicros, double p)
+        => sortedMicros.Length == 0 ? double.NaN : sortedMicros[Math.Min(sortedMicros.Length - 1, (int)Math.Ceiling(p * sortedMicros.Length) - 1)] / 1000.0;
+
+    private static string FormatTable(List<RouteResult> results, RouteResult? baseline)
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine("| route | ops/s | p50 ms | p99 ms | read p50 / p99 ms | write p50 / p99 ms | errors | ops/s vs HaClient | p99 vs HaClient | reads went to |");
+        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+        foreach (var r in results)
+        {
+            if (!r.Ok)
+            {
+                sb.AppendLine(CultureInfo.InvariantCulture, $"| {RouteResult.Label(r.Route)} | unavailable: {r.Error} | | | | | | | | |");
+                continue;
+            }
+
+            var opsRatio = baseline is null ? "-" : (r.OpsPerSecond / baseline.OpsPerSecond).ToString("F2", CultureInfo.InvariantCulture);
+            var p99Ratio = baseline is null ? "-" : (r.P99Ms / baseline.P99Ms).ToString("F2", CultureInfo.InvariantCulture);
+            sb.AppendLine(CultureInfo.InvariantCulture, $"| {RouteResult.Label(r.Route)} | {r.OpsPerSecond:F0} | {r.P50Ms:F3} | {r.P99Ms:F3} | {r.ReadP50Ms:F3} / {r.ReadP99Ms:F3} | {r.WriteP50Ms:F3} / {r.WriteP99Ms:F3} | {r.Errors} | {opsRatio} | {p99Ratio} | {r.ReadTargets} |");
+        }
+
+        return sb.ToString();
+    }
+
+    private static string FormatReport(WorkloadOptions o, List<RouteResult> results, string table)
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine(CultureInfo.InvariantCulture, $"# Workload comparison, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC");
+        sb.AppendLine();
+        sb.AppendLine(CultureInfo.InvariantCulture, $"Command: `{o.Command}`");
+        sb.AppendLine();
+        sb.AppendLine(CultureInfo.InvariantCulture, $"Workload: {o.Clients} concurrent clients, {o.ReadPercent}% `SELECT v FROM haclient_workload WHERE id = $1` / {100 - o.ReadPercent}% `UPDATE haclient_workload SET v = v + 1 WHERE id = $1` (uniform ids over {Rows} rows), each client one operation at a time (pooled open, command, close), {o.Warmup.TotalSeconds:F0} s warm-up then {o.Duration.TotalSeconds:F0} s measured per route; routes run one after another in one process against the lab's Patroni cluster (PG 15442-15444). Latency is per operation including the pooled open.");
+        sb.AppendLine();
+        sb.AppendLine(CultureInfo.InvariantCulture, $"Load average before the run (1/5/15 min): {o.LoadAverage}");
+        sb.AppendLine();
+        sb.AppendLine("Routes:");
+        sb.AppendLine("- **HaClient**: `PostgresCluster` over the three nodes with Patroni REST URLs; reads `ExecuteReadAsync` (WithinLagBound, least-busy replica), writes `ExecuteWriteAsync`.");
+        sb.AppendLine("- **Npgsql multi-host**: one `NpgsqlMultiHostDataSource` (`Load Balance Hosts=true`); reads `WithTargetSession(PreferStandby)`, writes `WithTargetSession(Primary)`.");
+        sb.AppendLine("- **HAProxy**: 127.0.0.1:15500 writes (`GET /primary` check on Patroni REST), 127.0.0.1:15501 reads (`GET /replica`, `balance leastconn`); an Npgsql pool per port.");
+        sb.AppendLine("- **pgpool-II**: 127.0.0.1:15600, streaming-replication mode, `load_balance_mode = on`, `statement_level_load_balance = on`, equal backend weights (reads may go to the primary too), `num_init_children = 32`; one Npgsql pool.");
+        sb.AppendLine();
+        sb.AppendLine(table);
+        return sb.ToString();
+    }
+
+    private sealed class ClientStats
+    {
+        public List<double> ReadMicros { get; } = new(16_384);
+
+        public List<double> WriteMicros { get; } = new(2_048);
+
+        public int Errors { get; set; }
+    }
+
+    private sealed record RouteResult(string Route, bool Ok, double OpsPerSecond, double P50Ms, double P99Ms, double ReadP50Ms, double ReadP99Ms, double WriteP50Ms, double WriteP99Ms, int Errors, string ReadTargets, string? Error)
+    {
+        public static RouteResult Unavailable(string route, string error)
+            => new(route, false, 0, double.NaN, double.NaN, double.NaN, double.NaN, double.NaN, double.NaN, 0, "", error.ReplaceLineEndings(" "));
+
+        public static string Label(string route) => route switch
+        {
+            "haclient" => "HaClient (client-side split)",
+            "npgsql" => "Npgsql multi-host",
+            "haproxy" => "HAProxy + Patroni REST",
+            "pgpool" => "pgpool-II",
+            _ => route,
+        };
+    }
+
+    /// <summary>One route: how a read and a write reach the cluster.</summary>
+    private sealed class RouteTarget : IAsyncDisposable
+    {
+        private readonly PostgresCluster? _cluster;
+        private readonly NpgsqlDataSource? _read;
+        private readonly NpgsqlDataSource? _write;
+        private readonly IAsyncDisposable[] _owned;
+        private readonly Dictionary<int, long> _readPorts = new();
+
+        private RouteTarget(PostgresCluster? cluster, NpgsqlDataSource? read, NpgsqlDataSource? write, params IAsyncDisposable[] owned)
+        {
+            _cluster = cluster;
+            _read = read;
+            _write = write;
+            _owned = owned;
+        }
+
+        public static PostgresCluster CreateCluster() => PostgresCluster.Create(new PostgresClusterOptions
+        {
+            ConnectionString = $"Host=127.0.0.1:15442,127.0.0.1:15443,127.0.0.1:15444;{Credentials};Maximum Pool Size=100",
+            PatroniUrls = { "http://127.0.0.1:18008", "http://127.0.0.1:18009", "http://127.0.0.1:18010" },
+        });
+
+        public static async Task<RouteTarget> CreateAsync(string route)
+        {
+            switch (route)
+            {
+                case "haclient":
+                {
+                    var cluster = CreateCluster();
+                    await cluster.WaitForTopologyAsync(TimeSpan.FromSeconds(10));
+                    return new RouteTarget(cluster, null, null, cluster);
+                }
+
+                case "npgsql":
+                {
+                    var multi = new NpgsqlDataSourceBuilder($"Host=127.0.0.1:15442,127.0.0.1:15443,127.0.0.1:15444;{Credentials};Load Balance Hosts=true;Maximum Pool Size=100").BuildMultiHost();
+                    return new RouteTarget(null, multi.WithTargetSession(TargetSessionAttributes.PreferStandby), multi.WithTargetSession(TargetSessionAttributes.Primary), multi);
+                }
+
+                case "haproxy":
+                {
+                    var read = NpgsqlDataSource.Create($"Host=127.0.0.1;Port=15501;{Credentials};Maximum Pool Size=100");
+                    var write = NpgsqlDataSource.Create($"Host=127.0.0.1;Port=15500;{Credentials};Maximum Pool Size=100");
+                    return new RouteTarget(null, read, write, read, write);
+                }
+
+                case "pgpool":
+                {
+                    // pgpool has num_init_children = 32 sessions: keep the client pool below it.
+                    var both = NpgsqlDataSource.Create($"Host=127.0.0.1;Port=15600;{Credentials};Maximum Pool Size=30");
+                    return new RouteTarget(null, both, both, both);
+                }
+
+                default:
+                    throw new ArgumentException($"unknown route '{route}' (haclient, npgsql, haproxy, pgpool)");
+            }
+        }
+
+        public Task<long> ReadAsync(int id, CancellationToken ct)
+            => _cluster is not null
+                ? _cluster.ExecuteReadAsync((c, t) => ReadOnAsync(c, id, t), ReadConsistency.WithinLagBound, ct)
+                : ReadOnSourceAsync(id, ct);
+
+        public Task<int> WriteAsync(int id, CancellationToken ct)
+            => _cluster is not null
+                ? _cluster.ExecuteWriteAsync((c, t) => WriteOnAsync(c, id, t), ct)
+                : WriteOnSourceAsync(id, ct);
+
+        /// <summary>Where reads went, by backend port (sampled: one read in 64 asks the server for its port).</summary>
+        public string ReadTargets()
+        {
+            lock (_readPorts)
+            {
+                var total = _readPorts.Values.Sum();
+                return total == 0 ? "-" : string.Join(", ", _readPorts.OrderBy(p => p.Key).Select(p => $"{p.Key} {100.0 * p.Value / total:F0}%"));
+            }
+        }
+
+        private async Task<long> ReadOnSourceAsync(int id, CancellationToken ct)
+        {
+            await using var connection = await _read!.OpenConnectionAsync(ct);
+            return await ReadOnAsync(connection, id, ct);
+        }
+
+        private async Task<int> WriteOnSourceAsync(int id, CancellationToken ct)
+        {
+            await using var connection = await _write!.OpenConnectionAsync(ct);
+            return await WriteOnAsync(connection, id, ct);
+        }
+
+        private async Task<long> ReadOnAsync(NpgsqlConnection connection, int id, CancellationToken ct)
+        {
+            if ((id & 63) == 0)
+            {
+                // Sample the serving backend (same statement shape, so pgpool balances it like the others).
+                await using var probe = new NpgsqlCommand("SELECT inet_server_port()", connection);
+                var port = (int)(await probe.ExecuteScalarAsync(ct))!;
+                lock (_readPorts)
+                {
+                    _readPorts[port] = _readPorts.GetValueOrDefault(port) + 1;
+                }
+            }
+
+            await using var cmd = new NpgsqlCommand("SELECT v FROM haclient_workload WHERE id = $1", connection) { Parameters = { new() { Value = id } } };
+            return (long)(await cmd.ExecuteScalarAsync(ct))!;
+        }
+
+        private static async Task<int> WriteOnAsync(NpgsqlConnection connection, int id, CancellationToken ct)
+        {
+            await using var cmd = new NpgsqlCommand("UPDATE haclient_workload SET v = v + 1 WHERE id = $1", connection) { Parameters = { new() { Value = id } } };
+            return await cmd.ExecuteNonQueryAsync(ct);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            foreach (var d in _owned)
+            {
+                await d.DisposeAsync();
+            }
+        }
+    }
+
+    private sealed record WorkloadOptions(int Clients, TimeSpan Duration, TimeSpan Warmup, int ReadPercent, string[] Routes, string OutputDirectory, string LoadAverage, string Command)
+    {
+        public static WorkloadOptions Parse(string[] args)
+        {
+            var clients = 16;
+            var duration = 20.0;
+            var warmup = 3.0;
+            var readPercent = 90;
+            var routes = new[] { "haclient", "npgsql", "haproxy", "pgpool" };
+            var output = "benchmarks/results";
+            var command = Environment.GetEnvironmentVariable("HACLIENT_WORKLOAD_COMMAND") ?? "dotnet run -c Release --project benchmarks/HaClient.Workload -- " + string.Join(' ', args);
+            for (var i = 0; i < args.Length; i++)
+            {
+                string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
+                switch (args[i])
+                {
+                    case "--clients": clients = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                    case "--duration": duration = double.Parse(Next(), CultureInfo.InvariantCulture); break;
+                    case "--warmup": warmup = double.Parse(Next(), CultureInfo.InvariantCulture); break;
+                    case "--read-percent": readPercent = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                    case "--routes": routes = Next().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries); break;
+                    case "--out": output = Next(); break;
+                    default: throw new ArgumentException($"unknown argument {args[i]} (--clients N --duration S --warmup S --read-percent P --routes a,b --out DIR)");
+                }
+            }
+
+            var load = File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
+            return new WorkloadOptions(clients, TimeSpan.FromSeconds(duration), TimeSpan.FromSeconds(warmup), readPercent, routes, output, load, command);
+        }
+    }
+}
