@@ -31,6 +31,9 @@ public sealed class HighAvailabilityOptions
 
     /// <summary>The <c>Retry-After</c> a 503 answer carries when a backend is failing over. Default 1 s.</summary>
     public TimeSpan RetryAfter { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Errors found while binding the configuration (reported at start-up by validation).</summary>
+    internal List<string> ConfigurationErrors { get; } = [];
 }
 
 /// <summary>Settings of the health endpoints and checks.</summary>

@@ -1,0 +1,53 @@
+using HaClient.Postgres;
+using HaClient.Redis;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace HaClient.AspNetCore;
+
+/// <summary>Creates every configured cluster and deployment when the host starts (after validation), so their monitors
+/// run from the start and health answers at once. Creation never waits for a backend. The container disposes them
+/// at shutdown, after the server has drained in-flight requests.</summary>
+internal sealed partial class ClusterActivation : IHostedService
+{
+    private readonly IServiceProvider _services;
+    private readonly HighAvailabilityRegistry _registry;
+    private readonly ILogger<ClusterActivation> _logger;
+
+    public ClusterActivation(IServiceProvider services, HighAvailabilityRegistry registry, ILogger<ClusterActivation> logger)
+    {
+        _services = services;
+        _registry = registry;
+        _logger = logger;
+    }
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        foreach (var name in _registry.PostgresNames)
+        {
+            var cluster = _services.GetRequiredKeyedService<PostgresCluster>(name);
+            LogStarted(_logger, "postgres", name, cluster.Topology.Hosts.Count);
+        }
+
+        foreach (var name in _registry.RedisNames)
+        {
+            var deployment = _services.GetRequiredKeyedService<RedisDeployment>(name);
+            LogStarted(_logger, "redis", name, deployment.Topology.Nodes.Count);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken)
+    {
+        LogStopping(_logger);
+        return Task.CompletedTask;
+    }
+
+    [LoggerMessage(EventId = 3001, Level = LogLevel.Information, Message = "HaClient {Kind} '{Name}' started monitoring {Count} endpoints")]
+    private static partial void LogStarted(ILogger logger, string kind, string name, int count);
+
+    [LoggerMessage(EventId = 3002, Level = LogLevel.Information, Message = "HaClient: host stopping; clusters are disposed after in-flight requests drain")]
+    private static partial void LogStopping(ILogger logger);
+}

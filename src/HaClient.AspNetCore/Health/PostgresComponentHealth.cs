@@ -1,0 +1,153 @@
+using System.Text.Json;
+using HaClient.Postgres;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Npgsql;
+using Polly.CircuitBreaker;
+
+namespace HaClient.AspNetCore.Health;
+
+/// <summary>A <see cref="PostgresCluster"/>'s health from its topology monitor's last probes.</summary>
+internal sealed class PostgresComponentHealth : ComponentHealth
+{
+    private static readonly JsonEncodedText KindText = JsonEncodedText.Encode("postgres");
+    private static readonly JsonEncodedText[] RoleTexts =
+    [
+        JsonEncodedText.Encode("unknown"), JsonEncodedText.Encode("primary"), JsonEncodedText.Encode("replica"), JsonEncodedText.Encode("down"),
+    ];
+
+    private readonly PostgresCluster _cluster;
+    private readonly string? _password;
+
+    public PostgresComponentHealth(PostgresCluster cluster)
+        : base(cluster.Name)
+    {
+        _cluster = cluster;
+        try
+        {
+            _password = new NpgsqlConnectionStringBuilder(cluster.Options.ConnectionString).Password;
+        }
+        catch (ArgumentException)
+        {
+            _password = null;
+        }
+    }
+
+    public override string Kind => "postgres";
+
+    public override ComponentStatus Evaluate(HighAvailabilityHealthOptions options, DateTimeOffset now)
+    {
+        var topology = _cluster.Topology;
+        var hosts = topology.Hosts;
+        var reachable = 0;
+        string? issue = null;
+        for (var i = 0; i < hosts.Count; i++)
+        {
+            var h = hosts[i];
+            switch (h.Role)
+            {
+                case PostgresRole.Primary or PostgresRole.Replica:
+                    reachable++;
+                    if (now - h.ProbedAt > options.MaxProbeAge)
+                    {
+                        issue ??= "a host's last probe is stale";
+                    }
+                    else if (h.Role == PostgresRole.Replica && options.MaxReplicaLagSeconds is { } max && h.ReplayLagSeconds > max)
+                    {
+                        issue ??= "a replica lags beyond the bound";
+                    }
+
+                    break;
+                case PostgresRole.Down:
+                    issue ??= "a host is down";
+                    break;
+                default:
+                    issue ??= "a host has not been probed yet";
+                    break;
+            }
+
+            if (_cluster.GetCircuitState(i) != CircuitState.Closed)
+            {
+                issue ??= "a host's circuit breaker is not closed";
+            }
+        }
+
+        if (reachable == 0)
+        {
+            return new ComponentStatus(HealthStatus.Unhealthy, false, issue ?? "no host is reachable");
+        }
+
+        if (topology.SplitBrain && topology.PrimaryIndex < 0)
+        {
+            return new ComponentStatus(HealthStatus.Degraded, false, "split brain: no primary can be chosen");
+        }
+
+        if (topology.PrimaryIndex < 0)
+        {
+            return new ComponentStatus(HealthStatus.Degraded, false, "no primary is known (reads only)");
+        }
+
+        if (topology.SplitBrain)
+        {
+            return new ComponentStatus(HealthStatus.Degraded, true, "split brain: writes go to the highest timeline");
+        }
+
+        return issue is null ? new ComponentStatus(HealthStatus.Healthy, true, null) : new ComponentStatus(HealthStatus.Degraded, true, issue);
+    }
+
+    public override void Write(Utf8JsonWriter writer, ComponentStatus status, DateTimeOffset now)
+    {
+        var topology = _cluster.Topology;
+        writer.WriteStartObject();
+        writer.WriteString(HealthJson.Kind, KindText);
+        writer.WriteString(HealthJson.Name, Name);
+        writer.WriteString(HealthJson.Status, HealthJson.StatusText(status.Status));
+        writer.WriteBoolean(HealthJson.Ready, status.Ready);
+        writer.WriteString(HealthJson.Reason, status.Reason);
+        if (topology.Primary is { } primary)
+        {
+            writer.WriteString(HealthJson.Primary, primary.Endpoint.ToString());
+        }
+        else
+        {
+            writer.WriteNull(HealthJson.Primary);
+        }
+
+        writer.WriteBoolean(HealthJson.SplitBrain, topology.SplitBrain);
+        writer.WriteNumber(HealthJson.TopologyVersion, topology.Version);
+        writer.WriteStartArray(HealthJson.Hosts);
+        for (var i = 0; i < topology.Hosts.Count; i++)
+        {
+            var h = topology.Hosts[i];
+            writer.WriteStartObject();
+            writer.WriteString(HealthJson.Endpoint, h.Endpoint.ToString());
+            writer.WriteString(HealthJson.Role, RoleTexts[(int)h.Role]);
+            writer.WriteNumber(HealthJson.Timeline, h.Timeline);
+            if (h.ReplayLagSeconds is { } lag)
+            {
+                writer.WriteNumber(HealthJson.LagSeconds, Math.Round(lag, 3));
+            }
+            else
+            {
+                writer.WriteNull(HealthJson.LagSeconds);
+            }
+
+            writer.WriteString(HealthJson.Breaker, HealthJson.BreakerText(_cluster.GetCircuitState(i)));
+            if (h.Role == PostgresRole.Unknown)
+            {
+                writer.WriteNull(HealthJson.ProbeAgeMs);
+                writer.WriteNull(HealthJson.ProbeMs);
+            }
+            else
+            {
+                writer.WriteNumber(HealthJson.ProbeAgeMs, (long)Math.Max(0, (now - h.ProbedAt).TotalMilliseconds));
+                writer.WriteNumber(HealthJson.ProbeMs, Math.Round(h.ProbeDuration.TotalMilliseconds, 1));
+            }
+
+            writer.WriteString(HealthJson.Error, Redact(h.Error, _password));
+            writer.WriteEndObject();
+        }
+
+        writer.WriteEndArray();
+        writer.WriteEndObject();
+    }
+}

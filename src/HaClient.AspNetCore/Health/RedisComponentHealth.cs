@@ -1,0 +1,103 @@
+using System.Text.Json;
+using HaClient.Redis;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Polly.CircuitBreaker;
+
+namespace HaClient.AspNetCore.Health;
+
+/// <summary>A <see cref="RedisDeployment"/>'s health from its monitor's last probes.</summary>
+internal sealed class RedisComponentHealth : ComponentHealth
+{
+    private static readonly JsonEncodedText KindText = JsonEncodedText.Encode("redis");
+    private static readonly JsonEncodedText[] RoleTexts =
+    [
+        JsonEncodedText.Encode("unknown"), JsonEncodedText.Encode("master"), JsonEncodedText.Encode("replica"), JsonEncodedText.Encode("down"),
+    ];
+
+    private readonly RedisDeployment _deployment;
+
+    public RedisComponentHealth(RedisDeployment deployment)
+        : base(deployment.Name) => _deployment = deployment;
+
+    public override string Kind => "redis";
+
+    public override ComponentStatus Evaluate(HighAvailabilityHealthOptions options, DateTimeOffset now)
+    {
+        var topology = _deployment.Topology;
+        if (_deployment.Options.Cluster)
+        {
+            var breaker = topology.Nodes.Count > 0 ? topology.Nodes[0].Breaker : CircuitState.Closed;
+            return breaker == CircuitState.Closed
+                ? new ComponentStatus(HealthStatus.Healthy, true, null)
+                : new ComponentStatus(HealthStatus.Degraded, true, "the cluster connection's circuit breaker is not closed");
+        }
+
+        var reachable = 0;
+        string? issue = null;
+        foreach (var n in topology.Nodes)
+        {
+            switch (n.Role)
+            {
+                case RedisNodeRole.Master or RedisNodeRole.Replica:
+                    reachable++;
+                    break;
+                case RedisNodeRole.Down:
+                    issue ??= "a node is down";
+                    break;
+                default:
+                    issue ??= "a node has not been probed yet";
+                    break;
+            }
+
+            if (n.Breaker != CircuitState.Closed)
+            {
+                issue ??= "a node's circuit breaker is not closed";
+            }
+        }
+
+        if (reachable == 0)
+        {
+            return new ComponentStatus(HealthStatus.Unhealthy, false, issue ?? "no node is reachable");
+        }
+
+        if (topology.Master is null)
+        {
+            return new ComponentStatus(HealthStatus.Degraded, false, "no master is verified (reads only)");
+        }
+
+        return issue is null ? new ComponentStatus(HealthStatus.Healthy, true, null) : new ComponentStatus(HealthStatus.Degraded, true, issue);
+    }
+
+    public override void Write(Utf8JsonWriter writer, ComponentStatus status, DateTimeOffset now)
+    {
+        var topology = _deployment.Topology;
+        writer.WriteStartObject();
+        writer.WriteString(HealthJson.Kind, KindText);
+        writer.WriteString(HealthJson.Name, Name);
+        writer.WriteString(HealthJson.Status, HealthJson.StatusText(status.Status));
+        writer.WriteBoolean(HealthJson.Ready, status.Ready);
+        writer.WriteString(HealthJson.Reason, status.Reason);
+        writer.WriteString(HealthJson.Primary, topology.Master);
+        writer.WriteStartArray(HealthJson.Hosts);
+        foreach (var n in topology.Nodes)
+        {
+            writer.WriteStartObject();
+            writer.WriteString(HealthJson.Endpoint, n.Endpoint);
+            writer.WriteString(HealthJson.Role, RoleTexts[Math.Clamp((int)n.Role, 0, RoleTexts.Length - 1)]);
+            if (n.LagBytes is { } lag)
+            {
+                writer.WriteNumber(HealthJson.LagBytes, lag);
+            }
+            else
+            {
+                writer.WriteNull(HealthJson.LagBytes);
+            }
+
+            writer.WriteString(HealthJson.Breaker, HealthJson.BreakerText(n.Breaker));
+            writer.WriteEndObject();
+        }
+
+        writer.WriteEndArray();
+        writer.WriteEndObject();
+    }
+}
