@@ -51,6 +51,14 @@ public sealed class RedisOptions
     [Range(0L, long.MaxValue, ErrorMessage = "MaxLagBytes must be a non-negative number of bytes.")]
     public long MaxLagBytes { get; set; } = 1024 * 1024;
 
+    /// <summary>
+    /// Whether, while the Sentinels still name a lost master, to follow a replica of that master that reports itself
+    /// promoted (<c>ROLE</c> changed from slave to master with no restart in between, and exactly one such node). Sentinel
+    /// announces <c>+switch-master</c> only after reconfiguring the other replicas, about a second after the promotion;
+    /// this follows the promotion itself. Default <see langword="true"/>.
+    /// </summary>
+    public bool FollowPromotedReplica { get; set; } = true;
+
     /// <summary>Whether reads go to the master when no replica qualifies. Default <see langword="true"/>.</summary>
     public bool FallbackToMaster { get; set; } = true;
 

@@ -257,6 +257,25 @@ internal sealed partial class RedisMonitor : IAsyncDisposable
             }
         }
 
+        if (answered > 0 && _master is null && _options.FollowPromotedReplica && votes.Count > 0)
+        {
+            // The Sentinels still name the lost master: a failover is under way. Sentinel announces the new master only
+            // after it has reconfigured the other replicas (about 1 s after the promotion). A replica of exactly that lost
+            // master that now says master (promoted in place, no restart in between) is the one Sentinel promoted:
+            // follow it now. Never a node that came back from Down, never the named master itself, never when ambiguous.
+            var named = votes.OrderByDescending(kv => kv.Value).First().Key;
+            var promoted = _nodeList.Where(n => n.Endpoint != named && n.State.Role == RedisNodeRole.Master && n.State.PromotedFrom == named).ToList();
+            if (promoted.Count == 1)
+            {
+                var state = await ProbeAsync(promoted[0]).ConfigureAwait(false);
+                if (state.Role == RedisNodeRole.Master && state.PromotedFrom == named)
+                {
+                    LogFollowPromoted(_logger, _cluster, promoted[0].Name, named.ToString());
+                    return promoted[0];
+                }
+            }
+        }
+
         if (answered == 0)
         {
             // No Sentinel answers: keep the master only while it still says master.
@@ -390,7 +409,11 @@ internal sealed partial class RedisMonitor : IAsyncDisposable
             {
                 case Role.Master m:
                     var replicas = m.Replicas.Select(r => new RedisEndpoint(r.Ip, r.Port)).ToArray();
-                    after = new NodeState(RedisNodeRole.Master, m.ReplicationOffset, now, null, replicas, null);
+                    after = new NodeState(RedisNodeRole.Master, m.ReplicationOffset, now, null, replicas, null)
+                    {
+                        // Promoted in place: a replica a moment ago, no restart in between.
+                        PromotedFrom = before.Role == RedisNodeRole.Replica ? before.MasterOf : before.Role == RedisNodeRole.Master ? before.PromotedFrom : null,
+                    };
                     if (ReferenceEquals(node, _master) || _master is null)
                     {
                         RecordMasterOffset(now, m.ReplicationOffset);
@@ -408,7 +431,7 @@ internal sealed partial class RedisMonitor : IAsyncDisposable
                     // stays readable through the failover window. Not after a Down state: a restarted replica may be
                     // empty and resyncing.
                     var offset = r.ReplicationOffset >= 0 ? r.ReplicationOffset : before.Role == RedisNodeRole.Replica ? before.Offset : -1;
-                    after = new NodeState(RedisNodeRole.Replica, offset, now, r.State, [], null);
+                    after = new NodeState(RedisNodeRole.Replica, offset, now, r.State, [], null) { MasterOf = new RedisEndpoint(r.MasterIp, r.MasterPort) };
                     break;
                 default:
                     after = new NodeState(RedisNodeRole.Down, before.Offset, now, null, [], $"unexpected role {role.Value}");
@@ -558,6 +581,9 @@ internal sealed partial class RedisMonitor : IAsyncDisposable
 
     [LoggerMessage(EventId = 2007, Level = LogLevel.Warning, Message = "Redis {Cluster}: no Sentinel answered; keeping the master only while its ROLE says master")]
     private static partial void LogNoSentinel(ILogger logger, string cluster);
+
+    [LoggerMessage(EventId = 2009, Level = LogLevel.Information, Message = "Redis {Cluster}: replica {Endpoint} of the lost master {Lost} was promoted; following it before the Sentinels announce it")]
+    private static partial void LogFollowPromoted(ILogger logger, string cluster, string endpoint, string lost);
 
     [LoggerMessage(EventId = 2008, Level = LogLevel.Warning, Message = "Redis {Cluster}: probe round failed: {Error} {Message}")]
     private static partial void LogRoundFailed(ILogger logger, string cluster, string error, string message);

@@ -25,6 +25,12 @@ internal sealed record NodeState(RedisNodeRole Role, long Offset, long ProbedAt,
 {
     public static readonly NodeState Initial = new(RedisNodeRole.Unknown, -1, 0, null, [], null);
 
+    /// <summary>For a replica: the master it replicates from.</summary>
+    public RedisEndpoint? MasterOf { get; init; }
+
+    /// <summary>For a master seen as a replica of this master in the probe just before (promoted with no restart in between).</summary>
+    public RedisEndpoint? PromotedFrom { get; init; }
+
     public bool Reachable => Role is RedisNodeRole.Master or RedisNodeRole.Replica;
 }
 
