@@ -58,6 +58,7 @@ public static class Program
             duration_s = o.Duration.TotalSeconds,
             read_percent = o.ReadPercent,
             loadavg_before = o.LoadAverage,
+            loadavg_after = ReadLoad(),
             routes = results.Select(r => new
             {
                 route = r.Route,
@@ -178,6 +179,9 @@ public static class Program
         return stats;
     }
 
+    private static string ReadLoad()
+        => File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
+
     private static double Percentile(double[] sortedMicros, double p)
         => sortedMicros.Length == 0 ? double.NaN : sortedMicros[Math.Min(sortedMicros.Length - 1, (int)Math.Ceiling(p * sortedMicros.Length) - 1)] / 1000.0;
 
@@ -211,7 +215,11 @@ public static class Program
         sb.AppendLine();
         sb.AppendLine(CultureInfo.InvariantCulture, $"Workload: {o.Clients} concurrent clients, {o.ReadPercent}% `SELECT v FROM haclient_workload WHERE id = $1` / {100 - o.ReadPercent}% `UPDATE haclient_workload SET v = v + 1 WHERE id = $1` (uniform ids over {Rows} rows), each client one operation at a time (pooled open, command, close), {o.Warmup.TotalSeconds:F0} s warm-up then {o.Duration.TotalSeconds:F0} s measured per route; routes run one after another in one process against the lab's Patroni cluster (PG 15442-15444). Latency is per operation including the pooled open.");
         sb.AppendLine();
-        sb.AppendLine(CultureInfo.InvariantCulture, $"Load average before the run (1/5/15 min): {o.LoadAverage}");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"Load average before the run (1/5/15 min): {o.LoadAverage}; after: {ReadLoad()}");
+        sb.AppendLine();
+        sb.AppendLine(CultureInfo.InvariantCulture, $"Measurement lock: {Environment.GetEnvironmentVariable("HACLIENT_WORKLOAD_LOCK") ?? "not taken (run directly, not through eng/workload.sh)"}");
+        sb.AppendLine();
+        sb.AppendLine(CultureInfo.InvariantCulture, $"Machine: {Environment.ProcessorCount} logical CPUs, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}; the client, the proxies and the three PostgreSQL servers share this machine.");
         sb.AppendLine();
         sb.AppendLine("Routes:");
         sb.AppendLine("- **HaClient**: `PostgresCluster` over the three nodes with Patroni REST URLs; reads `ExecuteReadAsync` (WithinLagBound, least-busy replica), writes `ExecuteWriteAsync`.");
@@ -396,7 +404,7 @@ public static class Program
                 }
             }
 
-            var load = File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
+            var load = ReadLoad();
             return new WorkloadOptions(clients, TimeSpan.FromSeconds(duration), TimeSpan.FromSeconds(warmup), readPercent, routes, output, load, command);
         }
     }
