@@ -34,9 +34,9 @@ public sealed class RedisOptions
     [Range(typeof(TimeSpan), "00:00:00.010", "00:10:00", ErrorMessage = "ProbeInterval must be between 10 ms and 10 minutes.")]
     public TimeSpan ProbeInterval { get; set; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>How often they are polled while no master is known (a failover is under way). Default 50 ms.</summary>
+    /// <summary>How often they are polled while no master is known (a failover is under way). Default 20 ms.</summary>
     [Range(typeof(TimeSpan), "00:00:00.005", "00:01:00", ErrorMessage = "FailoverProbeInterval must be between 5 ms and 1 minute.")]
-    public TimeSpan FailoverProbeInterval { get; set; } = TimeSpan.FromMilliseconds(50);
+    public TimeSpan FailoverProbeInterval { get; set; } = TimeSpan.FromMilliseconds(20);
 
     /// <summary>The most time one probe (a Sentinel query or a <c>ROLE</c>) may take before the node counts as down. Default 500 ms.</summary>
     [Range(typeof(TimeSpan), "00:00:00.050", "00:01:00", ErrorMessage = "ProbeTimeout must be between 50 ms and 1 minute.")]

@@ -411,8 +411,11 @@ internal sealed partial class RedisMonitor : IAsyncDisposable
                     var replicas = m.Replicas.Select(r => new RedisEndpoint(r.Ip, r.Port)).ToArray();
                     after = new NodeState(RedisNodeRole.Master, m.ReplicationOffset, now, null, replicas, null)
                     {
-                        // Promoted in place: a replica a moment ago, no restart in between.
-                        PromotedFrom = before.Role == RedisNodeRole.Replica ? before.MasterOf : before.Role == RedisNodeRole.Master ? before.PromotedFrom : null,
+                        // Promoted in place: a replica a moment ago (perhaps unreachable for an instant: Sentinel kills
+                        // client connections when it promotes), and its offset continues that replica's (a restarted,
+                        // emptied node starts again from a lower offset).
+                        PromotedFrom = before.Role == RedisNodeRole.Master ? before.PromotedFrom
+                            : before.MasterOf is { } from && before.Offset >= 0 && m.ReplicationOffset >= before.Offset ? from : null,
                     };
                     if (ReferenceEquals(node, _master) || _master is null)
                     {
@@ -434,13 +437,13 @@ internal sealed partial class RedisMonitor : IAsyncDisposable
                     after = new NodeState(RedisNodeRole.Replica, offset, now, r.State, [], null) { MasterOf = new RedisEndpoint(r.MasterIp, r.MasterPort) };
                     break;
                 default:
-                    after = new NodeState(RedisNodeRole.Down, before.Offset, now, null, [], $"unexpected role {role.Value}");
+                    after = new NodeState(RedisNodeRole.Down, before.Offset, now, null, [], $"unexpected role {role.Value}") { MasterOf = before.MasterOf, PromotedFrom = before.PromotedFrom };
                     break;
             }
         }
         catch (Exception e) when (!_stop.IsCancellationRequested)
         {
-            after = new NodeState(RedisNodeRole.Down, before.Offset, Stopwatch.GetTimestamp(), null, [], e.GetType().Name);
+            after = new NodeState(RedisNodeRole.Down, before.Offset, Stopwatch.GetTimestamp(), null, [], e.GetType().Name) { MasterOf = before.MasterOf, PromotedFrom = before.PromotedFrom };
             LogProbeFailed(_logger, _cluster, node.Name, e.GetType().Name);
         }
         finally
@@ -497,6 +500,7 @@ internal sealed partial class RedisMonitor : IAsyncDisposable
             }
 
             n = _createNode(endpoint);
+            n.ConnectionEvent = _ => RequestProbe();
             _nodes[endpoint] = n;
             _nodeList = [.. _nodeList, n];
         }

@@ -60,6 +60,9 @@ internal sealed class RedisNode
 
     public EndpointCircuit Circuit { get; }
 
+    /// <summary>Raised (on a StackExchange.Redis thread; keep it short) when a connection of this node fails or is restored.</summary>
+    public Action<RedisNode>? ConnectionEvent { get; set; }
+
     /// <summary>The multiplexer once connected (null before the first connect or after a reset).</summary>
     public ConnectionMultiplexer? Multiplexer => _mux;
 
@@ -97,6 +100,14 @@ internal sealed class RedisNode
         try
         {
             var mux = await ConnectionMultiplexer.ConnectAsync(_configure(Endpoint)).ConfigureAwait(false);
+            if (ConnectionEvent is { } onEvent)
+            {
+                // A dropped connection (a crash, or Sentinel's CLIENT KILL when it promotes or demotes this node) or a
+                // restored one says the topology may have moved: probe at once.
+                mux.ConnectionFailed += (_, _) => onEvent(this);
+                mux.ConnectionRestored += (_, _) => onEvent(this);
+            }
+
             _mux = mux;
             return mux;
         }
