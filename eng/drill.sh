@@ -11,7 +11,7 @@ bash eng/lab.sh install >/dev/null
 dotnet build benchmarks/HaClient.Drill -c Release -nologo -v quiet >/dev/null
 mkdir -p /tmp/haclient-lab
 
-drill() { flock /tmp/haclient-lab/drill.lock dotnet run --no-build -c Release --project benchmarks/HaClient.Drill -- "$@"; }
+drill() { flock -o /tmp/haclient-lab/drill.lock dotnet run --no-build -c Release --project benchmarks/HaClient.Drill -- "$@"; }
 
 if [[ "${1:-}" != matrix ]]; then
   drill "$@"

@@ -20,6 +20,14 @@ USAGE
   exit 2
 }
 
+# Daemons started here must never inherit a caller's descriptors: a caller running us under
+# `flock FILE cmd` (the drill lock) would otherwise have its lock pinned by etcd/Patroni/Redis for
+# as long as they live. Close everything above stderr before anything else.
+for fd in /proc/$$/fd/*; do
+  fd=${fd##*/}
+  [[ $fd =~ ^[0-9]+$ && $fd -gt 2 && $fd -ne 255 ]] && eval "exec $fd>&-" 2>/dev/null || true
+done
+
 # Serialize mutating invocations (tests and drills may call the lab concurrently). fd 9 holds the lock;
 # every daemon is started with 9>&- so it does not inherit it.
 lab_lock() {
