@@ -1,4 +1,4 @@
-using System.ComponentModel.DataAnnotations;
+using HaClient.Configuration;
 using Microsoft.Extensions.Options;
 using Npgsql;
 
@@ -20,15 +20,15 @@ public sealed class PostgresClusterOptionsValidator : IValidateOptions<PostgresC
     /// <summary>Validates and resolves the host list and the per-host connection string.</summary>
     internal static ResolvedPostgresSettings? Resolve(PostgresClusterOptions options, List<string> errors)
     {
-        Annotate(options, string.Empty, errors);
+        SettingsValidation.Annotate(options, string.Empty, errors);
         if (options.ReplicaLag is { } lag)
         {
-            Annotate(lag, "ReplicaLag:", errors);
+            SettingsValidation.Annotate(lag, "ReplicaLag:", errors);
         }
 
         if (options.Resilience is { } resilience)
         {
-            Annotate(resilience, "Resilience:", errors);
+            SettingsValidation.Annotate(resilience, "Resilience:", errors);
         }
 
         NpgsqlConnectionStringBuilder? csb = null;
@@ -106,19 +106,6 @@ public sealed class PostgresClusterOptionsValidator : IValidateOptions<PostgresC
         else
         {
             errors.Add($"{setting}: {error}; expected host:port.");
-        }
-    }
-
-    private static void Annotate(object instance, string prefix, List<string> errors)
-    {
-        var results = new List<ValidationResult>();
-        if (!Validator.TryValidateObject(instance, new ValidationContext(instance), results, validateAllProperties: true))
-        {
-            foreach (var r in results)
-            {
-                var member = r.MemberNames.FirstOrDefault() ?? string.Empty;
-                errors.Add($"{prefix}{member}: {r.ErrorMessage}");
-            }
         }
     }
 }

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace HaClient.Postgres;
+namespace HaClient;
 
 /// <summary>A host and port, parsed from <c>host:port</c>, <c>host</c> or <c>[ipv6]:port</c>.</summary>
 /// <param name="Host">The host name or address.</param>
