@@ -249,12 +249,18 @@ internal sealed partial class RedisMonitor : IAsyncDisposable
         {
             stop.ThrowIfCancellationRequested();
             var node = GetOrAddNode(c);
-            var state = await ProbeAsync(node).ConfigureAwait(false);
+            var state = await VerifyAsync(node).ConfigureAwait(false);
             if (state.Role == RedisNodeRole.Master)
             {
                 _hint = null;
                 return node;
             }
+        }
+
+        if (_master is { } current && current.State.Role == RedisNodeRole.Master && current.State.PromotedFrom is { } lost && votes.ContainsKey(lost))
+        {
+            // Already following a promoted replica while (some) Sentinels still name the master it replaced.
+            return current;
         }
 
         if (answered > 0 && _master is null && _options.FollowPromotedReplica && votes.Count > 0)
@@ -267,7 +273,7 @@ internal sealed partial class RedisMonitor : IAsyncDisposable
             var promoted = _nodeList.Where(n => n.Endpoint != named && n.State.Role == RedisNodeRole.Master && n.State.PromotedFrom == named).ToList();
             if (promoted.Count == 1)
             {
-                var state = await ProbeAsync(promoted[0]).ConfigureAwait(false);
+                var state = await VerifyAsync(promoted[0]).ConfigureAwait(false);
                 if (state.Role == RedisNodeRole.Master && state.PromotedFrom == named)
                 {
                     LogFollowPromoted(_logger, _cluster, promoted[0].Name, named.ToString());
@@ -284,6 +290,26 @@ internal sealed partial class RedisMonitor : IAsyncDisposable
         }
 
         return null;
+    }
+
+    /// <summary>A fresh probe of a candidate. A node already seen down whose probe is still pending (frozen) is not
+    /// waited on for more than a failover poll interval: the round goes on, so a promotion elsewhere is seen at once.</summary>
+    private async Task<NodeState> VerifyAsync(RedisNode node)
+    {
+        var probe = ProbeAsync(node);
+        if (node.State.Role is RedisNodeRole.Down && !probe.IsCompleted)
+        {
+            try
+            {
+                return await probe.WaitAsync(_options.FailoverProbeInterval).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                return node.State;
+            }
+        }
+
+        return await probe.ConfigureAwait(false);
     }
 
     private async Task<RedisNode?> ChooseByRoleAsync()
@@ -456,6 +482,7 @@ internal sealed partial class RedisMonitor : IAsyncDisposable
         {
             HaClientTelemetry.RoleChanges.Add(1, new("haclient.cluster", _cluster), new("haclient.endpoint", node.Name), new("haclient.role", RoleName(after.Role)));
             LogRoleChanged(_logger, _cluster, node.Name, before.Role, after.Role);
+            RequestProbe();
             if (ReferenceEquals(node, _master) && after.Role != RedisNodeRole.Master)
             {
                 LoseMaster(node, $"its ROLE probe says {RoleName(after.Role)}");
