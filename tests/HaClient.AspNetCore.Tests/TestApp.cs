@@ -15,7 +15,8 @@ public sealed class TestApp : IAsyncDisposable
     {
         App = app;
         BaseAddress = baseAddress;
-        Client = new HttpClient { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(30) };
+        // No cookie container: tests send cookies (the read-your-writes one) explicitly.
+        Client = new HttpClient(new SocketsHttpHandler { UseCookies = false }) { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(30) };
     }
 
     public WebApplication App { get; }
