@@ -281,13 +281,15 @@ public sealed partial class RedisDeployment : IAsyncDisposable, IEndpointStateSo
 
     private async Task<T> RunAsync<T>(RedisNode node, WorkContext<T> context, TimeSpan remaining, CancellationToken cancellationToken)
     {
-        // Budget cancels cts itself (off the thread pool) when the time is up; no CancelAfter here.
+        // Budget cancels cts itself (off the thread pool) when the time is up; no CancelAfter here. The call also ends
+        // when the node is abandoned (a new master was adopted while this one hangs).
         var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        using var bound = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, node.AbandonToken);
         var state = (context, cts, remaining);
         var result = await node.Circuit.ExecuteAsync(
             static async (s, ct) => await Budget.WithinAsync(RunOnNodeAsync(s.context, s.cts.Token), s.remaining, s.cts, ct).ConfigureAwait(false),
             state,
-            cancellationToken).ConfigureAwait(false);
+            bound.Token).ConfigureAwait(false);
         cts.Dispose();
         return result;
     }

@@ -33,6 +33,7 @@ internal sealed partial class RedisMonitor : IAsyncDisposable
     private readonly Queue<(long At, long Offset)> _masterSamples = new();
     private volatile RedisNode[] _nodeList = [];
     private volatile RedisNode? _master;
+    private RedisNode? _lastMaster;
     private StrongBox<RedisEndpoint>? _hintBox;
 
     private RedisEndpoint? _hint
@@ -374,10 +375,13 @@ internal sealed partial class RedisMonitor : IAsyncDisposable
 
         _hadMaster = true;
         LogMasterChosen(_logger, _cluster, node.Name, old?.Name ?? "(none)");
-        if (old is not null && !ReferenceEquals(old, node))
+        var previous = _lastMaster;
+        _lastMaster = node;
+        if (previous is not null && !ReferenceEquals(previous, node))
         {
-            // Drop every connection to the old master: anything still queued there fails now instead of waiting.
-            old.ResetConnection();
+            // Drop every connection to the old master: anything still in flight there ends now instead of waiting out
+            // its budget; the node reconnects afresh (as a replica) on its next probe.
+            previous.ResetConnection();
         }
 
         Signal();
