@@ -1,0 +1,38 @@
+using HaClient.AspNetCore;
+using HaClient.Sample;
+using OpenTelemetry;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Trace;
+
+// HaClient sample: items on a PostgreSQL cluster (writes on the primary, reads on replicas with read-your-writes), a
+// cached read on Redis, a session-backed visit counter stored through HaClient's Redis session store, health endpoints,
+// Prometheus metrics and a live topology page. Configured for the local lab (eng/run-sample.sh); binds 127.0.0.1 only.
+var builder = WebApplication.CreateBuilder(args);
+
+builder.Services.AddHighAvailability(builder.Configuration);
+builder.Services.AddProblemDetails();
+builder.Services.AddSession(o =>
+{
+    o.Cookie.Name = "haclient-sample-session";
+    o.Cookie.HttpOnly = true;
+    o.Cookie.IsEssential = true;
+    o.IdleTimeout = TimeSpan.FromMinutes(20);
+});
+builder.Services.AddOpenTelemetry()
+    .WithMetrics(m => m.AddHighAvailabilityInstrumentation().AddPrometheusExporter())
+    .WithTracing(t => t.AddHighAvailabilityInstrumentation());
+builder.Services.AddHostedService<ItemsSchema>();
+
+var app = builder.Build();
+app.UseHighAvailability();
+app.UseStaticFiles();
+app.UseSession();
+
+app.MapHighAvailabilityHealth();
+app.MapPrometheusScrapingEndpoint();
+app.MapItems();
+app.MapCachedGreeting();
+app.MapVisits();
+app.MapGet("/", () => Results.Redirect("/topology.html"));
+
+app.Run();
