@@ -5,6 +5,7 @@ using HaClient.Postgres;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 using Xunit;
 using Xunit.Abstractions;
@@ -255,6 +256,33 @@ public sealed class LabTests
             http.Response.Headers["X-Served-By"] = name.Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
             return name.Name is null ? Results.NotFound() : Results.Text(name.Name);
         });
+    }
+
+    [Fact]
+    public async Task Session_counter_is_stored_in_redis_through_the_ha_session_store()
+    {
+        var s = LabSettings("haclient-aspnet-session");
+        s["HighAvailability:Session:Redis"] = "cache";
+        s["HighAvailability:Session:KeyPrefix"] = "haclient-aspnet-test:session:";
+        await using var app = await TestApp.StartAsync(s, services: svc => svc.AddSession(), configure: a =>
+        {
+            a.UseSession();
+            a.MapGet("/visits", async (HttpContext http) =>
+            {
+                await http.Session.LoadAsync(http.RequestAborted);
+                var visits = (http.Session.GetInt32("visits") ?? 0) + 1;
+                http.Session.SetInt32("visits", visits);
+                return visits;
+            });
+        });
+        Assert.IsType<HaClient.Redis.Caching.HaRedisCache>(app.App.Services.GetRequiredService<Microsoft.Extensions.Caching.Distributed.IDistributedCache>());
+        Assert.True(await Lab.EventuallyAsync(() => StatusIsAsync(app, "Healthy"), TimeSpan.FromSeconds(20)), "never healthy");
+        var first = await app.Client.GetAsync("/visits");
+        Assert.Equal("1", await first.Content.ReadAsStringAsync());
+        var cookie = first.Headers.GetValues("Set-Cookie").Single(c => c.StartsWith(".AspNetCore.Session=", StringComparison.Ordinal)).Split(';')[0];
+        using var second = new HttpRequestMessage(HttpMethod.Get, "/visits");
+        second.Headers.Add("Cookie", cookie);
+        Assert.Equal("2", await (await app.Client.SendAsync(second)).Content.ReadAsStringAsync());
     }
 
     [Fact]

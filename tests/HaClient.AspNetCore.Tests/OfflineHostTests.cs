@@ -60,6 +60,33 @@ public sealed class OfflineHostTests
     }
 
     [Fact]
+    public async Task Health_json_allocates_little()
+    {
+        await using var app = await TestApp.StartAsync(DownCluster());
+        Assert.True(await Lab.EventuallyAsync(async () => (await app.Client.GetAsync("/health")).StatusCode == HttpStatusCode.ServiceUnavailable, TimeSpan.FromSeconds(15)));
+        var health = app.App.Services.GetRequiredService<HaClient.AspNetCore.Health.HighAvailabilityHealth>();
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(64 * 1024);
+        for (var i = 0; i < 10; i++)
+        {
+            buffer.ResetWrittenCount();
+            health.WriteJson(buffer, static (_, _) => { }, 0);
+        }
+
+        const int Calls = 200;
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < Calls; i++)
+        {
+            buffer.ResetWrittenCount();
+            health.WriteJson(buffer, static (_, _) => { }, 0);
+            health.Evaluate();
+        }
+
+        var perCall = (GC.GetAllocatedBytesForCurrentThread() - before) / Calls;
+        Assert.True(perCall <= 512, $"{perCall} bytes allocated per health answer");
+        Assert.Contains("\"hosts\"", System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Failover_errors_become_503_problem_details_with_retry_after()
     {
         await using var app = await TestApp.StartAsync(DownCluster(), configure: a =>

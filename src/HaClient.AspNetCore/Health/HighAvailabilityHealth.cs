@@ -18,6 +18,8 @@ internal sealed class HighAvailabilityHealth
     private readonly TimeProvider _time;
     [ThreadStatic]
     private static ComponentStatus[]? t_scratch;
+    [ThreadStatic]
+    private static Utf8JsonWriter? t_writer;
     private ComponentHealth[]? _components;
 
     private static ComponentStatus[] Scratch => t_scratch ??= new ComponentStatus[16];
@@ -66,7 +68,8 @@ internal sealed class HighAvailabilityHealth
         }
 
         onStatus(overall, state);
-        using var writer = new Utf8JsonWriter(output);
+        var writer = t_writer ??= new Utf8JsonWriter(Stream.Null);
+        writer.Reset(output);
         writer.WriteStartObject();
         writer.WriteString(HealthJson.Status, HealthJson.StatusText(overall));
         writer.WriteString(HealthJson.Time, now);
@@ -79,6 +82,7 @@ internal sealed class HighAvailabilityHealth
         writer.WriteEndArray();
         writer.WriteEndObject();
         writer.Flush();
+        writer.Reset(Stream.Null); // drop the reference to the response's writer
         return overall;
     }
 

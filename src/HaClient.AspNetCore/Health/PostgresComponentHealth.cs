@@ -17,11 +17,17 @@ internal sealed class PostgresComponentHealth : ComponentHealth
 
     private readonly PostgresCluster _cluster;
     private readonly string? _password;
+    private readonly JsonEncodedText _name;
+    private readonly JsonEncodedText[] _endpoints;
 
     public PostgresComponentHealth(PostgresCluster cluster)
         : base(cluster.Name)
     {
         _cluster = cluster;
+        _name = JsonEncodedText.Encode(cluster.Name);
+
+        // The host list is fixed at creation (in configuration order): encode each endpoint once.
+        _endpoints = cluster.Topology.Hosts.Select(h => JsonEncodedText.Encode(h.Endpoint.ToString())).ToArray();
         try
         {
             _password = new NpgsqlConnectionStringBuilder(cluster.Options.ConnectionString).Password;
@@ -99,13 +105,13 @@ internal sealed class PostgresComponentHealth : ComponentHealth
         var topology = _cluster.Topology;
         writer.WriteStartObject();
         writer.WriteString(HealthJson.Kind, KindText);
-        writer.WriteString(HealthJson.Name, Name);
+        writer.WriteString(HealthJson.Name, _name);
         writer.WriteString(HealthJson.Status, HealthJson.StatusText(status.Status));
         writer.WriteBoolean(HealthJson.Ready, status.Ready);
         writer.WriteString(HealthJson.Reason, status.Reason);
-        if (topology.Primary is { } primary)
+        if (topology.PrimaryIndex >= 0)
         {
-            writer.WriteString(HealthJson.Primary, primary.Endpoint.ToString());
+            writer.WriteString(HealthJson.Primary, EndpointText(topology.PrimaryIndex, topology.Hosts[topology.PrimaryIndex]));
         }
         else
         {
@@ -119,7 +125,7 @@ internal sealed class PostgresComponentHealth : ComponentHealth
         {
             var h = topology.Hosts[i];
             writer.WriteStartObject();
-            writer.WriteString(HealthJson.Endpoint, h.Endpoint.ToString());
+            writer.WriteString(HealthJson.Endpoint, EndpointText(i, h));
             writer.WriteString(HealthJson.Role, RoleTexts[(int)h.Role]);
             writer.WriteNumber(HealthJson.Timeline, h.Timeline);
             if (h.ReplayLagSeconds is { } lag)
@@ -150,4 +156,7 @@ internal sealed class PostgresComponentHealth : ComponentHealth
         writer.WriteEndArray();
         writer.WriteEndObject();
     }
+
+    private JsonEncodedText EndpointText(int index, PostgresHostState host)
+        => index < _endpoints.Length ? _endpoints[index] : JsonEncodedText.Encode(host.Endpoint.ToString());
 }

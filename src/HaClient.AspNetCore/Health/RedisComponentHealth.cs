@@ -33,6 +33,7 @@ internal sealed class RedisComponentHealth : ComponentHealth
         }
 
         var reachable = 0;
+        var masters = 0;
         string? issue = null;
         foreach (var n in topology.Nodes)
         {
@@ -40,6 +41,7 @@ internal sealed class RedisComponentHealth : ComponentHealth
             {
                 case RedisNodeRole.Master or RedisNodeRole.Replica:
                     reachable++;
+                    masters += n.Role == RedisNodeRole.Master ? 1 : 0;
                     break;
                 case RedisNodeRole.Down:
                     issue ??= "a node is down";
@@ -63,6 +65,11 @@ internal sealed class RedisComponentHealth : ComponentHealth
         if (topology.Master is null)
         {
             return new ComponentStatus(HealthStatus.Degraded, false, "no master is verified (reads only)");
+        }
+
+        if (masters > 1)
+        {
+            issue = "more than one node reports master (a failover is converging)";
         }
 
         return issue is null ? new ComponentStatus(HealthStatus.Healthy, true, null) : new ComponentStatus(HealthStatus.Degraded, true, issue);
