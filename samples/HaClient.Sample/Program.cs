@@ -1,5 +1,6 @@
 using HaClient.AspNetCore;
 using HaClient.Sample;
+using Npgsql;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Trace;
@@ -19,8 +20,8 @@ builder.Services.AddSession(o =>
     o.IdleTimeout = TimeSpan.FromMinutes(20);
 });
 builder.Services.AddOpenTelemetry()
-    .WithMetrics(m => m.AddHighAvailabilityInstrumentation().AddPrometheusExporter())
-    .WithTracing(t => t.AddHighAvailabilityInstrumentation());
+    .WithMetrics(m => m.AddHighAvailabilityInstrumentation().AddNpgsqlInstrumentation().AddPrometheusExporter())
+    .WithTracing(t => t.AddHighAvailabilityInstrumentation().AddNpgsql());
 builder.Services.AddHostedService<ItemsSchema>();
 
 var app = builder.Build();
