@@ -45,6 +45,12 @@ internal sealed partial class RedisMonitor : IAsyncDisposable
     private TaskCompletionSource _firstRound = NewSignal();
     private long _lastMasterOffset = -1;
     private long _masterLostAt;
+    private static readonly TimeSpan SelectionLifetime = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long a master Sentinel is failing over is kept from writes while its replica is promoted; after
+    /// that (a failover that went nowhere) it is used again.</summary>
+    private static readonly TimeSpan FailoverHold = TimeSpan.FromSeconds(2);
+    private SelectedReplica? _selected;
     private Task? _loop;
     private bool _hadMaster;
 
@@ -179,7 +185,7 @@ internal sealed partial class RedisMonitor : IAsyncDisposable
 
             _firstRound.TrySetResult();
             var master = _master;
-            var interval = master is null || master.State.Role != RedisNodeRole.Master ? _options.FailoverProbeInterval : _options.ProbeInterval;
+            var interval = master is null || master.State.Role != RedisNodeRole.Master || Volatile.Read(ref _selected) is not null ? _options.FailoverProbeInterval : _options.ProbeInterval;
             try
             {
                 await _wake.WaitAsync(interval, stop).ConfigureAwait(false);
@@ -239,21 +245,24 @@ internal sealed partial class RedisMonitor : IAsyncDisposable
             }
         }
 
-        var candidates = new List<RedisEndpoint>();
-        if (_hint is { } hint)
+        if (_options.FollowPromotedReplica && Volatile.Read(ref _selected) is { } sel)
         {
-            candidates.Add(hint);
-        }
-
-        candidates.AddRange(votes.OrderByDescending(kv => kv.Value).Select(kv => kv.Key).Where(e => !candidates.Contains(e)));
-        foreach (var c in candidates)
-        {
-            stop.ThrowIfCancellationRequested();
-            var node = GetOrAddNode(c);
-            var state = await VerifyAsync(node).ConfigureAwait(false);
-            if (state.Role == RedisNodeRole.Master)
+            // A Sentinel leader is promoting this replica (manual failover or crash): follow it as soon as it says
+            // master, even while the old master still accepts writes that the failover would discard.
+            if (Stopwatch.GetElapsedTime(sel.At) > SelectionLifetime || (votes.Count > 0 && votes.OrderByDescending(kv => kv.Value).First().Key == sel.Replica))
             {
-                _hint = null;
+                Interlocked.CompareExchange(ref _selected, null, sel);
+            }
+
+            var node = GetOrAddNode(sel.Replica);
+            var state = await VerifyAsync(node).ConfigureAwait(false);
+            if (state.Role == RedisNodeRole.Master && state.PromotedFrom == sel.From)
+            {
+                if (!ReferenceEquals(node, _master))
+                {
+                    LogFollowPromoted(_logger, _cluster, node.Name, sel.From.ToString());
+                }
+
                 return node;
             }
         }
@@ -262,6 +271,32 @@ internal sealed partial class RedisMonitor : IAsyncDisposable
         {
             // Already following a promoted replica while (some) Sentinels still name the master it replaced.
             return current;
+        }
+
+        var candidates = new List<RedisEndpoint>();
+        if (_hint is { } hint)
+        {
+            candidates.Add(hint);
+        }
+
+        candidates.AddRange(votes.OrderByDescending(kv => kv.Value).Select(kv => kv.Key).Where(e => !candidates.Contains(e)));
+        var held = _options.FollowPromotedReplica && Volatile.Read(ref _selected) is { } hold && Stopwatch.GetElapsedTime(hold.At) < FailoverHold ? hold.From : (RedisEndpoint?)null;
+        foreach (var c in candidates)
+        {
+            stop.ThrowIfCancellationRequested();
+            if (c == held)
+            {
+                // Being failed over by Sentinel: not a write target while the promotion is under way.
+                continue;
+            }
+
+            var node = GetOrAddNode(c);
+            var state = await VerifyAsync(node).ConfigureAwait(false);
+            if (state.Role == RedisNodeRole.Master)
+            {
+                _hint = null;
+                return node;
+            }
         }
 
         if (answered > 0 && _master is null && _options.FollowPromotedReplica && votes.Count > 0)
@@ -348,6 +383,7 @@ internal sealed partial class RedisMonitor : IAsyncDisposable
                     mux = await Budget.WithinAsync(node.GetMultiplexerAsync(), _options.ProbeTimeout, cts, CancellationToken.None).ConfigureAwait(false);
                     if (IsReplicaView(mux))
                     {
+                        LogAdoptFailed(_logger, _cluster, node.Name, "its connection still reports a replica");
                         return;
                     }
                 }
@@ -355,7 +391,7 @@ internal sealed partial class RedisMonitor : IAsyncDisposable
         }
         catch (Exception e) when (e is not OperationCanceledException || !_stop.IsCancellationRequested)
         {
-            LogProbeFailed(_logger, _cluster, node.Name, e.GetType().Name);
+            LogAdoptFailed(_logger, _cluster, node.Name, e.GetType().Name);
             return;
         }
         finally
@@ -543,8 +579,32 @@ internal sealed partial class RedisMonitor : IAsyncDisposable
 
     private void OnSentinelMessage(RedisChannel channel, RedisValue message)
     {
-        // "+switch-master <name> <old-ip> <old-port> <new-ip> <new-port>"
         var parts = ((string?)message ?? string.Empty).Split(' ');
+        if (channel == SentinelLink.SelectedReplica)
+        {
+            // "+selected-slave slave <ip:port> <ip> <port> @ <name> <master-ip> <master-port>"
+            if (parts.Length >= 8 && parts[0] == "slave" && parts[5] == _options.ServiceName
+                && int.TryParse(parts[3], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var rport)
+                && int.TryParse(parts[7], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var mport))
+            {
+                var selected = new RedisEndpoint(parts[2], rport);
+                var from = new RedisEndpoint(parts[6], mport);
+                Volatile.Write(ref _selected, new SelectedReplica(selected, from, Stopwatch.GetTimestamp()));
+                LogSelectedReplica(_logger, _cluster, selected.ToString(), from.ToString());
+                if (_options.FollowPromotedReplica && _master is { } m && m.Endpoint == from)
+                {
+                    // A manual failover leaves the old master writable until Sentinel demotes it, and whatever it acks
+                    // after the promotion is discarded. Hold writes (within their budget) until the promotion instead.
+                    LoseMaster(m, "Sentinel is failing it over");
+                }
+
+                RequestProbe();
+            }
+
+            return;
+        }
+
+        // "+switch-master <name> <old-ip> <old-port> <new-ip> <new-port>"
         if (parts.Length >= 5 && parts[0] == _options.ServiceName
             && int.TryParse(parts[4], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port))
         {
@@ -619,6 +679,14 @@ internal sealed partial class RedisMonitor : IAsyncDisposable
 
     [LoggerMessage(EventId = 2009, Level = LogLevel.Information, Message = "Redis {Cluster}: replica {Endpoint} of the lost master {Lost} was promoted; following it before the Sentinels announce it")]
     private static partial void LogFollowPromoted(ILogger logger, string cluster, string endpoint, string lost);
+
+    [LoggerMessage(EventId = 2010, Level = LogLevel.Information, Message = "Redis {Cluster}: Sentinel selected replica {Endpoint} to replace master {Master}; probing fast")]
+    private static partial void LogSelectedReplica(ILogger logger, string cluster, string endpoint, string master);
+
+    private sealed record SelectedReplica(RedisEndpoint Replica, RedisEndpoint From, long At);
+
+    [LoggerMessage(EventId = 2011, Level = LogLevel.Warning, Message = "Redis {Cluster}: could not switch writes to {Endpoint} yet: {Error}")]
+    private static partial void LogAdoptFailed(ILogger logger, string cluster, string endpoint, string error);
 
     [LoggerMessage(EventId = 2008, Level = LogLevel.Warning, Message = "Redis {Cluster}: probe round failed: {Error} {Message}")]
     private static partial void LogRoundFailed(ILogger logger, string cluster, string error, string message);

@@ -7,7 +7,11 @@ namespace HaClient.Redis;
 /// <summary>One Sentinel: its own multiplexer (Sentinel command map), subscribed to <c>+switch-master</c>.</summary>
 internal sealed class SentinelLink
 {
-    private static readonly RedisChannel SwitchMaster = RedisChannel.Literal("+switch-master");
+    /// <summary>The failover is over: the new master's address.</summary>
+    internal static readonly RedisChannel SwitchMaster = RedisChannel.Literal("+switch-master");
+
+    /// <summary>The leader Sentinel chose the replica it is promoting (sent before <c>REPLICAOF NO ONE</c>).</summary>
+    internal static readonly RedisChannel SelectedReplica = RedisChannel.Literal("+selected-slave");
     private readonly Func<RedisEndpoint, ConfigurationOptions> _configure;
     private readonly Lock _gate = new();
     private Task<ConnectionMultiplexer?>? _connecting;
@@ -41,6 +45,7 @@ internal sealed class SentinelLink
             var mux = await ConnectionMultiplexer.ConnectAsync(_configure(Endpoint)).ConfigureAwait(false);
             // SE.Redis re-subscribes by itself after a reconnect.
             await mux.GetSubscriber().SubscribeAsync(SwitchMaster, onMessage).ConfigureAwait(false);
+            await mux.GetSubscriber().SubscribeAsync(SelectedReplica, onMessage).ConfigureAwait(false);
             _mux = mux;
             return mux;
         }
