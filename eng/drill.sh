@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 bash eng/lab.sh install >/dev/null
-dotnet build benchmarks/HaClient.Drill -c Release -nologo -v quiet >/dev/null
+dotnet build benchmarks/HaClient.Drill -c Release -nologo -v quiet -clp:ErrorsOnly >&2
 mkdir -p /tmp/haclient-lab
 
 drill() { flock -o /tmp/haclient-lab/drill.lock dotnet run --no-build -c Release --project benchmarks/HaClient.Drill -- "$@"; }
