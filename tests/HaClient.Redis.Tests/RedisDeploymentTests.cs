@@ -118,7 +118,12 @@ public sealed class RedisDeploymentTests
                 Assert.True(call.Elapsed < budget + margin, $"a call took {call.Elapsed.TotalMilliseconds:0} ms (budget {budget.TotalMilliseconds} ms)");
             }
 
-            Assert.NotNull(newMaster);
+            if (newMaster is null)
+            {
+                var status = await RedisLabFixture.RunAsync("redis status", TimeSpan.FromSeconds(30));
+                Assert.Fail($"no write on a new master within {Generous}; client master {d.CurrentMaster}; topology {string.Join(", ", d.Topology.Nodes)}; lab:\n{status}");
+            }
+
             Assert.Equal("master", await RedisLabFixture.RoleAsync(newMaster.Value));
         }
         finally
