@@ -7,7 +7,8 @@ namespace HaClient.Benchmarks;
 
 /// <summary>
 /// One call through an endpoint's breaker (<c>EndpointCircuit.ExecuteAsync</c>, closed circuit, synchronous callback)
-/// vs the same Polly v8 circuit-breaker pipeline built directly (baseline), and vs no pipeline at all.
+/// vs the same Polly v8 circuit-breaker pipeline built directly (baseline), and vs no pipeline at all; then the same
+/// two with a callback that completes asynchronously (as every real call does), which is where Polly allocates.
 /// </summary>
 [MemoryDiagnoser]
 public class BreakerBenchmarks
@@ -41,6 +42,18 @@ public class BreakerBenchmarks
 
     [Benchmark(Description = "HaClient EndpointCircuit.ExecuteAsync")]
     public ValueTask<int> HaClientCircuit() => _circuit.ExecuteAsync(Callback, _state, CancellationToken.None);
+
+    [Benchmark(Description = "raw Polly pipeline, async callback (yields)")]
+    public ValueTask<int> RawPollyAsync() => _raw.ExecuteAsync(YieldingCallback, _state, CancellationToken.None);
+
+    [Benchmark(Description = "HaClient EndpointCircuit, async callback (yields)")]
+    public ValueTask<int> HaClientCircuitAsync() => _circuit.ExecuteAsync(YieldingCallback, _state, CancellationToken.None);
+
+    private static async ValueTask<int> YieldingCallback(int state, CancellationToken cancellationToken)
+    {
+        await Task.Yield();
+        return state + 1;
+    }
 
     private static ValueTask<int> Callback(int state, CancellationToken cancellationToken) => ValueTask.FromResult(state + 1);
 }

@@ -5,6 +5,15 @@ namespace HaClient.Benchmarks;
 public static class Program
 {
     // dotnet run -c Release --project benchmarks/HaClient.Benchmarks -- --filter '*'
-    public static void Main(string[] args)
-        => BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args, BenchConfig.Create());
+    // dotnet benchmarks/HaClient.Benchmarks/bin/Release/net10.0/HaClient.Benchmarks.dll --alloc-types pg-read
+    public static async Task<int> Main(string[] args)
+    {
+        if (args.Length > 0 && args[0] == "--alloc-types")
+        {
+            return await AllocationTypes.RunAsync(args);
+        }
+
+        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args, BenchConfig.Create());
+        return 0;
+    }
 }

@@ -1,0 +1,153 @@
+using System.Diagnostics.Tracing;
+using HaClient.Postgres;
+using HaClient.Redis;
+using Npgsql;
+using StackExchange.Redis;
+
+namespace HaClient.Benchmarks;
+
+/// <summary>
+/// Which types a call allocates: runs one scenario sequentially many times while listening to the runtime's sampled
+/// GC AllocationTick events (one per ~100 KB, with the type name), and prints the sampled bytes per operation by type.
+/// <c>dotnet HaClient.Benchmarks.dll --alloc-types pg-read|pg-raw|pg-openwrite|pg-write|redis-get|redis-get-raw|redis-set|redis-set-raw [ops]</c>
+/// </summary>
+internal static class AllocationTypes
+{
+    private const string Pg = "Host=127.0.0.1;Port=15432;Username=haclient;Password=haclient-lab-pw;Database=haclient";
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var scenario = args.Length > 1 ? args[1] : "pg-read";
+        var ops = args.Length > 2 ? int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 100_000;
+        await using var raw = NpgsqlDataSource.Create(Pg);
+        await using var cluster = PostgresCluster.Create(new PostgresClusterOptions { ConnectionString = Pg });
+        await cluster.WaitForTopologyAsync(TimeSpan.FromSeconds(10));
+        RedisDeployment? redis = null;
+        ConnectionMultiplexer? mux = null;
+        if (scenario.StartsWith("redis", StringComparison.Ordinal))
+        {
+            redis = RedisDeployment.Create(new RedisOptions { Sentinels = { "127.0.0.1:16479", "127.0.0.1:16480", "127.0.0.1:16481" }, ServiceName = "haclient" });
+            await redis.WaitForMasterAsync(TimeSpan.FromSeconds(10));
+            mux = await ConnectionMultiplexer.ConnectAsync(redis.CurrentMaster!);
+        }
+
+        Func<Task> op = scenario switch
+        {
+            "pg-raw" => async () =>
+            {
+                await using var c = await raw.OpenConnectionAsync();
+                await SelectOneAsync(c, default);
+            },
+            "pg-read" => () => cluster.ExecuteReadAsync(SelectOneAsync, ReadConsistency.Primary),
+            "pg-openwrite" => async () =>
+            {
+                await using var c = await cluster.OpenWriteConnectionAsync();
+                await SelectOneAsync(c, default);
+            },
+            "pg-write" => () => cluster.ExecuteWriteAsync(SelectOneAsync),
+            "redis-get" => () => redis!.ExecuteReadAsync(static (db, _) => db.StringGetAsync("haclient:bench:key"), RedisReadPreference.Master),
+            "redis-get-raw" => () => mux!.GetDatabase().StringGetAsync("haclient:bench:key"),
+            "redis-set" => () => redis!.ExecuteWriteAsync(static (db, _) => db.StringSetAsync("haclient:bench:key", "0123456789abcdef0123456789abcdef")),
+            "redis-set-raw" => () => mux!.GetDatabase().StringSetAsync("haclient:bench:key", "0123456789abcdef0123456789abcdef"),
+            _ => throw new ArgumentException($"unknown scenario {scenario}"),
+        };
+
+        for (var i = 0; i < 2_000; i++)
+        {
+            await op();
+        }
+
+        using var listener = new AllocListener();
+        var before = GC.GetTotalAllocatedBytes(precise: true);
+        for (var i = 0; i < ops; i++)
+        {
+            await op();
+        }
+
+        var total = GC.GetTotalAllocatedBytes(precise: true) - before;
+        listener.Stop();
+        Console.WriteLine($"scenario {scenario}: {ops} ops, {(double)total / ops:F0} B/op allocated (process-wide, includes background monitors)");
+        Console.WriteLine("sampled bytes/op by type (AllocationTick, ~100 KB sampling):");
+        foreach (var (type, bytes) in listener.ByType.OrderByDescending(p => p.Value).Take(40))
+        {
+            Console.WriteLine($"  {bytes / (double)ops,8:F1}  {Shorten(type)}");
+        }
+
+        if (redis is not null)
+        {
+            await redis.DisposeAsync();
+        }
+
+        mux?.Dispose();
+        return 0;
+    }
+
+    /// <summary>Generic arguments elided: <c>Box`1[Polly.Outcome`1[...],Polly...ExecuteCore...]</c> is unreadable in full.</summary>
+    private static string Shorten(string type)
+    {
+        var sb = new System.Text.StringBuilder();
+        var depth = 0;
+        foreach (var ch in type)
+        {
+            if (ch == '[')
+            {
+                depth++;
+                if (depth == 2)
+                {
+                    sb.Append("[..]");
+                }
+            }
+
+            if (depth < 2)
+            {
+                sb.Append(ch);
+            }
+
+            if (ch == ']')
+            {
+                depth--;
+            }
+        }
+
+        return sb.ToString();
+    }
+
+    private static async Task<int> SelectOneAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand("SELECT 1", connection);
+        return (int)(await command.ExecuteScalarAsync(cancellationToken))!;
+    }
+
+    private sealed class AllocListener : EventListener
+    {
+        private volatile bool _stopped;
+
+        public Dictionary<string, long> ByType { get; } = new();
+
+        public void Stop() => _stopped = true;
+
+        protected override void OnEventSourceCreated(EventSource eventSource)
+        {
+            if (eventSource.Name == "Microsoft-Windows-DotNETRuntime")
+            {
+                EnableEvents(eventSource, EventLevel.Verbose, (EventKeywords)0x1);
+            }
+        }
+
+        protected override void OnEventWritten(EventWrittenEventArgs e)
+        {
+            if (_stopped || e.EventName is null || !e.EventName.StartsWith("GCAllocationTick", StringComparison.Ordinal) || e.PayloadNames is null)
+            {
+                return;
+            }
+
+            var type = e.Payload![e.PayloadNames.IndexOf("TypeName")] as string ?? "?";
+            var amountIndex = e.PayloadNames.IndexOf("AllocationAmount64");
+            var amount = amountIndex >= 0 ? Convert.ToInt64(e.Payload[amountIndex], System.Globalization.CultureInfo.InvariantCulture) : 100_000;
+            lock (ByType)
+            {
+                ByType[type] = ByType.GetValueOrDefault(type) + amount;
+            }
+        }
+    }
+}
