@@ -34,7 +34,7 @@ public sealed class AspNetLabCollection : ICollectionFixture<LabFixture>;
 public sealed class LabTests
 {
     public const string Password = "haclient-lab-pw";
-    private static readonly TimeSpan LockWait = TimeSpan.FromMinutes(4);
+    private static readonly TimeSpan LockWait = TimeSpan.FromMinutes(8);
     private readonly ITestOutputHelper _output;
 
     public LabTests(ITestOutputHelper output) => _output = output;
@@ -283,6 +283,31 @@ public sealed class LabTests
         using var second = new HttpRequestMessage(HttpMethod.Get, "/visits");
         second.Headers.Add("Cookie", cookie);
         Assert.Equal("2", await (await app.Client.SendAsync(second)).Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task App_starts_with_the_database_down_and_recovers_when_it_returns()
+    {
+        using var drill = await Lab.DrillLockAsync(LockWait);
+        try
+        {
+            await Lab.RunAsync("pg down");
+            await using var app = await TestApp.StartAsync(LabSettings("haclient-aspnet-startdown", redis: false), configure: MapItems);
+            Assert.Equal(HttpStatusCode.OK, (await app.Client.GetAsync("/health/live")).StatusCode);
+            Assert.True(await Lab.EventuallyAsync(() => StatusIsAsync(app, "Unhealthy"), TimeSpan.FromSeconds(15)), "not unhealthy with every host down");
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, (await app.Client.GetAsync("/health/ready")).StatusCode);
+            var write = await app.Client.PostAsync("/items?name=while-down", null);
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, write.StatusCode);
+            Assert.True(write.Headers.Contains("Retry-After"));
+
+            await Lab.RunAsync("pg up");
+            Assert.True(await Lab.EventuallyAsync(() => StatusIsAsync(app, "Healthy", "127.0.0.1:15432"), TimeSpan.FromSeconds(60)), "never healthy after the database returned");
+            Assert.Equal(HttpStatusCode.OK, (await app.Client.PostAsync("/items?name=after-recovery", null)).StatusCode);
+        }
+        finally
+        {
+            await Lab.RunAsync("pg up");
+        }
     }
 
     [Fact]

@@ -33,7 +33,7 @@ public sealed class TopologyPageTests
     [ChromiumFact]
     public async Task Topology_page_lists_the_new_primary_after_a_failover()
     {
-        using var drill = await Lab.DrillLockAsync(TimeSpan.FromMinutes(4));
+        using var drill = await Lab.DrillLockAsync(TimeSpan.FromMinutes(8));
         await using var app = await TestApp.StartAsync(LabTests.LabSettings("haclient-aspnet-page", redis: false), configure: a => a.UseStaticFiles());
         Assert.True(await Lab.EventuallyAsync(() => LabTests.StatusIsAsync(app, "Healthy", "127.0.0.1:15432"), TimeSpan.FromSeconds(20)), "never healthy");
 
