@@ -303,7 +303,30 @@ public static class RedisDrill
 
         public double FaultAt { get; set; } = double.MaxValue;
 
-        public async Task RunAsync(CancellationToken stop) => await Task.WhenAll(ports.Select(p => Task.Run(() => LoopAsync(p, stop))));
+        /// <summary>One dedicated thread per node with blocking I/O: the client under test can starve the thread pool
+        /// (that is part of what the drill shows), and the observer's timestamps must not suffer from it.</summary>
+        public Task RunAsync(CancellationToken stop)
+        {
+            var done = ports.Select(p =>
+            {
+                var tcs = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                var t = new Thread(() =>
+                {
+                    try
+                    {
+                        Loop(p, stop);
+                    }
+                    finally
+                    {
+                        tcs.TrySetResult();
+                    }
+                })
+                { IsBackground = true, Name = $"observer {p}" };
+                t.Start();
+                return tcs.Task;
+            }).ToArray();
+            return Task.WhenAll(done);
+        }
 
         public int CurrentMaster()
         {
@@ -345,7 +368,7 @@ public static class RedisDrill
             return best.Port < 0 ? (-1, -1) : best;
         }
 
-        private async Task LoopAsync(int port, CancellationToken stop)
+        private void Loop(int port, CancellationToken stop)
         {
             var list = _samples.GetOrAdd(port, _ => new List<(double, bool)>());
             RespProbe? c = null;
@@ -353,36 +376,23 @@ public static class RedisDrill
             {
                 try
                 {
-                    using var cts = CancellationTokenSource.CreateLinkedTokenSource(stop);
-                    cts.CancelAfter(TimeSpan.FromMilliseconds(300));
-                    c ??= await RespProbe.ConnectAsync(port, cts.Token);
-                    var reply = await c.CommandAsync(cts.Token, "ROLE");
+                    c ??= RespProbe.Connect(port, TimeSpan.FromMilliseconds(300));
+                    var role = c.Role();
                     var at = Lab.NowUnixMs();
-                    var isMaster = reply is object?[] { Length: > 0 } r && r[0] as string == "master";
+                    var isMaster = role == "master";
                     lock (list) list.Add((at, isMaster));
                     if (isMaster && at > FaultAt) _firstMasterAfterFault.TryAdd(port, at);
                 }
-                catch (Exception) when (!stop.IsCancellationRequested)
-                {
-                    if (c is not null) await c.DisposeAsync();
-                    c = null;
-                }
                 catch (Exception)
                 {
-                    break;
+                    c?.DisposeAsync().AsTask().GetAwaiter().GetResult();
+                    c = null;
                 }
 
-                try
-                {
-                    await Task.Delay(5, stop);
-                }
-                catch (OperationCanceledException)
-                {
-                    break;
-                }
+                stop.WaitHandle.WaitOne(5);
             }
 
-            if (c is not null) await c.DisposeAsync();
+            c?.DisposeAsync().AsTask().GetAwaiter().GetResult();
         }
     }
 

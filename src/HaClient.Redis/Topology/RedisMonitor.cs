@@ -53,6 +53,7 @@ internal sealed partial class RedisMonitor : IAsyncDisposable
     private SelectedReplica? _selected;
     private Task? _loop;
     private bool _hadMaster;
+    private bool _sentinelsSilent;
 
     public RedisMonitor(string cluster, RedisOptions options, ResolvedRedisSettings settings, Func<RedisEndpoint, RedisNode> createNode, Func<RedisEndpoint, ConfigurationOptions> sentinelConfig, ILogger logger)
     {
@@ -318,10 +319,19 @@ internal sealed partial class RedisMonitor : IAsyncDisposable
             }
         }
 
-        if (answered == 0)
+        var silent = answered == 0;
+        if (silent != _sentinelsSilent)
+        {
+            _sentinelsSilent = silent;
+            if (silent)
+            {
+                LogNoSentinel(_logger, _cluster);
+            }
+        }
+
+        if (silent)
         {
             // No Sentinel answers: keep the master only while it still says master.
-            LogNoSentinel(_logger, _cluster);
             return _master is { } m && m.State.Role == RedisNodeRole.Master ? m : null;
         }
 
@@ -354,7 +364,7 @@ internal sealed partial class RedisMonitor : IAsyncDisposable
         var states = new List<(RedisNode Node, NodeState State)>();
         foreach (var n in nodes)
         {
-            states.Add((n, await ProbeAsync(n).ConfigureAwait(false)));
+            states.Add((n, await VerifyAsync(n).ConfigureAwait(false)));
         }
 
         var masters = states.Where(s => s.State.Role == RedisNodeRole.Master).ToList();
@@ -403,7 +413,7 @@ internal sealed partial class RedisMonitor : IAsyncDisposable
         var old = _master;
         _master = node;
         var lostFor = Stopwatch.GetElapsedTime(Interlocked.Read(ref _masterLostAt));
-        if (_hadMaster)
+        if (_hadMaster && !ReferenceEquals(_lastMaster, node))
         {
             HaClientTelemetry.Failovers.Add(1, new KeyValuePair<string, object?>("haclient.cluster", _cluster));
             HaClientTelemetry.FailoverDuration.Record(lostFor.TotalSeconds, new KeyValuePair<string, object?>("haclient.cluster", _cluster));

@@ -16,6 +16,7 @@ internal sealed class SentinelLink
     private readonly Lock _gate = new();
     private Task<ConnectionMultiplexer?>? _connecting;
     private volatile ConnectionMultiplexer? _mux;
+    private volatile bool _subscribed;
 
     public SentinelLink(RedisEndpoint endpoint, Func<RedisEndpoint, ConfigurationOptions> configure)
     {
@@ -42,17 +43,15 @@ internal sealed class SentinelLink
     {
         try
         {
+            // With AbortOnConnectFail=false the multiplexer is returned even when the Sentinel is down, and reconnects
+            // by itself; keep it (never create a second one).
             var mux = await ConnectionMultiplexer.ConnectAsync(_configure(Endpoint)).ConfigureAwait(false);
-            // SE.Redis re-subscribes by itself after a reconnect.
-            await mux.GetSubscriber().SubscribeAsync(SwitchMaster, onMessage).ConfigureAwait(false);
-            await mux.GetSubscriber().SubscribeAsync(SelectedReplica, onMessage).ConfigureAwait(false);
             _mux = mux;
+            await TrySubscribeAsync(mux, onMessage).ConfigureAwait(false);
             return mux;
         }
         catch (Exception)
         {
-            // Sentinel down at start: try again on the next round. (With AbortOnConnectFail=false this is rare: the
-            // multiplexer is returned and reconnects itself; the subscription is then retried on the next round.)
             return _mux;
         }
         finally
@@ -61,6 +60,27 @@ internal sealed class SentinelLink
             {
                 _connecting = null;
             }
+        }
+    }
+
+    private async Task TrySubscribeAsync(ConnectionMultiplexer mux, Action<RedisChannel, RedisValue> onMessage)
+    {
+        if (_subscribed)
+        {
+            return;
+        }
+
+        try
+        {
+            // StackExchange.Redis re-subscribes by itself after a reconnect. The handler is idempotent, so a retry
+            // after a failed attempt that still registered it does no harm.
+            await mux.GetSubscriber().SubscribeAsync(SwitchMaster, onMessage).ConfigureAwait(false);
+            await mux.GetSubscriber().SubscribeAsync(SelectedReplica, onMessage).ConfigureAwait(false);
+            _subscribed = true;
+        }
+        catch (Exception)
+        {
+            // Sentinel unreachable: retried on a later round.
         }
     }
 
@@ -74,6 +94,11 @@ internal sealed class SentinelLink
             if (mux is null)
             {
                 return null;
+            }
+
+            if (!_subscribed && mux.IsConnected)
+            {
+                _ = TrySubscribeAsync(mux, onMessage);
             }
 
             var ep = await Budget.WithinAsync(mux.GetServers()[0].SentinelGetMasterAddressByNameAsync(serviceName), timeout, cts, CancellationToken.None).ConfigureAwait(false);
