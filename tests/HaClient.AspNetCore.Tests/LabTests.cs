@@ -147,6 +147,7 @@ public sealed class LabTests
             Assert.Equal(HttpStatusCode.OK, (await app.Client.GetAsync("/health")).StatusCode);
             Assert.Equal(HttpStatusCode.OK, (await app.Client.GetAsync("/health/ready")).StatusCode);
             Assert.Equal(HttpStatusCode.OK, (await app.Client.GetAsync("/hc")).StatusCode);
+            Assert.Equal(HttpStatusCode.OK, (await app.Client.GetAsync("/health/live")).StatusCode);
         }
 
         var after = await CountBackendsAsync(applicationName);

@@ -32,4 +32,5 @@ internal abstract class ComponentHealth
 /// <param name="Status">The status.</param>
 /// <param name="Ready">Whether it can serve everything (writes included).</param>
 /// <param name="Reason">Why it is not healthy (a constant string), or <see langword="null"/>.</param>
-internal readonly record struct ComponentStatus(HealthStatus Status, bool Ready, string? Reason);
+/// <param name="Snapshot">The immutable topology the status was judged from, so the JSON shows the same state.</param>
+internal readonly record struct ComponentStatus(HealthStatus Status, bool Ready, string? Reason, object? Snapshot = null);

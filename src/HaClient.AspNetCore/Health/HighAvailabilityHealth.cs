@@ -83,6 +83,7 @@ internal sealed class HighAvailabilityHealth
         writer.WriteEndObject();
         writer.Flush();
         writer.Reset(Stream.Null); // drop the reference to the response's writer
+        statuses.Clear(); // and to the topology snapshots
         return overall;
     }
 

@@ -79,30 +79,30 @@ internal sealed class PostgresComponentHealth : ComponentHealth
 
         if (reachable == 0)
         {
-            return new ComponentStatus(HealthStatus.Unhealthy, false, issue ?? "no host is reachable");
+            return new ComponentStatus(HealthStatus.Unhealthy, false, issue ?? "no host is reachable", topology);
         }
 
         if (topology.SplitBrain && topology.PrimaryIndex < 0)
         {
-            return new ComponentStatus(HealthStatus.Degraded, false, "split brain: no primary can be chosen");
+            return new ComponentStatus(HealthStatus.Degraded, false, "split brain: no primary can be chosen", topology);
         }
 
         if (topology.PrimaryIndex < 0)
         {
-            return new ComponentStatus(HealthStatus.Degraded, false, "no primary is known (reads only)");
+            return new ComponentStatus(HealthStatus.Degraded, false, "no primary is known (reads only)", topology);
         }
 
         if (topology.SplitBrain)
         {
-            return new ComponentStatus(HealthStatus.Degraded, true, "split brain: writes go to the highest timeline");
+            return new ComponentStatus(HealthStatus.Degraded, true, "split brain: writes go to the highest timeline", topology);
         }
 
-        return issue is null ? new ComponentStatus(HealthStatus.Healthy, true, null) : new ComponentStatus(HealthStatus.Degraded, true, issue);
+        return issue is null ? new ComponentStatus(HealthStatus.Healthy, true, null, topology) : new ComponentStatus(HealthStatus.Degraded, true, issue, topology);
     }
 
     public override void Write(Utf8JsonWriter writer, ComponentStatus status, DateTimeOffset now)
     {
-        var topology = _cluster.Topology;
+        var topology = status.Snapshot as PostgresTopology ?? _cluster.Topology;
         writer.WriteStartObject();
         writer.WriteString(HealthJson.Kind, KindText);
         writer.WriteString(HealthJson.Name, _name);

@@ -28,8 +28,8 @@ internal sealed class RedisComponentHealth : ComponentHealth
         {
             var breaker = topology.Nodes.Count > 0 ? topology.Nodes[0].Breaker : CircuitState.Closed;
             return breaker == CircuitState.Closed
-                ? new ComponentStatus(HealthStatus.Healthy, true, null)
-                : new ComponentStatus(HealthStatus.Degraded, true, "the cluster connection's circuit breaker is not closed");
+                ? new ComponentStatus(HealthStatus.Healthy, true, null, topology)
+                : new ComponentStatus(HealthStatus.Degraded, true, "the cluster connection's circuit breaker is not closed", topology);
         }
 
         var reachable = 0;
@@ -59,12 +59,12 @@ internal sealed class RedisComponentHealth : ComponentHealth
 
         if (reachable == 0)
         {
-            return new ComponentStatus(HealthStatus.Unhealthy, false, issue ?? "no node is reachable");
+            return new ComponentStatus(HealthStatus.Unhealthy, false, issue ?? "no node is reachable", topology);
         }
 
         if (topology.Master is null)
         {
-            return new ComponentStatus(HealthStatus.Degraded, false, "no master is verified (reads only)");
+            return new ComponentStatus(HealthStatus.Degraded, false, "no master is verified (reads only)", topology);
         }
 
         if (masters > 1)
@@ -72,12 +72,12 @@ internal sealed class RedisComponentHealth : ComponentHealth
             issue = "more than one node reports master (a failover is converging)";
         }
 
-        return issue is null ? new ComponentStatus(HealthStatus.Healthy, true, null) : new ComponentStatus(HealthStatus.Degraded, true, issue);
+        return issue is null ? new ComponentStatus(HealthStatus.Healthy, true, null, topology) : new ComponentStatus(HealthStatus.Degraded, true, issue, topology);
     }
 
     public override void Write(Utf8JsonWriter writer, ComponentStatus status, DateTimeOffset now)
     {
-        var topology = _deployment.Topology;
+        var topology = status.Snapshot as RedisTopology ?? _deployment.Topology;
         writer.WriteStartObject();
         writer.WriteString(HealthJson.Kind, KindText);
         writer.WriteString(HealthJson.Name, Name);
