@@ -13,6 +13,11 @@ public static class Program
             return await AllocationTypes.RunAsync(args);
         }
 
+        if (args.Length > 0 && args[0] == "--interleaved")
+        {
+            return await Interleaved.RunAsync(args);
+        }
+
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args, BenchConfig.Create());
         return 0;
     }
