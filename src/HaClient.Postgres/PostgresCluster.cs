@@ -237,22 +237,25 @@ public sealed partial class PostgresCluster : IAsyncDisposable, IEndpointStateSo
             {
                 return await RunAsync(slot, captureToken ? WithToken(work) : WithoutToken(work), remaining, sent, cancellationToken).ConfigureAwait(false);
             }
-            catch (NotPrimaryException) when (attempt == 0)
+            catch (NotPrimaryException e)
             {
                 // The connection said in_hot_standby=on before anything was sent: nothing ran. Re-route once.
                 _monitor.ReportNotPrimary(slot);
+                ThrowIfLastAttempt(attempt, start, e);
             }
-            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ReadOnlySqlTransaction && attempt == 0)
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ReadOnlySqlTransaction)
             {
                 // The host refused the write as read-only: it was demoted, so nothing was written. Safe to re-route once.
                 _monitor.ReportNotPrimary(slot);
                 CountError("write_rerouted");
+                ThrowIfLastAttempt(attempt, start, e);
             }
-            catch (Exception e) when (!cancellationToken.IsCancellationRequested && !sent.Value && attempt == 0 && IsEndpointFailure(e))
+            catch (Exception e) when (!cancellationToken.IsCancellationRequested && !sent.Value && IsEndpointFailure(e))
             {
-                // Failed before the work started (open failed, or the circuit is open): nothing was sent.
+                // Failed before the work started (open failed or timed out, or the circuit is open): nothing was sent.
                 _monitor.RequestProbe();
                 CountError("write_open_failed");
+                ThrowIfLastAttempt(attempt, start, e);
             }
             catch (Exception e) when (!cancellationToken.IsCancellationRequested && sent.Value && IsEndpointFailure(e))
             {
@@ -261,6 +264,17 @@ public sealed partial class PostgresCluster : IAsyncDisposable, IEndpointStateSo
                 LogOutcomeUnknown(_logger, Name, slot.Name, e.GetType().Name);
                 throw new WriteOutcomeUnknownException(slot.Name, e);
             }
+        }
+    }
+
+    /// <summary>A write that failed before anything was sent is re-routed once; after that the caller gets a safe,
+    /// retryable <see cref="NoEligibleEndpointException"/> that carries the cause.</summary>
+    private void ThrowIfLastAttempt(int attempt, long start, Exception cause)
+    {
+        if (attempt > 0 || Stopwatch.GetElapsedTime(start) >= _options.Resilience.OperationTimeout)
+        {
+            CountError("no_eligible_endpoint");
+            throw new NoEligibleEndpointException(Name, "primary", Stopwatch.GetElapsedTime(start), cause);
         }
     }
 
@@ -323,10 +337,12 @@ public sealed partial class PostgresCluster : IAsyncDisposable, IEndpointStateSo
                 (slot, cts, remaining),
                 cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (IsEndpointFailure(e))
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested && IsEndpointFailure(e))
         {
+            // Nothing was sent: the caller gets the safe, retryable exception with the cause inside.
             _monitor.RequestProbe();
-            throw;
+            CountError("open_failed");
+            throw new NoEligibleEndpointException(Name, slot.Index == _monitor.PrimaryIndex ? "primary" : "replica or primary", remaining, e);
         }
     }
 

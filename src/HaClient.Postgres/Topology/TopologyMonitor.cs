@@ -15,16 +15,21 @@ namespace HaClient.Postgres;
 /// </summary>
 internal sealed partial class TopologyMonitor : IAsyncDisposable
 {
-    // One round trip: role, timeline, WAL position and replay lag (0 when everything received is replayed).
+    // One round trip: role, timeline, WAL position and replay lag. A replica's lag is 0 only while its WAL receiver is
+    // streaming and has replayed everything received; otherwise (cut off from the primary, reconnecting after a
+    // switchover, replay behind) it is the time since the last replayed transaction: everything acknowledged after
+    // that moment may be missing there. Reading the receiver's status needs pg_read_all_stats (pg_monitor) or superuser;
+    // without it a replica is taken as not streaming, which is conservative.
     internal const string ProbeSql = """
-        SELECT r,
-               CASE WHEN r THEN (SELECT received_tli FROM pg_stat_wal_receiver)
+        SELECT s.r,
+               CASE WHEN s.r THEN w.received_tli
                     ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END,
-               CASE WHEN r THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END,
-               CASE WHEN NOT r THEN NULL
-                    WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0::float8
+               CASE WHEN s.r THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END,
+               CASE WHEN NOT s.r THEN NULL
+                    WHEN w.status = 'streaming' AND pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0::float8
                     ELSE extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp())::float8 END
         FROM (SELECT pg_is_in_recovery() AS r) s
+        LEFT JOIN pg_stat_wal_receiver w ON true
         """;
 
     private readonly HostSlot[] _slots;

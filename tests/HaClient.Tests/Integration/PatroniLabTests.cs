@@ -16,7 +16,7 @@ public sealed class PatroniLabTests
     [Fact]
     public async Task Leader_crash_in_synchronous_mode_loses_no_acknowledged_write_and_writes_follow_the_new_leader()
     {
-        using var drillLock = await Lab.DrillLockAsync(TimeSpan.FromMinutes(10));
+        // The collection fixture holds the drill lock.
         await Lab.RunAsync("patroni up --sync", 240);
         await using var cluster = PostgresCluster.Create(new PostgresClusterOptions
         {

@@ -6,12 +6,23 @@ using Xunit;
 
 namespace HaClient.Tests.Integration;
 
-/// <summary>Brings the plain streaming-replication lab up once for the collection.</summary>
+/// <summary>Holds the lab's drill lock for the whole collection (its tests inject faults) and brings the plain
+/// streaming-replication lab up once.</summary>
 public sealed class PlainLabFixture : IAsyncLifetime
 {
-    public Task InitializeAsync() => Lab.RunAsync("pg up");
+    private IDisposable? _drillLock;
 
-    public Task DisposeAsync() => Task.CompletedTask;
+    public async Task InitializeAsync()
+    {
+        _drillLock = await Lab.DrillLockAsync(TimeSpan.FromMinutes(15));
+        await Lab.RunAsync("pg up");
+    }
+
+    public Task DisposeAsync()
+    {
+        _drillLock?.Dispose();
+        return Task.CompletedTask;
+    }
 }
 
 [CollectionDefinition("plain-lab")]
@@ -182,6 +193,54 @@ public sealed class PlainLabTests
     }
 
     [Fact]
+    public async Task A_replica_cut_off_from_the_primary_is_skipped_once_it_falls_behind()
+    {
+        // A replica whose WAL receiver cannot reach the primary has replayed everything it received, yet misses every
+        // newer write. It must count as lagging, not as caught up.
+        await using var cluster = await ClusterAsync(o => o.ReplicaLag.MaxLagTime = TimeSpan.FromSeconds(1));
+        await EnsureTableAsync(cluster);
+        string original;
+        await using (var c = new NpgsqlConnection($"Host=127.0.0.1;Port=15433;{Lab.Credentials};Pooling=false"))
+        {
+            await c.OpenAsync();
+            await using var show = new NpgsqlCommand("SHOW primary_conninfo", c);
+            original = (string)(await show.ExecuteScalarAsync())!;
+        }
+
+        await SqlAsync(15433, "ALTER SYSTEM SET primary_conninfo = 'host=127.0.0.1 port=1 user=haclient connect_timeout=1'");
+        await SqlAsync(15433, "SELECT pg_reload_conf()");
+        try
+        {
+            using var writing = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            var writer = Task.Run(async () =>
+            {
+                while (!writing.IsCancellationRequested)
+                {
+                    await InsertAsync(cluster);
+                    await Task.Delay(20);
+                }
+            });
+            Assert.True(await Lab.EventuallyAsync(
+                () => Task.FromResult(cluster.Topology.Hosts[1].ReplayLagSeconds > 1.5), TimeSpan.FromSeconds(15)), "the cut-off replica never showed lag");
+            var ports = new List<int>();
+            for (var i = 0; i < 40; i++)
+            {
+                ports.Add(await ReadPortAsync(cluster));
+            }
+
+            await writing.CancelAsync();
+            await writer.ContinueWith(_ => { });
+            Assert.DoesNotContain(15433, ports);
+        }
+        finally
+        {
+            await SqlAsync(15433, $"ALTER SYSTEM SET primary_conninfo = '{original.Replace("'", "''", StringComparison.Ordinal)}'");
+            await SqlAsync(15433, "SELECT pg_reload_conf()");
+            await Lab.RunAsync("pg up");
+        }
+    }
+
+    [Fact]
     public async Task A_hung_primary_does_not_hold_callers_beyond_their_budget()
     {
         var budget = TimeSpan.FromSeconds(1);
@@ -223,9 +282,16 @@ public sealed class PlainLabTests
         try
         {
             await Lab.RunAsync("pg crash-primary");
+
+            // Once the monitor knows the primary is down, a write is refused at once and safely: nothing is sent. (A
+            // write racing the crash on a pooled connection may instead get WriteOutcomeUnknownException: honest, since
+            // a server can also die after committing.)
+            Assert.True(await Lab.EventuallyAsync(() => Task.FromResult(cluster.Topology.Primary is null), TimeSpan.FromSeconds(5)), "the crash was not noticed");
+            var refused = Stopwatch.StartNew();
             var failure = await Record.ExceptionAsync(() => InsertAsync(cluster));
             var safe = Assert.IsType<NoEligibleEndpointException>(failure);
             Assert.True(safe.IsSafeToRetry);
+            Assert.True(refused.Elapsed < TimeSpan.FromSeconds(4), $"refusing took {refused.ElapsedMilliseconds} ms");
 
             await Lab.RunAsync("pg promote n2");
             var promoted = Stopwatch.StartNew();
