@@ -22,7 +22,7 @@ which=${2:-pg}
 out="benchmarks/results/drills-$(date +%Y-%m-%d)-${which}.jsonl"
 mkdir -p benchmarks/results
 : > "$out"
-run() { echo "== drill $*" >&2; drill "$@" | tee /dev/stderr | tail -n 1 >> "$out"; }
+run() { echo "== drill $*" >&2; drill --duration-s 40 "$@" | tee /dev/stderr | tail -n 1 >> "$out"; }
 if [[ $which == pg || $which == all ]]; then
   for client in haclient npgsql; do
     run --scenario crash --sync --workload write --client $client
