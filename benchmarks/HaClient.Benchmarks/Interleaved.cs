@@ -72,7 +72,7 @@ internal static class Interleaved
         for (var k = 0; k < variants.Length; k++)
         {
             var m = Quantile(samples[k], 0.5);
-            Console.WriteLine(CultureInfo.InvariantCulture, $"| {variants[k].Name} | {m:F2} | {Quantile(samples[k], 0.25):F2} | {Quantile(samples[k], 0.75):F2} | {(m / rawMedian - 1) * 100:+0.0;-0.0}% |");
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {variants[k].Name} | {m:F2} | {Quantile(samples[k], 0.25):F2} | {Quantile(samples[k], 0.75):F2} | {(m / rawMedian - 1) * 100:+0.0;-0.0}% |"));
         }
 
         return 0;
