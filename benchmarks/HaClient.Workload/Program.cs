@@ -20,28 +20,69 @@ public static class Program
     public static async Task<int> Main(string[] args)
     {
         var o = WorkloadOptions.Parse(args);
-        Console.Error.WriteLine($"workload: {o.Clients} clients, {o.Duration.TotalSeconds:F0} s per route (+{o.Warmup.TotalSeconds:F0} s warm-up), {o.ReadPercent}% reads, routes: {string.Join(',', o.Routes)}");
+        Console.Error.WriteLine($"workload: {o.Clients} clients, {o.Duration.TotalSeconds:F0} s per route in {o.Rounds} rounds (+{o.Warmup.TotalSeconds:F0} s warm-up each), {o.ReadPercent}% reads, routes: {string.Join(',', o.Routes)}");
         await PrepareTableAsync();
 
-        var results = new List<RouteResult>();
+        // Every route's pools stay open for the whole run; routes run in rounds, in reverse order every other round
+        // (A B C D, D C B A, ...), so load that drifts during the run (a shared machine) hits every route alike.
+        var targets = new Dictionary<string, RouteTarget>();
+        var failures = new Dictionary<string, string>();
         foreach (var route in o.Routes)
         {
-            RouteResult r;
             try
             {
-                await using var target = await RouteTarget.CreateAsync(route);
-                r = await RunRouteAsync(route, target, o);
+                var target = await RouteTarget.CreateAsync(route);
+                targets[route] = target;
+                await target.ReadAsync(1, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
+                await target.WriteAsync(1, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
             }
             catch (Exception e)
             {
                 Console.Error.WriteLine($"workload: route {route} unavailable: {e.GetType().Name}: {e.Message}");
-                r = RouteResult.Unavailable(route, e.Message);
+                failures[route] = e.Message;
             }
+        }
 
-            results.Add(r);
-            Console.Error.WriteLine($"workload: {route}: {r.OpsPerSecond:F0} ops/s, p50 {r.P50Ms:F3} ms, p99 {r.P99Ms:F3} ms, errors {r.Errors}");
-            // Let the server settle between routes (autovacuum, pool close).
-            await Task.Delay(TimeSpan.FromSeconds(2));
+        var samples = o.Routes.ToDictionary(r => r, _ => new List<ClientStats>());
+        var perRound = TimeSpan.FromSeconds(o.Duration.TotalSeconds / o.Rounds);
+        for (var round = 0; round < o.Rounds; round++)
+        {
+            var order = round % 2 == 0 ? o.Routes : o.Routes.Reverse().ToArray();
+            foreach (var route in order)
+            {
+                if (!targets.TryGetValue(route, out var target) || failures.ContainsKey(route))
+                {
+                    continue;
+                }
+
+                try
+                {
+                    var stats = await RunRoundAsync(target, o, perRound);
+                    samples[route].AddRange(stats);
+                    Console.Error.WriteLine($"workload: round {round + 1}/{o.Rounds} {route}: {stats.Sum(s => s.ReadMicros.Count + s.WriteMicros.Count) / perRound.TotalSeconds:F0} ops/s, errors {stats.Sum(s => s.Errors)}");
+                }
+                catch (Exception e)
+                {
+                    Console.Error.WriteLine($"workload: route {route} failed: {e.GetType().Name}: {e.Message}");
+                    failures[route] = e.Message;
+                }
+
+                // Let the servers settle between routes.
+                await Task.Delay(TimeSpan.FromSeconds(1));
+            }
+        }
+
+        var results = new List<RouteResult>();
+        foreach (var route in o.Routes)
+        {
+            results.Add(failures.TryGetValue(route, out var error)
+                ? RouteResult.Unavailable(route, error)
+                : Summarize(route, samples[route], o.Duration, targets[route].ReadTargets()));
+        }
+
+        foreach (var t in targets.Values)
+        {
+            await t.DisposeAsync();
         }
 
         var baseline = results.FirstOrDefault(r => r.Route == "haclient" && r.Ok);
@@ -56,6 +97,7 @@ public static class Program
         {
             clients = o.Clients,
             duration_s = o.Duration.TotalSeconds,
+            rounds = o.Rounds,
             read_percent = o.ReadPercent,
             loadavg_before = o.LoadAverage,
             loadavg_after = ReadLoad(),
@@ -94,23 +136,23 @@ public static class Program
         });
     }
 
-    private static async Task<RouteResult> RunRouteAsync(string route, RouteTarget target, WorkloadOptions o)
+    private static async Task<ClientStats[]> RunRoundAsync(RouteTarget target, WorkloadOptions o, TimeSpan duration)
     {
-        // One read and one write first: fail fast when the route does not work at all.
-        await target.ReadAsync(1, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
-        await target.WriteAsync(1, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
-
         var warmupEnd = Stopwatch.GetTimestamp() + (long)(o.Warmup.TotalSeconds * Stopwatch.Frequency);
-        var measureEnd = warmupEnd + (long)(o.Duration.TotalSeconds * Stopwatch.Frequency);
-        using var hardStop = new CancellationTokenSource(o.Warmup + o.Duration + TimeSpan.FromSeconds(15));
+        var measureEnd = warmupEnd + (long)(duration.TotalSeconds * Stopwatch.Frequency);
+        using var hardStop = new CancellationTokenSource(o.Warmup + duration + TimeSpan.FromSeconds(15));
         var clients = new Task<ClientStats>[o.Clients];
         for (var i = 0; i < clients.Length; i++)
         {
-            var seed = i * 7919 + 17;
+            var seed = i * 7919 + 17 + Environment.TickCount;
             clients[i] = Task.Run(() => ClientLoopAsync(target, o.ReadPercent, seed, warmupEnd, measureEnd, hardStop.Token));
         }
 
-        var stats = await Task.WhenAll(clients);
+        return await Task.WhenAll(clients);
+    }
+
+    private static RouteResult Summarize(string route, List<ClientStats> stats, TimeSpan measured, string readTargets)
+    {
         var reads = stats.SelectMany(s => s.ReadMicros).ToArray();
         var writes = stats.SelectMany(s => s.WriteMicros).ToArray();
         var all = reads.Concat(writes).ToArray();
@@ -120,7 +162,7 @@ public static class Program
         return new RouteResult(
             route,
             true,
-            all.Length / o.Duration.TotalSeconds,
+            all.Length / measured.TotalSeconds,
             Percentile(all, 0.50),
             Percentile(all, 0.99),
             Percentile(reads, 0.50),
@@ -128,7 +170,7 @@ public static class Program
             Percentile(writes, 0.50),
             Percentile(writes, 0.99),
             stats.Sum(s => s.Errors),
-            target.ReadTargets(),
+            readTargets,
             null);
     }
 
@@ -213,7 +255,7 @@ public static class Program
         sb.AppendLine();
         sb.AppendLine(CultureInfo.InvariantCulture, $"Command: `{o.Command}`");
         sb.AppendLine();
-        sb.AppendLine(CultureInfo.InvariantCulture, $"Workload: {o.Clients} concurrent clients, {o.ReadPercent}% `SELECT v FROM haclient_workload WHERE id = $1` / {100 - o.ReadPercent}% `UPDATE haclient_workload SET v = v + 1 WHERE id = $1` (uniform ids over {Rows} rows), each client one operation at a time (pooled open, command, close), {o.Warmup.TotalSeconds:F0} s warm-up then {o.Duration.TotalSeconds:F0} s measured per route; routes run one after another in one process against the lab's Patroni cluster (PG 15442-15444). Latency is per operation including the pooled open.");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"Workload: {o.Clients} concurrent clients, {o.ReadPercent}% `SELECT v FROM haclient_workload WHERE id = $1` / {100 - o.ReadPercent}% `UPDATE haclient_workload SET v = v + 1 WHERE id = $1` (uniform ids over {Rows} rows), each client one operation at a time (pooled open, command, close), {o.Duration.TotalSeconds:F0} s measured per route in {o.Rounds} rounds (each preceded by {o.Warmup.TotalSeconds:F0} s unmeasured warm-up); routes run one after another in one process against the lab's Patroni cluster (PG 15442-15444), in reverse order every other round (A B C D, D C B A) so drifting load from other processes falls on all routes alike; every route's pools stay open for the whole run. Latency is per operation including the pooled open.");
         sb.AppendLine();
         sb.AppendLine(CultureInfo.InvariantCulture, $"Load average before the run (1/5/15 min): {o.LoadAverage}; after: {ReadLoad()}");
         sb.AppendLine();
@@ -378,13 +420,14 @@ public static class Program
         }
     }
 
-    private sealed record WorkloadOptions(int Clients, TimeSpan Duration, TimeSpan Warmup, int ReadPercent, string[] Routes, string OutputDirectory, string LoadAverage, string Command)
+    private sealed record WorkloadOptions(int Clients, TimeSpan Duration, TimeSpan Warmup, int Rounds, int ReadPercent, string[] Routes, string OutputDirectory, string LoadAverage, string Command)
     {
         public static WorkloadOptions Parse(string[] args)
         {
             var clients = 16;
             var duration = 20.0;
             var warmup = 3.0;
+            var rounds = 2;
             var readPercent = 90;
             var routes = new[] { "haclient", "npgsql", "haproxy", "pgpool" };
             var output = "benchmarks/results";
@@ -397,15 +440,16 @@ public static class Program
                     case "--clients": clients = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                     case "--duration": duration = double.Parse(Next(), CultureInfo.InvariantCulture); break;
                     case "--warmup": warmup = double.Parse(Next(), CultureInfo.InvariantCulture); break;
+                    case "--rounds": rounds = Math.Max(1, int.Parse(Next(), CultureInfo.InvariantCulture)); break;
                     case "--read-percent": readPercent = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                     case "--routes": routes = Next().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries); break;
                     case "--out": output = Next(); break;
-                    default: throw new ArgumentException($"unknown argument {args[i]} (--clients N --duration S --warmup S --read-percent P --routes a,b --out DIR)");
+                    default: throw new ArgumentException($"unknown argument {args[i]} (--clients N --duration S --warmup S --rounds R --read-percent P --routes a,b --out DIR)");
                 }
             }
 
             var load = ReadLoad();
-            return new WorkloadOptions(clients, TimeSpan.FromSeconds(duration), TimeSpan.FromSeconds(warmup), readPercent, routes, output, load, command);
+            return new WorkloadOptions(clients, TimeSpan.FromSeconds(duration), TimeSpan.FromSeconds(warmup), rounds, readPercent, routes, output, load, command);
         }
     }
 }
