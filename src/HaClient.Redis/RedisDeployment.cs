@@ -459,7 +459,7 @@ public sealed partial class RedisDeployment : IAsyncDisposable, IEndpointStateSo
         return c;
     }
 
-    private ConfigurationOptions NodeConfig(RedisEndpoint endpoint)
+    private ConfigurationOptions NodeConfig(HostEndpoint endpoint)
     {
         var c = BaseConfig();
         c.EndPoints.Add(endpoint.Host, endpoint.Port);
@@ -467,7 +467,7 @@ public sealed partial class RedisDeployment : IAsyncDisposable, IEndpointStateSo
         return c;
     }
 
-    private ConfigurationOptions SentinelConfig(RedisEndpoint endpoint)
+    private ConfigurationOptions SentinelConfig(HostEndpoint endpoint)
     {
         var c = BaseConfig();
         c.EndPoints.Add(endpoint.Host, endpoint.Port);

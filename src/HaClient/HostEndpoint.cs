@@ -56,7 +56,7 @@ public readonly record struct HostEndpoint(string Host, int Port)
             port = colon >= 0 ? s[(colon + 1)..] : null;
         }
 
-        if (host.Length == 0 || host.AsSpan().IndexOfAny(" ,;/=\t") >= 0)
+        if (host.Length == 0 || host.AsSpan().IndexOfAny(" ,;/=@\t") >= 0)
         {
             error = $"'{s}' has no valid host name";
             return null;

@@ -11,9 +11,9 @@ public class RedisEndpointTests
     [InlineData("[::1]:7000", "::1", 7000)]
     public void Parses(string text, string host, int port)
     {
-        var e = RedisEndpoint.TryParse(text, 6379, out var error);
+        var e = HostEndpoint.TryParse(text, 6379, out var error);
         Assert.Null(error);
-        Assert.Equal(new RedisEndpoint(host, port), e);
+        Assert.Equal(new HostEndpoint(host, port), e);
     }
 
     [Theory]
@@ -25,12 +25,12 @@ public class RedisEndpointTests
     [InlineData("")]
     public void RejectsWithAMessage(string text)
     {
-        Assert.Null(RedisEndpoint.TryParse(text, 6379, out var error));
+        Assert.Null(HostEndpoint.TryParse(text, 6379, out var error));
         Assert.False(string.IsNullOrEmpty(error));
     }
 
     [Fact]
-    public void FormatsIpv6WithBrackets() => Assert.Equal("[::1]:7000", new RedisEndpoint("::1", 7000).ToString());
+    public void FormatsIpv6WithBrackets() => Assert.Equal("[::1]:7000", new HostEndpoint("::1", 7000).ToString());
 
     [Fact]
     public void DurabilityDefaults()

@@ -1,4 +1,4 @@
-using System.ComponentModel.DataAnnotations;
+using HaClient.Configuration;
 using Microsoft.Extensions.Options;
 
 namespace HaClient.Redis;
@@ -24,10 +24,10 @@ public sealed class RedisOptionsValidator : IValidateOptions<RedisOptions>
 
     internal static ResolvedRedisSettings? Resolve(RedisOptions options, List<string> errors)
     {
-        Annotate(options, string.Empty, errors);
+        SettingsValidation.Annotate(options, string.Empty, errors);
         if (options.Resilience is { } resilience)
         {
-            Annotate(resilience, "Resilience:", errors);
+            SettingsValidation.Annotate(resilience, "Resilience:", errors);
         }
 
         var sentinels = Parse(options.Sentinels, "Sentinels", DefaultSentinelPort, errors);
@@ -84,9 +84,9 @@ public sealed class RedisOptionsValidator : IValidateOptions<RedisOptions>
         return new ResolvedRedisSettings(sentinels, endpoints);
     }
 
-    private static List<RedisEndpoint> Parse(IList<string>? list, string setting, int defaultPort, List<string> errors)
+    private static List<HostEndpoint> Parse(IList<string>? list, string setting, int defaultPort, List<string> errors)
     {
-        var result = new List<RedisEndpoint>();
+        var result = new List<HostEndpoint>();
         if (list is null)
         {
             return result;
@@ -94,7 +94,7 @@ public sealed class RedisOptionsValidator : IValidateOptions<RedisOptions>
 
         for (var i = 0; i < list.Count; i++)
         {
-            if (RedisEndpoint.TryParse(list[i], defaultPort, out var error) is { } e)
+            if (HostEndpoint.TryParse(list[i], defaultPort, out var error) is { } e)
             {
                 if (result.Contains(e))
                 {
@@ -111,20 +111,7 @@ public sealed class RedisOptionsValidator : IValidateOptions<RedisOptions>
 
         return result;
     }
-
-    private static void Annotate(object instance, string prefix, List<string> errors)
-    {
-        var results = new List<ValidationResult>();
-        if (!Validator.TryValidateObject(instance, new ValidationContext(instance), results, validateAllProperties: true))
-        {
-            foreach (var r in results)
-            {
-                var member = r.MemberNames.FirstOrDefault() ?? string.Empty;
-                errors.Add($"{prefix}{member}: {r.ErrorMessage}");
-            }
-        }
-    }
 }
 
 /// <summary>The validated, parsed addresses.</summary>
-internal sealed record ResolvedRedisSettings(IReadOnlyList<RedisEndpoint> Sentinels, IReadOnlyList<RedisEndpoint> Endpoints);
+internal sealed record ResolvedRedisSettings(IReadOnlyList<HostEndpoint> Sentinels, IReadOnlyList<HostEndpoint> Endpoints);

@@ -24,8 +24,8 @@ internal sealed partial class RedisMonitor : IAsyncDisposable
     private readonly string _cluster;
     private readonly RedisOptions _options;
     private readonly ILogger _logger;
-    private readonly Func<RedisEndpoint, RedisNode> _createNode;
-    private readonly ConcurrentDictionary<RedisEndpoint, RedisNode> _nodes = new();
+    private readonly Func<HostEndpoint, RedisNode> _createNode;
+    private readonly ConcurrentDictionary<HostEndpoint, RedisNode> _nodes = new();
     private readonly SentinelLink[] _sentinels;
     private readonly SemaphoreSlim _wake = new(0, 1);
     private readonly CancellationTokenSource _stop = new();
@@ -34,12 +34,12 @@ internal sealed partial class RedisMonitor : IAsyncDisposable
     private volatile RedisNode[] _nodeList = [];
     private volatile RedisNode? _master;
     private RedisNode? _lastMaster;
-    private StrongBox<RedisEndpoint>? _hintBox;
+    private StrongBox<HostEndpoint>? _hintBox;
 
-    private RedisEndpoint? _hint
+    private HostEndpoint? _hint
     {
         get => Volatile.Read(ref _hintBox)?.Value;
-        set => Volatile.Write(ref _hintBox, value is { } v ? new StrongBox<RedisEndpoint>(v) : null);
+        set => Volatile.Write(ref _hintBox, value is { } v ? new StrongBox<HostEndpoint>(v) : null);
     }
     private TaskCompletionSource _changed = NewSignal();
     private TaskCompletionSource _firstRound = NewSignal();
@@ -55,7 +55,7 @@ internal sealed partial class RedisMonitor : IAsyncDisposable
     private bool _hadMaster;
     private bool _sentinelsSilent;
 
-    public RedisMonitor(string cluster, RedisOptions options, ResolvedRedisSettings settings, Func<RedisEndpoint, RedisNode> createNode, Func<RedisEndpoint, ConfigurationOptions> sentinelConfig, ILogger logger)
+    public RedisMonitor(string cluster, RedisOptions options, ResolvedRedisSettings settings, Func<HostEndpoint, RedisNode> createNode, Func<HostEndpoint, ConfigurationOptions> sentinelConfig, ILogger logger)
     {
         _cluster = cluster;
         _options = options;
@@ -228,8 +228,8 @@ internal sealed partial class RedisMonitor : IAsyncDisposable
 
     private async Task<RedisNode?> ChooseFromSentinelsAsync(CancellationToken stop)
     {
-        var votes = new Dictionary<RedisEndpoint, int>();
-        var asks = new List<Task<RedisEndpoint?>>();
+        var votes = new Dictionary<HostEndpoint, int>();
+        var asks = new List<Task<HostEndpoint?>>();
         foreach (var s in _sentinels)
         {
             asks.Add(s.GetMasterAsync(_options.ServiceName!, _options.ProbeTimeout, OnSentinelMessage));
@@ -274,14 +274,14 @@ internal sealed partial class RedisMonitor : IAsyncDisposable
             return current;
         }
 
-        var candidates = new List<RedisEndpoint>();
+        var candidates = new List<HostEndpoint>();
         if (_hint is { } hint)
         {
             candidates.Add(hint);
         }
 
         candidates.AddRange(votes.OrderByDescending(kv => kv.Value).Select(kv => kv.Key).Where(e => !candidates.Contains(e)));
-        var held = _options.FollowPromotedReplica && Volatile.Read(ref _selected) is { } hold && Stopwatch.GetElapsedTime(hold.At) < FailoverHold ? hold.From : (RedisEndpoint?)null;
+        var held = _options.FollowPromotedReplica && Volatile.Read(ref _selected) is { } hold && Stopwatch.GetElapsedTime(hold.At) < FailoverHold ? hold.From : (HostEndpoint?)null;
         foreach (var c in candidates)
         {
             stop.ThrowIfCancellationRequested();
@@ -484,7 +484,7 @@ internal sealed partial class RedisMonitor : IAsyncDisposable
             switch (role)
             {
                 case Role.Master m:
-                    var replicas = m.Replicas.Select(r => new RedisEndpoint(r.Ip, r.Port)).ToArray();
+                    var replicas = m.Replicas.Select(r => new HostEndpoint(r.Ip, r.Port)).ToArray();
                     after = new NodeState(RedisNodeRole.Master, m.ReplicationOffset, now, null, replicas, null)
                     {
                         // Promoted in place: a replica a moment ago (perhaps unreachable for an instant: Sentinel kills
@@ -510,7 +510,7 @@ internal sealed partial class RedisMonitor : IAsyncDisposable
                     // stays readable through the failover window. Not after a Down state: a restarted replica may be
                     // empty and resyncing.
                     var offset = r.ReplicationOffset >= 0 ? r.ReplicationOffset : before.Role == RedisNodeRole.Replica ? before.Offset : -1;
-                    after = new NodeState(RedisNodeRole.Replica, offset, now, r.State, [], null) { MasterOf = new RedisEndpoint(r.MasterIp, r.MasterPort) };
+                    after = new NodeState(RedisNodeRole.Replica, offset, now, r.State, [], null) { MasterOf = new HostEndpoint(r.MasterIp, r.MasterPort) };
                     break;
                 default:
                     after = new NodeState(RedisNodeRole.Down, before.Offset, now, null, [], $"unexpected role {role.Value}") { MasterOf = before.MasterOf, PromotedFrom = before.PromotedFrom };
@@ -562,7 +562,7 @@ internal sealed partial class RedisMonitor : IAsyncDisposable
         }
     }
 
-    private RedisNode GetOrAddNode(RedisEndpoint endpoint)
+    private RedisNode GetOrAddNode(HostEndpoint endpoint)
     {
         if (_nodes.TryGetValue(endpoint, out var n))
         {
@@ -597,8 +597,8 @@ internal sealed partial class RedisMonitor : IAsyncDisposable
                 && int.TryParse(parts[3], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var rport)
                 && int.TryParse(parts[7], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var mport))
             {
-                var selected = new RedisEndpoint(parts[2], rport);
-                var from = new RedisEndpoint(parts[6], mport);
+                var selected = new HostEndpoint(parts[2], rport);
+                var from = new HostEndpoint(parts[6], mport);
                 Volatile.Write(ref _selected, new SelectedReplica(selected, from, Stopwatch.GetTimestamp()));
                 LogSelectedReplica(_logger, _cluster, selected.ToString(), from.ToString());
                 if (_options.FollowPromotedReplica && _master is { } m && m.Endpoint == from)
@@ -618,7 +618,7 @@ internal sealed partial class RedisMonitor : IAsyncDisposable
         if (parts.Length >= 5 && parts[0] == _options.ServiceName
             && int.TryParse(parts[4], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port))
         {
-            _hint = new RedisEndpoint(parts[3], port);
+            _hint = new HostEndpoint(parts[3], port);
             LogSwitchMaster(_logger, _cluster, $"{parts[1]}:{parts[2]}", _hint.Value.ToString());
             if (_master is { } m && m.Endpoint != _hint.Value)
             {
@@ -693,7 +693,7 @@ internal sealed partial class RedisMonitor : IAsyncDisposable
     [LoggerMessage(EventId = 2010, Level = LogLevel.Information, Message = "Redis {Cluster}: Sentinel selected replica {Endpoint} to replace master {Master}; probing fast")]
     private static partial void LogSelectedReplica(ILogger logger, string cluster, string endpoint, string master);
 
-    private sealed record SelectedReplica(RedisEndpoint Replica, RedisEndpoint From, long At);
+    private sealed record SelectedReplica(HostEndpoint Replica, HostEndpoint From, long At);
 
     [LoggerMessage(EventId = 2011, Level = LogLevel.Warning, Message = "Redis {Cluster}: could not switch writes to {Endpoint} yet: {Error}")]
     private static partial void LogAdoptFailed(ILogger logger, string cluster, string endpoint, string error);

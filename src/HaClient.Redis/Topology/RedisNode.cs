@@ -21,15 +21,15 @@ public enum RedisNodeRole
 }
 
 /// <summary>One probe result. Offsets are replication offsets (bytes).</summary>
-internal sealed record NodeState(RedisNodeRole Role, long Offset, long ProbedAt, string? LinkState, IReadOnlyList<RedisEndpoint> Replicas, string? Error)
+internal sealed record NodeState(RedisNodeRole Role, long Offset, long ProbedAt, string? LinkState, IReadOnlyList<HostEndpoint> Replicas, string? Error)
 {
     public static readonly NodeState Initial = new(RedisNodeRole.Unknown, -1, 0, null, [], null);
 
     /// <summary>For a replica: the master it replicates from.</summary>
-    public RedisEndpoint? MasterOf { get; init; }
+    public HostEndpoint? MasterOf { get; init; }
 
     /// <summary>For a master seen as a replica of this master in the probe just before (promoted with no restart in between).</summary>
-    public RedisEndpoint? PromotedFrom { get; init; }
+    public HostEndpoint? PromotedFrom { get; init; }
 
     public bool Reachable => Role is RedisNodeRole.Master or RedisNodeRole.Replica;
 }
@@ -40,14 +40,14 @@ internal sealed record NodeState(RedisNodeRole Role, long Offset, long ProbedAt,
 /// </summary>
 internal sealed class RedisNode
 {
-    private readonly Func<RedisEndpoint, ConfigurationOptions> _configure;
+    private readonly Func<HostEndpoint, ConfigurationOptions> _configure;
     private readonly Lock _gate = new();
     private Task<ConnectionMultiplexer>? _connecting;
     private volatile ConnectionMultiplexer? _mux;
     private volatile NodeState _state = NodeState.Initial;
     private CancellationTokenSource _abandon = new();
 
-    public RedisNode(RedisEndpoint endpoint, EndpointCircuit circuit, Func<RedisEndpoint, ConfigurationOptions> configure)
+    public RedisNode(HostEndpoint endpoint, EndpointCircuit circuit, Func<HostEndpoint, ConfigurationOptions> configure)
     {
         Endpoint = endpoint;
         Name = endpoint.ToString();
@@ -55,7 +55,7 @@ internal sealed class RedisNode
         _configure = configure;
     }
 
-    public RedisEndpoint Endpoint { get; }
+    public HostEndpoint Endpoint { get; }
 
     /// <summary>Cancelled when the node's connections are dropped (it stopped being the master): calls in flight on it end.</summary>
     public CancellationToken AbandonToken

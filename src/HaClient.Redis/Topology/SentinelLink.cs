@@ -12,19 +12,19 @@ internal sealed class SentinelLink
 
     /// <summary>The leader Sentinel chose the replica it is promoting (sent before <c>REPLICAOF NO ONE</c>).</summary>
     internal static readonly RedisChannel SelectedReplica = RedisChannel.Literal("+selected-slave");
-    private readonly Func<RedisEndpoint, ConfigurationOptions> _configure;
+    private readonly Func<HostEndpoint, ConfigurationOptions> _configure;
     private readonly Lock _gate = new();
     private Task<ConnectionMultiplexer?>? _connecting;
     private volatile ConnectionMultiplexer? _mux;
     private volatile bool _subscribed;
 
-    public SentinelLink(RedisEndpoint endpoint, Func<RedisEndpoint, ConfigurationOptions> configure)
+    public SentinelLink(HostEndpoint endpoint, Func<HostEndpoint, ConfigurationOptions> configure)
     {
         Endpoint = endpoint;
         _configure = configure;
     }
 
-    public RedisEndpoint Endpoint { get; }
+    public HostEndpoint Endpoint { get; }
 
     public Task<ConnectionMultiplexer?> EnsureConnectedAsync(Action<RedisChannel, RedisValue> onMessage)
     {
@@ -85,7 +85,7 @@ internal sealed class SentinelLink
     }
 
     /// <summary>Asks this Sentinel for the master's address, bounded by <paramref name="timeout"/>. Null when it does not answer.</summary>
-    public async Task<RedisEndpoint?> GetMasterAsync(string serviceName, TimeSpan timeout, Action<RedisChannel, RedisValue> onMessage)
+    public async Task<HostEndpoint?> GetMasterAsync(string serviceName, TimeSpan timeout, Action<RedisChannel, RedisValue> onMessage)
     {
         using var cts = new CancellationTokenSource();
         try
@@ -104,8 +104,8 @@ internal sealed class SentinelLink
             var ep = await Budget.WithinAsync(mux.GetServers()[0].SentinelGetMasterAddressByNameAsync(serviceName), timeout, cts, CancellationToken.None).ConfigureAwait(false);
             return ep switch
             {
-                IPEndPoint ip => new RedisEndpoint(ip.Address.ToString(), ip.Port),
-                DnsEndPoint dns => new RedisEndpoint(dns.Host, dns.Port),
+                IPEndPoint ip => new HostEndpoint(ip.Address.ToString(), ip.Port),
+                DnsEndPoint dns => new HostEndpoint(dns.Host, dns.Port),
                 _ => null,
             };
         }

@@ -271,7 +271,10 @@ public sealed class PlainLabTests
             await Lab.RunAsync("pg resume");
         }
 
-        Assert.True(await Lab.EventuallyAsync(async () => (await Record.ExceptionAsync(() => InsertAsync(cluster))) is null, TimeSpan.FromSeconds(15)), "writes did not resume after the primary thawed");
+        Exception? last = null;
+        Assert.True(
+            await Lab.EventuallyAsync(async () => (last = await Record.ExceptionAsync(() => InsertAsync(cluster))) is null, TimeSpan.FromSeconds(15)),
+            $"writes did not resume after the primary thawed; topology: {string.Join(", ", cluster.Topology.Hosts.Select(h => $"{h.Endpoint} {h.Role} {h.Error}"))}; last error: {last}");
     }
 
     [Fact]
