@@ -19,7 +19,7 @@ internal static class RedisEndpoints
             }
 
             var value = $"Hello from {Environment.MachineName} at {DateTimeOffset.UtcNow:O}";
-            await cache.ExecuteWriteAsync((db, _) => db.StringSetAsync(GreetingKey, value, TimeSpan.FromSeconds(10)), ct);
+            await cache.ExecuteWriteAsync((db, _) => db.StringSetAsync(GreetingKey, value, TimeSpan.FromSeconds(10)), cancellationToken: ct);
             return Results.Ok(new { value, cached = false });
         });
 

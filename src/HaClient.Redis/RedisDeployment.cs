@@ -19,7 +19,7 @@ namespace HaClient.Redis;
 /// </summary>
 /// <remarks>Create it once with <see cref="Create"/> and dispose it at shutdown. Thread-safe. Keep using
 /// StackExchange.Redis's <see cref="IDatabase"/>: take it per operation from <see cref="GetWriteDatabase"/> /
-/// <see cref="GetReadDatabase"/> (cheap), or let <see cref="ExecuteWriteAsync{T}(Func{IDatabase, CancellationToken, Task{T}}, CancellationToken)"/>
+/// <see cref="GetReadDatabase"/> (cheap), or let <see cref="ExecuteWriteAsync{T}(Func{IDatabase, CancellationToken, Task{T}}, WriteDurability, CancellationToken)"/>
 /// and <see cref="ExecuteReadAsync{T}"/> route, bound and retry for you.</remarks>
 public sealed partial class RedisDeployment : IAsyncDisposable, IEndpointStateSource
 {
@@ -136,7 +136,7 @@ public sealed partial class RedisDeployment : IAsyncDisposable, IEndpointStateSo
     /// The master's <see cref="IDatabase"/>. Take it per operation: after a failover the next call returns the new
     /// master's. Calls on it are bounded by StackExchange.Redis's own timeouts (set from
     /// <c>Resilience:OperationTimeout</c>), not by HaClient's budget and circuit; prefer
-    /// <see cref="ExecuteWriteAsync{T}(Func{IDatabase, CancellationToken, Task{T}}, CancellationToken)"/>.
+    /// <see cref="ExecuteWriteAsync{T}(Func{IDatabase, CancellationToken, Task{T}}, WriteDurability, CancellationToken)"/>.
     /// </summary>
     /// <exception cref="NoEligibleEndpointException">No master is verified right now (a failover is under way).</exception>
     public IDatabase GetWriteDatabase(int db = -1)
@@ -163,14 +163,12 @@ public sealed partial class RedisDeployment : IAsyncDisposable, IEndpointStateSo
     /// written) or refused before it was sent is re-routed; a write cut off after it was sent throws
     /// <see cref="WriteOutcomeUnknownException"/> and is never retried.
     /// </summary>
-    public Task<T> ExecuteWriteAsync<T>(Func<IDatabase, CancellationToken, Task<T>> work, CancellationToken cancellationToken = default)
-        => ExecuteWriteAsync(work, WriteDurability.Default, cancellationToken);
-
-    /// <summary>As <see cref="ExecuteWriteAsync{T}(Func{IDatabase, CancellationToken, Task{T}}, CancellationToken)"/>;
-    /// after the work, runs <c>WAIT numreplicas timeout</c> on the same connection when
-    /// <paramref name="durability"/> asks for replicas, and throws <see cref="ReplicationNotConfirmedException"/> when
-    /// fewer acknowledge.</summary>
-    public async Task<T> ExecuteWriteAsync<T>(Func<IDatabase, CancellationToken, Task<T>> work, WriteDurability durability, CancellationToken cancellationToken = default)
+    /// <param name="work">The write, on the master's <see cref="IDatabase"/>.</param>
+    /// <param name="durability">After the work, <c>WAIT numreplicas timeout</c> runs on the same connection when this (or,
+    /// when left default, <see cref="RedisOptions.WaitReplicas"/>) asks for replicas; fewer acknowledgements throw
+    /// <see cref="ReplicationNotConfirmedException"/>.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    public async Task<T> ExecuteWriteAsync<T>(Func<IDatabase, CancellationToken, Task<T>> work, WriteDurability durability = default, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(work);
         ObjectDisposedException.ThrowIf(_disposed != 0, this);

@@ -489,7 +489,7 @@ public static class RedisDrill
         }
 
         public override Task<int> WriteAsync(string key, long id, CancellationToken ct)
-            => _deployment.ExecuteWriteAsync(async (db, _) => (int)await db.ScriptEvaluateAsync(WriteScript, [key], [id]), ct);
+            => _deployment.ExecuteWriteAsync(async (db, _) => (int)await db.ScriptEvaluateAsync(WriteScript, [key], [id]), cancellationToken: ct);
 
         public override Task<bool> ExistsAsync(string key, CancellationToken ct)
             => _deployment.ExecuteReadAsync((db, _) => db.KeyExistsAsync(key), RedisReadPreference.ReplicaPreferred, ct);
