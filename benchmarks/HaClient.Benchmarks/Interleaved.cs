@@ -7,7 +7,7 @@ namespace HaClient.Benchmarks;
 
 /// <summary>
 /// Loopback <c>SELECT 1</c> through raw Npgsql and HaClient's paths, interleaved: batches of 200 sequential calls per
-/// variant in rotation (A B C D A B C D ...) for the given time, so load from other processes on a shared machine hits
+/// variant in rotation (A B C D, B C D A, ...) for the given time, so load from other processes on a shared machine hits
 /// every variant alike (BenchmarkDotNet measures one benchmark after another, so drifting load shows up as a
 /// difference). Reports the median and quartiles of the per-batch mean, and each median's ratio to raw.
 /// <c>dotnet HaClient.Benchmarks.dll --interleaved [seconds=60]</c>
@@ -49,10 +49,12 @@ internal static class Interleaved
 
         var load = File.ReadAllText("/proc/loadavg").Trim();
         var end = Stopwatch.GetTimestamp() + (long)(seconds * Stopwatch.Frequency);
-        while (Stopwatch.GetTimestamp() < end)
+        for (var cycle = 0; Stopwatch.GetTimestamp() < end; cycle++)
         {
-            for (var k = 0; k < variants.Length; k++)
+            for (var j = 0; j < variants.Length; j++)
             {
+                // Rotate which variant goes first, so none always follows the same neighbour.
+                var k = (j + cycle) % variants.Length;
                 var op = variants[k].Op;
                 var start = Stopwatch.GetTimestamp();
                 for (var i = 0; i < Batch; i++)
