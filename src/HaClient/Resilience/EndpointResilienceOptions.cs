@@ -23,6 +23,6 @@ public sealed class EndpointResilienceOptions
     public TimeSpan BreakerSamplingDuration { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>How long an open circuit stays open before one trial call. Default 5 s.</summary>
-    [Range(typeof(TimeSpan), "00:00:00.100", "01:00:00", ErrorMessage = "BreakerBreakDuration must be between 100 ms and 1 hour.")]
+    [Range(typeof(TimeSpan), "00:00:00.500", "1.00:00:00", ErrorMessage = "BreakerBreakDuration must be between 500 ms and 1 day (Polly's own bounds).")]
     public TimeSpan BreakerBreakDuration { get; set; } = TimeSpan.FromSeconds(5);
 }

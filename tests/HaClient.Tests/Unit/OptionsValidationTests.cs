@@ -66,6 +66,16 @@ public class OptionsValidationTests
     }
 
     [Fact]
+    public void Breaker_settings_outside_pollys_bounds_are_named_at_validation_not_at_creation()
+    {
+        var o = Valid();
+        o.Resilience.BreakerBreakDuration = TimeSpan.FromMilliseconds(100);
+        Assert.Contains(Errors(o), e => e.StartsWith("Resilience:BreakerBreakDuration:", StringComparison.Ordinal));
+        o.Resilience.BreakerBreakDuration = TimeSpan.FromMilliseconds(500);
+        Assert.Empty(Errors(o));
+    }
+
+    [Fact]
     public void Lag_bound_in_the_wrong_unit_is_rejected()
     {
         // "5" binds to TimeSpan as five days: far outside any sane lag bound.
