@@ -221,6 +221,11 @@ public static class Program
         return stats;
     }
 
+    private static string CpuModel()
+        => File.Exists("/proc/cpuinfo")
+            ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "cpu n/a"
+            : "cpu n/a";
+
     private static string ReadLoad()
         => File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
 
@@ -261,7 +266,7 @@ public static class Program
         sb.AppendLine();
         sb.AppendLine(CultureInfo.InvariantCulture, $"Measurement lock: {Environment.GetEnvironmentVariable("HACLIENT_WORKLOAD_LOCK") ?? "not taken (run directly, not through eng/workload.sh)"}");
         sb.AppendLine();
-        sb.AppendLine(CultureInfo.InvariantCulture, $"Machine: {Environment.ProcessorCount} logical CPUs, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}; the client, the proxies and the three PostgreSQL servers share this machine.");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"Machine: {CpuModel()}, {Environment.ProcessorCount} logical CPUs, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}; the client, the proxies and the three PostgreSQL servers share this machine.");
         sb.AppendLine();
         sb.AppendLine("Routes:");
         sb.AppendLine("- **HaClient**: `PostgresCluster` over the three nodes with Patroni REST URLs; reads `ExecuteReadAsync` (WithinLagBound, least-busy replica), writes `ExecuteWriteAsync`.");
