@@ -7,8 +7,6 @@ namespace HaClient.Redis.Tests;
 /// <summary>Runs eng/lab.sh redis verbs. The fixture brings the lab up once for the whole collection.</summary>
 public sealed class RedisLabFixture : IAsyncLifetime
 {
-    public static readonly string RepoRoot = FindRepoRoot();
-
     public static readonly string[] Sentinels = ["127.0.0.1:16479", "127.0.0.1:16480", "127.0.0.1:16481"];
 
     public static readonly int[] NodePorts = [16379, 16380, 16381];
@@ -17,31 +15,8 @@ public sealed class RedisLabFixture : IAsyncLifetime
 
     public Task DisposeAsync() => Task.CompletedTask;
 
-    public static async Task<string> RunAsync(string verbs, TimeSpan timeout)
-    {
-        var psi = new ProcessStartInfo("bash", $"{Path.Combine(RepoRoot, "eng", "lab.sh")} {verbs}") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(timeout);
-        try
-        {
-            await p.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            p.Kill(entireProcessTree: true);
-            throw new TimeoutException($"lab.sh {verbs} did not finish within {timeout}");
-        }
-
-        var output = await stdout + await stderr;
-        if (p.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"lab.sh {verbs} failed ({p.ExitCode}): {output}");
-        }
-
-        return output;
-    }
+    /// <summary>Runs an eng/lab.sh verb through the shared lab driver (fails the test on a non-zero exit).</summary>
+    public static Task<string> RunAsync(string verbs, TimeSpan timeout) => Lab.RunAsync(verbs, (int)timeout.TotalSeconds);
 
     public static Task<string> RestoreAsync() => RunAsync("redis restore", TimeSpan.FromSeconds(90));
 
@@ -82,19 +57,6 @@ public sealed class RedisLabFixture : IAsyncLifetime
         DnsEndPoint dns => dns.Port,
         var e => throw new InvalidOperationException($"unexpected endpoint {e}"),
     };
-
-    private static string FindRepoRoot()
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-        {
-            if (File.Exists(Path.Combine(d.FullName, "HaClient.sln")))
-            {
-                return d.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("HaClient.sln not found above " + AppContext.BaseDirectory);
-    }
 }
 
 [CollectionDefinition("RedisLab", DisableParallelization = true)]

@@ -65,6 +65,16 @@ public sealed class PlainLabTests
             return (r.GetInt64(0), r.GetInt32(1));
         }, ct);
 
+    /// <summary>Writes every 20 ms until <paramref name="stop"/> (so replicas have something to fall behind on).</summary>
+    private static Task KeepWritingAsync(PostgresCluster cluster, CancellationToken stop) => Task.Run(async () =>
+    {
+        while (!stop.IsCancellationRequested)
+        {
+            await InsertAsync(cluster);
+            await Task.Delay(20);
+        }
+    });
+
     private static Task<int> ReadPortAsync(PostgresCluster cluster, ReadConsistency consistency = default)
         => cluster.ExecuteReadAsync(async (c, t) =>
         {
@@ -165,14 +175,7 @@ public sealed class PlainLabTests
         try
         {
             using var writing = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-            var writer = Task.Run(async () =>
-            {
-                while (!writing.IsCancellationRequested)
-                {
-                    await InsertAsync(cluster);
-                    await Task.Delay(20);
-                }
-            });
+            var writer = KeepWritingAsync(cluster, writing.Token);
             Assert.True(await Lab.EventuallyAsync(
                 () => Task.FromResult(cluster.Topology.Hosts[1].ReplayLagSeconds > 1.5), TimeSpan.FromSeconds(15)), "replica n2 never showed lag");
             var ports = new List<int>();
@@ -212,14 +215,7 @@ public sealed class PlainLabTests
         try
         {
             using var writing = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-            var writer = Task.Run(async () =>
-            {
-                while (!writing.IsCancellationRequested)
-                {
-                    await InsertAsync(cluster);
-                    await Task.Delay(20);
-                }
-            });
+            var writer = KeepWritingAsync(cluster, writing.Token);
             Assert.True(await Lab.EventuallyAsync(
                 () => Task.FromResult(cluster.Topology.Hosts[1].ReplayLagSeconds > 1.5), TimeSpan.FromSeconds(15)), "the cut-off replica never showed lag");
             var ports = new List<int>();

@@ -36,7 +36,7 @@ public class EndpointCircuitTests
         await FailAsync(c);
         await FailAsync(c);
         Assert.False(c.IsAvailable);
-        Assert.True(await Integration.Lab.EventuallyAsync(() => Task.FromResult(c.IsAvailable), TimeSpan.FromSeconds(5), pollMs: 20));
+        Assert.True(await Lab.EventuallyAsync(() => Task.FromResult(c.IsAvailable), TimeSpan.FromSeconds(5), pollMs: 20));
         Assert.Equal(1, await c.ExecuteAsync<int, int>(static (_, _) => ValueTask.FromResult(1), 0, CancellationToken.None));
         Assert.Equal(CircuitState.Closed, c.State);
     }

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using Xunit;
 
-namespace HaClient.Tests.Integration;
+namespace HaClient.Testing;
 
 /// <summary>Runs eng/lab.sh verbs against the real servers on 127.0.0.1.</summary>
 public static class Lab
@@ -38,22 +38,42 @@ public static class Lab
         return output;
     }
 
-    /// <summary>Holds /tmp/haclient-lab/drill.lock (the lab's convention for whole drills and fault tests, compatible with
-    /// <c>flock</c>) so a fault test never overlaps another drill on the same lab.</summary>
+    /// <summary>Holds /tmp/haclient-lab/drill.lock (the lab's convention for whole drills and fault tests) so a fault test
+    /// never overlaps another drill on the same lab. The lock is taken by a <c>flock</c> child process, which waits in
+    /// the kernel's queue like every other drill (a poller would keep losing to them) and holds it until disposed.</summary>
     public static async Task<IDisposable> DrillLockAsync(TimeSpan timeout)
     {
         Directory.CreateDirectory("/tmp/haclient-lab");
-        var sw = Stopwatch.StartNew();
-        while (true)
+        var psi = new ProcessStartInfo("flock", $"-w {(int)timeout.TotalSeconds} /tmp/haclient-lab/drill.lock sh -c \"echo locked; exec cat\"")
         {
-            try
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            UseShellExecute = false,
+        };
+        var holder = Process.Start(psi)!;
+        var line = await holder.StandardOutput.ReadLineAsync().WaitAsync(timeout + TimeSpan.FromSeconds(10));
+        if (line != "locked")
+        {
+            holder.Kill(entireProcessTree: true);
+            holder.Dispose();
+            throw new TimeoutException($"/tmp/haclient-lab/drill.lock not acquired within {timeout} (another drill holds it)");
+        }
+
+        return new DrillLock(holder);
+    }
+
+    private sealed class DrillLock(Process holder) : IDisposable
+    {
+        public void Dispose()
+        {
+            // Closing stdin ends cat, and with it flock, which releases the lock.
+            holder.StandardInput.Close();
+            if (!holder.WaitForExit(5000))
             {
-                return new FileStream("/tmp/haclient-lab/drill.lock", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+                holder.Kill(entireProcessTree: true);
             }
-            catch (IOException) when (sw.Elapsed < timeout)
-            {
-                await Task.Delay(500);
-            }
+
+            holder.Dispose();
         }
     }
 
