@@ -318,6 +318,18 @@ public sealed class LabTests
         await using var app = await TestApp.StartAsync(LabSettings("haclient-aspnet-crash", redis: false));
         Assert.True(await Lab.EventuallyAsync(() => StatusIsAsync(app, "Healthy", "127.0.0.1:15432"), TimeSpan.FromSeconds(20)), "never healthy");
         var sw = Stopwatch.StartNew();
+
+        // /health/live must answer 200 throughout the crash and the recovery: a database outage never restarts pods.
+        using var stopLive = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        var liveAnswers = new List<HttpStatusCode>();
+        var livePoller = Task.Run(async () =>
+        {
+            while (!stopLive.IsCancellationRequested)
+            {
+                liveAnswers.Add((await app.Client.GetAsync("/health/live", CancellationToken.None)).StatusCode);
+                await Task.Delay(50, CancellationToken.None);
+            }
+        });
         try
         {
             await Lab.RunAsync("pg crash-primary");
@@ -335,5 +347,9 @@ public sealed class LabTests
         Assert.True(await Lab.EventuallyAsync(() => StatusIsAsync(app, "Healthy", "127.0.0.1:15432"), TimeSpan.FromSeconds(60)), "never healthy again");
         _output.WriteLine($"healthy again after {sw.ElapsedMilliseconds} ms");
         Assert.Equal(HttpStatusCode.OK, (await app.Client.GetAsync("/health/ready")).StatusCode);
+        await stopLive.CancelAsync();
+        await livePoller;
+        Assert.True(liveAnswers.Count > 20, $"only {liveAnswers.Count} liveness answers were sampled");
+        Assert.All(liveAnswers, code => Assert.Equal(HttpStatusCode.OK, code));
     }
 }
