@@ -9,6 +9,12 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 started=$(date +%s)
 echo "== installing lab servers (apt-get, only what is missing)"
 bash eng/lab.sh install
+# Headless Chromium for the topology page test (Debian's package; the test skips only where it cannot be installed).
+if [[ ! -x /usr/bin/chromium ]]; then
+  echo "== installing chromium"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium) \
+    || echo "== chromium could not be installed; the topology page test will be skipped"
+fi
 echo "== starting the lab (plain PG, Patroni + etcd, Redis + Sentinel)"
 bash eng/lab.sh up
 cleanup() { echo "== stopping the lab"; bash eng/lab.sh down >/dev/null 2>&1 || true; }
