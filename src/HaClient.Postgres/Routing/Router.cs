@@ -48,14 +48,15 @@ internal static class Router
 
             var slot = slots[i];
             var s = slot.State;
-            if (s.Role != PostgresRole.Replica || !slot.Circuit.IsAvailable || s.ReplayLagSeconds is not { } lagSeconds)
+            if (s.Role != PostgresRole.Replica || !slot.Circuit.IsAvailable || s.ReplayLagSeconds is null)
             {
                 continue;
             }
 
-            // Conservative: the lag may have grown by the probe's age since it was measured.
-            var age = (double)(nowTimestamp - s.ProbedAtTimestamp) / Stopwatch.Frequency;
-            if (lagSeconds + age > maxLagSeconds)
+            // Staleness is measured against the primary, not taken from the replica: the replica holds every write the
+            // primary had acknowledged as of CurrentAsOfTimestamp, and may miss any acknowledged since.
+            if (maxLagSeconds != double.PositiveInfinity
+                && (s.CurrentAsOfTimestamp == 0 || (double)(nowTimestamp - s.CurrentAsOfTimestamp) / Stopwatch.Frequency > maxLagSeconds))
             {
                 continue;
             }

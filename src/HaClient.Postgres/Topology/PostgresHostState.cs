@@ -45,5 +45,15 @@ public sealed class PostgresHostState
     /// <summary><see cref="Stopwatch"/> timestamp of the probe.</summary>
     internal long ProbedAtTimestamp { get; }
 
+    /// <summary>For a replica: the <see cref="Stopwatch"/> time as of which it holds every write the primary had
+    /// acknowledged (from <see cref="PrimaryWalHistory"/>); 0 when unknown. Set by the monitor before publishing.</summary>
+    internal long CurrentAsOfTimestamp
+    {
+        get => Volatile.Read(ref _currentAsOf);
+        set => Volatile.Write(ref _currentAsOf, value);
+    }
+
+    private long _currentAsOf;
+
     internal static PostgresHostState Initial(HostEndpoint endpoint) => new(endpoint, PostgresRole.Unknown, 0, 0, null, 0, TimeSpan.Zero, null);
 }

@@ -39,6 +39,7 @@ internal sealed partial class TopologyMonitor : IAsyncDisposable
     private readonly Lock _gate = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly PatroniWatcher? _patroni;
+    private readonly PrimaryWalHistory _walHistory = new();
     private Task[] _loops = [];
     private TaskCompletionSource _changed = NewSignal();
     private PostgresTopology _topology;
@@ -149,7 +150,7 @@ internal sealed partial class TopologyMonitor : IAsyncDisposable
             Apply(slot, state);
             try
             {
-                await slot.Wake.WaitAsync(Hunting ? _options.FailoverProbeInterval : _options.ProbeInterval, stop).ConfigureAwait(false);
+                await slot.Wake.WaitAsync(NextProbeIn(slot), stop).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
@@ -157,6 +158,22 @@ internal sealed partial class TopologyMonitor : IAsyncDisposable
             }
         }
     }
+
+    /// <summary>Every host every <see cref="PostgresClusterOptions.FailoverProbeInterval"/> while hunting for a primary;
+    /// otherwise the primary every <see cref="PrimarySampleInterval"/> (its WAL position bounds replica staleness) and the
+    /// others every <see cref="PostgresClusterOptions.ProbeInterval"/>.</summary>
+    private TimeSpan NextProbeIn(HostSlot slot)
+    {
+        if (Hunting)
+        {
+            return _options.FailoverProbeInterval;
+        }
+
+        return slot.Index == Volatile.Read(ref _primaryIndex) && _options.ProbeInterval > PrimarySampleInterval ? PrimarySampleInterval : _options.ProbeInterval;
+    }
+
+    /// <summary>How often the primary's WAL position is sampled in steady state (or <c>ProbeInterval</c> if shorter).</summary>
+    internal static readonly TimeSpan PrimarySampleInterval = TimeSpan.FromMilliseconds(200);
 
     private async Task<PostgresHostState> ProbeAsync(HostSlot slot, CancellationToken stop)
     {
@@ -234,6 +251,11 @@ internal sealed partial class TopologyMonitor : IAsyncDisposable
             var roleChanged = false;
             if (slot is not null && state is not null)
             {
+                if (state.Role == PostgresRole.Replica)
+                {
+                    state.CurrentAsOfTimestamp = _walHistory.CurrentAsOf(state.WalLsn);
+                }
+
                 var old = slot.State;
                 slot.State = state;
                 if (old.Role != state.Role)
@@ -247,8 +269,25 @@ internal sealed partial class TopologyMonitor : IAsyncDisposable
             var oldPrimary = _primaryIndex;
             if (primary != oldPrimary)
             {
+                _walHistory.Clear();
                 Volatile.Write(ref _primaryIndex, primary);
                 OnPrimaryChanged(oldPrimary, primary, splitBrain);
+            }
+
+            if (slot is not null && state is not null && slot.Index == primary && state.Role == PostgresRole.Primary && state.WalLsn != 0)
+            {
+                _walHistory.Add(state.ProbedAtTimestamp, state.WalLsn);
+
+                // A replica that replayed to R holds everything the primary had whenever the primary stood at or below R,
+                // even when that sample is newer than the replica's probe (an idle primary, a replica probed first).
+                foreach (var other in _slots)
+                {
+                    var s = other.State;
+                    if (s.Role == PostgresRole.Replica)
+                    {
+                        s.CurrentAsOfTimestamp = Math.Max(s.CurrentAsOfTimestamp, _walHistory.CurrentAsOf(s.WalLsn));
+                    }
+                }
             }
 
             var changed = roleChanged || primary != oldPrimary || splitBrain != _topology.SplitBrain;

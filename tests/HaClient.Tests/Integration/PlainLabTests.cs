@@ -107,6 +107,9 @@ public sealed class PlainLabTests
     {
         await using var cluster = await ClusterAsync();
         await EnsureTableAsync(cluster);
+
+        // Steady state first: a replica serves bounded reads once a primary sample shows what it holds.
+        Assert.True(await Lab.EventuallyAsync(async () => await ReadPortAsync(cluster) != 15432, TimeSpan.FromSeconds(10)), "reads never left the primary");
         var writePorts = new HashSet<int>();
         var readPorts = new HashSet<int>();
         for (var i = 0; i < 30; i++)

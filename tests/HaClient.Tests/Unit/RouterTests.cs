@@ -18,9 +18,22 @@ public class RouterTests
         {
             var ep = new HostEndpoint("127.0.0.1", 1000 + i);
             var slot = new HostSlot(i, ep, NpgsqlDataSource.Create($"Host=127.0.0.1;Port={1000 + i}"), NpgsqlDataSource.Create($"Host=127.0.0.1;Port={1000 + i}"), new EndpointCircuit("t", ep.ToString(), new EndpointResilienceOptions(), _ => true));
-            slot.State = new PostgresHostState(ep, s.Role, s.Timeline, s.Lsn, s.Lag, now, TimeSpan.Zero, null);
+            slot.State = State(ep, s.Role, s.Timeline, s.Lsn, s.Lag, now);
             return slot;
         }).ToArray();
+    }
+
+    /// <summary>A probe result; a replica lagging <paramref name="lag"/> seconds holds every write acknowledged as of
+    /// that long before the probe.</summary>
+    private static PostgresHostState State(HostEndpoint ep, PostgresRole role, int timeline, ulong lsn, double? lag, long probedAt)
+    {
+        var state = new PostgresHostState(ep, role, timeline, lsn, lag, probedAt, TimeSpan.Zero, null);
+        if (role == PostgresRole.Replica && lag is { } l)
+        {
+            state.CurrentAsOfTimestamp = probedAt - (long)(l * Stopwatch.Frequency);
+        }
+
+        return state;
     }
 
     private static int Read(HostSlot[] slots, ReadConsistency c, bool fallback = true, int exclude = -1)
@@ -59,8 +72,18 @@ public class RouterTests
     {
         var slots = Slots((PostgresRole.Primary, 1, 100, null), (PostgresRole.Replica, 1, 100, 0.0));
         var old = Stopwatch.GetTimestamp() - (2 * Stopwatch.Frequency);
-        slots[1].State = new PostgresHostState(slots[1].Endpoint, PostgresRole.Replica, 1, 100, 0.0, old, TimeSpan.Zero, null);
+        slots[1].State = State(slots[1].Endpoint, PostgresRole.Replica, 1, 100, 0.0, old);
         Assert.Equal(0, Read(slots, ReadConsistency.WithinLagBound));
+    }
+
+    [Fact]
+    public void A_replica_whose_currency_is_unknown_serves_no_bounded_read()
+    {
+        // It says it is caught up (lag 0), but no primary sample shows what it holds: e.g. just after a failover.
+        var slots = Slots((PostgresRole.Primary, 1, 900, null), (PostgresRole.Replica, 1, 900, 0));
+        slots[1].State.CurrentAsOfTimestamp = 0;
+        Assert.Equal(0, Read(slots, ReadConsistency.WithinLagBound));
+        Assert.Equal(1, Router.SelectReader(slots, 0, ReadConsistency.WithinLagBound, new ReplicaLagPolicy { MaxLagTime = null }, true, Stopwatch.GetTimestamp(), -1, 0));
     }
 
     [Fact]
