@@ -332,10 +332,14 @@ public sealed partial class PostgresCluster : IAsyncDisposable, IEndpointStateSo
         var cts = new CancellationTokenSource();
         try
         {
-            return await slot.Circuit.ExecuteAsync(
+            var connection = await slot.Circuit.ExecuteAsync(
                 static async (s, ct) => await Budget.WithinAsync(s.slot.Pool.OpenConnectionAsync(s.cts.Token).AsTask(), s.remaining, s.cts, ct).ConfigureAwait(false),
                 (slot, cts, remaining),
                 cancellationToken).ConfigureAwait(false);
+
+            // Only on success: an abandoned open may still be cancelled through it (see Budget).
+            cts.Dispose();
+            return connection;
         }
         catch (Exception e) when (!cancellationToken.IsCancellationRequested && IsEndpointFailure(e))
         {

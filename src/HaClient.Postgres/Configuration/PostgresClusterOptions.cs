@@ -50,8 +50,9 @@ public sealed class PostgresClusterOptions
 /// that is set.</summary>
 public sealed class ReplicaLagPolicy
 {
-    /// <summary>The most replay lag in time, counted conservatively (the lag last probed plus the age of that probe).
-    /// Default 5 s; <see langword="null"/> for no time bound. Written as <c>hh:mm:ss[.fff]</c>.</summary>
+    /// <summary>The most staleness in time: a replica serves bounded reads only while it holds every write the primary had
+    /// acknowledged this long ago, judged against the primary's WAL positions (sampled every 200 ms), not the replica's
+    /// own report. Default 5 s; <see langword="null"/> for no time bound. Written as <c>hh:mm:ss[.fff]</c>.</summary>
     [Range(typeof(TimeSpan), "00:00:00", "01:00:00", ErrorMessage = "MaxLagTime must be between 0 and 1 hour, written as hh:mm:ss (e.g. 00:00:05 for 5 seconds).")]
     public TimeSpan? MaxLagTime { get; set; } = TimeSpan.FromSeconds(5);
 

@@ -1,3 +1,4 @@
+using HaClient.Monitoring;
 using HaClient.Resilience;
 using Npgsql;
 
@@ -48,8 +49,8 @@ internal sealed class HostSlot
     /// <summary>The monitor's open connection, owned by the probe loop.</summary>
     public NpgsqlConnection? ProbeConnection { get; set; }
 
-    /// <summary>Released to make the probe loop probe at once.</summary>
-    public SemaphoreSlim Wake { get; } = new(0, 1);
+    /// <summary>Set to make the probe loop probe at once.</summary>
+    public ProbeWakeup Wake { get; } = new();
 
     /// <summary>Set while Patroni answers and names another member leader.</summary>
     public volatile bool PatroniVeto;

@@ -45,16 +45,7 @@ internal sealed partial class PatroniWatcher : IAsyncDisposable
                     if (!veto)
                     {
                         // Patroni names this member leader: probe it now rather than at the next interval.
-                        if (slot.Wake.CurrentCount == 0)
-                        {
-                            try
-                            {
-                                slot.Wake.Release();
-                            }
-                            catch (SemaphoreFullException)
-                            {
-                            }
-                        }
+                        slot.Wake.Set();
                     }
                 }
             }

@@ -111,7 +111,7 @@ internal sealed partial class TopologyMonitor : IAsyncDisposable
         Volatile.Write(ref _huntUntil, Stopwatch.GetTimestamp() + (long)(3 * _options.ProbeInterval.TotalSeconds * Stopwatch.Frequency));
         foreach (var slot in _slots)
         {
-            Wake(slot);
+            slot.Wake.Set();
         }
     }
 
@@ -121,20 +121,6 @@ internal sealed partial class TopologyMonitor : IAsyncDisposable
         var s = slot.State;
         Apply(slot, new PostgresHostState(s.Endpoint, PostgresRole.Replica, s.Timeline, s.WalLsn, null, Stopwatch.GetTimestamp(), TimeSpan.Zero, "reported read-only by a request"));
         RequestProbe();
-    }
-
-    private static void Wake(HostSlot slot)
-    {
-        try
-        {
-            if (slot.Wake.CurrentCount == 0)
-            {
-                slot.Wake.Release();
-            }
-        }
-        catch (SemaphoreFullException)
-        {
-        }
     }
 
     private async Task ProbeLoopAsync(HostSlot slot, CancellationToken stop)
@@ -410,7 +396,7 @@ internal sealed partial class TopologyMonitor : IAsyncDisposable
         await _stop.CancelAsync().ConfigureAwait(false);
         foreach (var slot in _slots)
         {
-            Wake(slot);
+            slot.Wake.Set();
         }
 
         try

@@ -1,3 +1,4 @@
+using HaClient.Monitoring;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
@@ -27,7 +28,7 @@ internal sealed partial class RedisMonitor : IAsyncDisposable
     private readonly Func<HostEndpoint, RedisNode> _createNode;
     private readonly ConcurrentDictionary<HostEndpoint, RedisNode> _nodes = new();
     private readonly SentinelLink[] _sentinels;
-    private readonly SemaphoreSlim _wake = new(0, 1);
+    private readonly ProbeWakeup _wake = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly Lock _gate = new();
     private readonly Queue<(long At, long Offset)> _masterSamples = new();
@@ -87,22 +88,7 @@ internal sealed partial class RedisMonitor : IAsyncDisposable
         => _firstRound.Task.WaitAsync(timeout, cancellationToken);
 
     /// <summary>Asks for a probe round now (a request saw a failure).</summary>
-    public void RequestProbe()
-    {
-        try
-        {
-            if (_wake.CurrentCount == 0)
-            {
-                _wake.Release();
-            }
-        }
-        catch (SemaphoreFullException)
-        {
-        }
-        catch (ObjectDisposedException)
-        {
-        }
-    }
+    public void RequestProbe() => _wake.Set();
 
     /// <summary>A write got READONLY or the master's connection failed: stop sending writes there until it is verified again.</summary>
     public void ReportMasterFailure(RedisNode node, string reason)
