@@ -35,7 +35,11 @@ public class RoutingBenchmarks
             {
                 State = i == 0
                     ? new PostgresHostState(endpoint, PostgresRole.Primary, 1, 0x3000100, null, _now, TimeSpan.FromMilliseconds(1), null)
-                    : new PostgresHostState(endpoint, PostgresRole.Replica, 1, 0x3000100, 0.0, _now, TimeSpan.FromMilliseconds(1), null),
+                    : new PostgresHostState(endpoint, PostgresRole.Replica, 1, 0x3000100, 0.0, _now, TimeSpan.FromMilliseconds(1), null)
+                    {
+                        // Caught up as of now (the monitor sets this from the primary's sampled WAL positions).
+                        CurrentAsOfTimestamp = _now,
+                    },
             };
         }
 
