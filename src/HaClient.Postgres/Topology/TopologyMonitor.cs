@@ -40,6 +40,9 @@ internal sealed partial class TopologyMonitor : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly PatroniWatcher? _patroni;
     private readonly PrimaryWalHistory _walHistory = new();
+
+    /// <summary>The host whose WAL positions <see cref="_walHistory"/> holds (-1: none yet).</summary>
+    private int _walHistoryHost = -1;
     private Task[] _loops = [];
     private TaskCompletionSource _changed = NewSignal();
     private PostgresTopology _topology;
@@ -255,7 +258,14 @@ internal sealed partial class TopologyMonitor : IAsyncDisposable
             var oldPrimary = _primaryIndex;
             if (primary != oldPrimary)
             {
-                _walHistory.Clear();
+                // A new primary has its own history. Losing the primary does not erase the old one: replicas stay as
+                // current as its last samples show, and age out of the lag bound as time passes.
+                if (primary >= 0 && primary != _walHistoryHost)
+                {
+                    _walHistory.Clear();
+                    _walHistoryHost = primary;
+                }
+
                 Volatile.Write(ref _primaryIndex, primary);
                 OnPrimaryChanged(oldPrimary, primary, splitBrain);
             }
