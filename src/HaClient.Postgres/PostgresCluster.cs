@@ -1,11 +1,13 @@
 using System.Diagnostics;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using HaClient.Resilience;
 using HaClient.Telemetry;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Npgsql;
+using Polly;
 using NpgsqlTypes;
 using Polly.CircuitBreaker;
 
@@ -137,10 +139,10 @@ public sealed partial class PostgresCluster : IAsyncDisposable, IEndpointStateSo
 
     /// <summary>As <see cref="ExecuteWriteAsync{T}"/>, and also returns the read-your-writes token of the write: the
     /// primary's WAL position after <paramref name="work"/> returned (so after its commit).</summary>
-    public Task<WriteResult<T>> ExecuteWriteWithTokenAsync<T>(Func<NpgsqlConnection, CancellationToken, Task<T>> work, CancellationToken cancellationToken = default)
+    public async Task<WriteResult<T>> ExecuteWriteWithTokenAsync<T>(Func<NpgsqlConnection, CancellationToken, Task<T>> work, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(work);
-        return WriteCoreAsync(work, captureToken: true, cancellationToken);
+        return await WriteCoreAsync(work, captureToken: true, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -162,7 +164,7 @@ public sealed partial class PostgresCluster : IAsyncDisposable, IEndpointStateSo
             var remaining = budget - Stopwatch.GetElapsedTime(start);
             try
             {
-                return await RunAsync(slot, work, remaining, sentFlag: null, cancellationToken).ConfigureAwait(false);
+                return await RunAsync(slot, work, remaining, write: null, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception e) when (!cancellationToken.IsCancellationRequested && IsRetriableRead(e))
             {
@@ -223,7 +225,8 @@ public sealed partial class PostgresCluster : IAsyncDisposable, IEndpointStateSo
         return new ConsistencyToken((ulong)lsn);
     }
 
-    private async Task<WriteResult<T>> WriteCoreAsync<T>(Func<NpgsqlConnection, CancellationToken, Task<T>> work, bool captureToken, CancellationToken cancellationToken)
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<WriteResult<T>> WriteCoreAsync<T>(Func<NpgsqlConnection, CancellationToken, Task<T>> work, bool captureToken, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         var start = Stopwatch.GetTimestamp();
@@ -231,11 +234,12 @@ public sealed partial class PostgresCluster : IAsyncDisposable, IEndpointStateSo
         for (var attempt = 0; ; attempt++)
         {
             var slot = _slots[await WaitForPrimaryAsync(start, budget, cancellationToken).ConfigureAwait(false)];
-            var sent = new SentFlag();
+            var write = new WriteAttempt(captureToken);
             var remaining = budget - Stopwatch.GetElapsedTime(start);
             try
             {
-                return await RunAsync(slot, captureToken ? WithToken(work) : WithoutToken(work), remaining, sent, cancellationToken).ConfigureAwait(false);
+                var value = await RunAsync(slot, work, remaining, write, cancellationToken).ConfigureAwait(false);
+                return new WriteResult<T>(value, write.Token);
             }
             catch (NotPrimaryException e)
             {
@@ -250,14 +254,14 @@ public sealed partial class PostgresCluster : IAsyncDisposable, IEndpointStateSo
                 CountError("write_rerouted");
                 ThrowIfLastAttempt(attempt, start, e);
             }
-            catch (Exception e) when (!cancellationToken.IsCancellationRequested && !sent.Value && IsEndpointFailure(e))
+            catch (Exception e) when (!cancellationToken.IsCancellationRequested && !write.Sent && IsEndpointFailure(e))
             {
                 // Failed before the work started (open failed or timed out, or the circuit is open): nothing was sent.
                 _monitor.RequestProbe();
                 CountError("write_open_failed");
                 ThrowIfLastAttempt(attempt, start, e);
             }
-            catch (Exception e) when (!cancellationToken.IsCancellationRequested && sent.Value && IsEndpointFailure(e))
+            catch (Exception e) when (!cancellationToken.IsCancellationRequested && write.Sent && IsEndpointFailure(e))
             {
                 _monitor.RequestProbe();
                 CountError("write_outcome_unknown");
@@ -278,32 +282,40 @@ public sealed partial class PostgresCluster : IAsyncDisposable, IEndpointStateSo
         }
     }
 
-    private static Func<NpgsqlConnection, CancellationToken, Task<WriteResult<T>>> WithoutToken<T>(Func<NpgsqlConnection, CancellationToken, Task<T>> work)
-        => async (c, ct) => new WriteResult<T>(await work(c, ct).ConfigureAwait(false), default);
-
-    private static Func<NpgsqlConnection, CancellationToken, Task<WriteResult<T>>> WithToken<T>(Func<NpgsqlConnection, CancellationToken, Task<T>> work)
-        => async (c, ct) =>
-        {
-            var value = await work(c, ct).ConfigureAwait(false);
-            return new WriteResult<T>(value, await GetConsistencyTokenAsync(c, ct).ConfigureAwait(false));
-        };
-
     /// <summary>Opens a pooled connection on <paramref name="slot"/> and runs <paramref name="work"/>, through the host's
-    /// breaker and within <paramref name="remaining"/>.</summary>
-    private async Task<T> RunAsync<T>(HostSlot slot, Func<NpgsqlConnection, CancellationToken, Task<T>> work, TimeSpan remaining, SentFlag? sentFlag, CancellationToken cancellationToken)
+    /// breaker and within <paramref name="remaining"/>. While the circuit is closed (nearly always) the call runs outside
+    /// Polly's pipeline and its outcome is reported to the breaker when it ends (see
+    /// <see cref="EndpointCircuit.RecordAsync"/>); otherwise it runs inside, so Polly admits one trial call at a time.
+    /// Pooled state machines and a reused cancellation source keep the per-call allocations to a minimum.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<T> RunAsync<T>(HostSlot slot, Func<NpgsqlConnection, CancellationToken, Task<T>> work, TimeSpan remaining, WriteAttempt? write, CancellationToken cancellationToken)
     {
         Interlocked.Increment(ref slot.InFlight);
         HaClientTelemetry.RoutingDecisions.Add(1, _clusterTag, new("haclient.target_role", slot.Index == _monitor.PrimaryIndex ? "primary" : "replica"));
         try
         {
-            var cts = new CancellationTokenSource();
-            var state = (slot, work, sentFlag, cts, remaining);
-            var result = await slot.Circuit.ExecuteAsync(
-                static async (s, ct) => await Budget.WithinAsync(RunOnConnectionAsync(s.slot, s.work, s.sentFlag, s.cts.Token), s.remaining, s.cts, ct).ConfigureAwait(false),
-                state,
-                cancellationToken).ConfigureAwait(false);
-            cts.Dispose();
-            return result;
+            if (slot.Circuit.IsClosed)
+            {
+                var outcome = await RunBoundedAsync(slot, work, write, remaining, cancellationToken).ConfigureAwait(false);
+                await slot.Circuit.RecordAsync(outcome.Exception).ConfigureAwait(false);
+                outcome.ThrowIfException();
+                return (T)outcome.Result!;
+            }
+
+            var context = ResilienceContextPool.Shared.Get(cancellationToken);
+            try
+            {
+                var outcome = await slot.Circuit.ExecuteOutcomeAsync(
+                    static (ctx, s) => RunBoundedAsync(s.slot, s.work, s.write, s.remaining, ctx.CancellationToken),
+                    context,
+                    (slot, work, write, remaining)).ConfigureAwait(false);
+                outcome.ThrowIfException();
+                return (T)outcome.Result!;
+            }
+            finally
+            {
+                ResilienceContextPool.Shared.Return(context);
+            }
         }
         finally
         {
@@ -311,20 +323,62 @@ public sealed partial class PostgresCluster : IAsyncDisposable, IEndpointStateSo
         }
     }
 
-    private static async Task<T> RunOnConnectionAsync<T>(HostSlot slot, Func<NpgsqlConnection, CancellationToken, Task<T>> work, SentFlag? sentFlag, CancellationToken cancellationToken)
+    /// <summary>Runs the call within the budget (see <see cref="Budget"/>): on expiry the caller is released and the call
+    /// is abandoned and cancelled off the thread pool. Failures come back as outcomes, for the breaker. The result travels
+    /// as <see cref="object"/>, the breaker's own result type, so Polly calls straight through (any other type costs two
+    /// more state machines per call to convert outcomes; boxing a value-type result costs 24 bytes).</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private static async ValueTask<Outcome<object?>> RunBoundedAsync<T>(HostSlot slot, Func<NpgsqlConnection, CancellationToken, Task<T>> work, WriteAttempt? write, TimeSpan remaining, CancellationToken callerToken)
+    {
+        if (remaining <= TimeSpan.Zero)
+        {
+            remaining = TimeSpan.FromMilliseconds(1);
+        }
+
+        var cts = Budget.RentSource();
+        var task = RunOnConnectionAsync(slot, work, write, cts.Token);
+        try
+        {
+            var result = await task.WaitAsync(remaining, callerToken).ConfigureAwait(false);
+            Budget.ReturnSource(cts);
+            return Outcome.FromResult<object?>(result);
+        }
+        catch (Exception e)
+        {
+            if (Budget.IsExpiry(e, callerToken))
+            {
+                Budget.Abandon(task, cts);
+            }
+            else
+            {
+                // The call itself finished (it failed): nothing holds the token any more.
+                Budget.ReturnSource(cts);
+            }
+
+            return Outcome.FromException<object?>(e);
+        }
+    }
+
+    private static async Task<T> RunOnConnectionAsync<T>(HostSlot slot, Func<NpgsqlConnection, CancellationToken, Task<T>> work, WriteAttempt? write, CancellationToken cancellationToken)
     {
         await using var connection = await slot.Pool.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        if (sentFlag is not null)
+        if (write is not null)
         {
             if (IsHotStandby(connection))
             {
                 throw new NotPrimaryException();
             }
 
-            sentFlag.Value = true;
+            write.Sent = true;
         }
 
-        return await work(connection, cancellationToken).ConfigureAwait(false);
+        var result = await work(connection, cancellationToken).ConfigureAwait(false);
+        if (write is { CaptureToken: true })
+        {
+            write.Token = await GetConsistencyTokenAsync(connection, cancellationToken).ConfigureAwait(false);
+        }
+
+        return result;
     }
 
     private async Task<NpgsqlConnection> OpenAsync(HostSlot slot, TimeSpan remaining, CancellationToken cancellationToken)
@@ -455,9 +509,15 @@ public sealed partial class PostgresCluster : IAsyncDisposable, IEndpointStateSo
     [LoggerMessage(EventId = 1020, Level = LogLevel.Warning, Message = "Cluster {Cluster}: write to {Endpoint} failed after it was sent ({Error}); its outcome is unknown and it was not retried")]
     private static partial void LogOutcomeUnknown(ILogger logger, string cluster, string endpoint, string error);
 
-    private sealed class SentFlag
+    /// <summary>One attempt of a write: whether its work was started on a connection (after which its outcome is unknown
+    /// if the connection fails), and the read-your-writes token when asked for.</summary>
+    private sealed class WriteAttempt(bool captureToken)
     {
-        public volatile bool Value;
+        public volatile bool Sent;
+
+        public bool CaptureToken { get; } = captureToken;
+
+        public ConsistencyToken Token;
     }
 
     /// <summary>A write connection reported <c>in_hot_standby=on</c> before anything was sent.</summary>

@@ -22,14 +22,64 @@ internal static class Budget
         {
             return await task.WaitAsync(remaining, callerToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is TimeoutException || (e is OperationCanceledException && callerToken.IsCancellationRequested))
+        catch (Exception e) when (IsExpiry(e, callerToken))
         {
-            CancelOffThreadPool(cts);
-
-            _ = task.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            Abandon(task, cts);
             throw;
         }
     }
+
+    /// <summary>Whether <paramref name="e"/>, thrown by <see cref="Task.WaitAsync(TimeSpan, CancellationToken)"/>, means the
+    /// budget ended or the caller cancelled (so the awaited task was abandoned, not finished).</summary>
+    public static bool IsExpiry(Exception e, CancellationToken callerToken)
+        => e is TimeoutException || (e is OperationCanceledException && callerToken.IsCancellationRequested);
+
+    /// <summary>Gives up on <paramref name="task"/>: cancels <paramref name="cts"/> off the thread pool and observes the
+    /// task's fault. <paramref name="cts"/> must not be reused afterwards.</summary>
+    public static void Abandon(Task task, CancellationTokenSource cts)
+    {
+        CancelOffThreadPool(cts);
+        _ = task.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
+
+    /// <summary>A cancellation source for one bounded call, reused across calls: a fresh source per call costs an object,
+    /// its registration list and the driver's registration node every time. Pair with <see cref="ReturnSource"/>.</summary>
+    public static CancellationTokenSource RentSource()
+    {
+        var sources = s_sources;
+        for (var i = 0; i < sources.Length; i++)
+        {
+            var cts = Interlocked.Exchange(ref sources[i], null);
+            if (cts is not null)
+            {
+                return cts;
+            }
+        }
+
+        return new CancellationTokenSource();
+    }
+
+    /// <summary>Returns a source after its call finished (never after <see cref="Abandon"/>): kept when it resets cleanly
+    /// (no cancellation was requested; its registrations are dropped), disposed otherwise. The finished call must not
+    /// keep the token.</summary>
+    public static void ReturnSource(CancellationTokenSource cts)
+    {
+        if (cts.TryReset())
+        {
+            var sources = s_sources;
+            for (var i = 0; i < sources.Length; i++)
+            {
+                if (Interlocked.CompareExchange(ref sources[i], cts, null) is null)
+                {
+                    return;
+                }
+            }
+        }
+
+        cts.Dispose();
+    }
+
+    private static readonly CancellationTokenSource?[] s_sources = new CancellationTokenSource?[Math.Max(16, Environment.ProcessorCount * 8)];
 
     /// <summary>
     /// Cancels on a dedicated thread. A driver's cancellation callback can block: Npgsql sends a PostgreSQL cancel request

@@ -64,6 +64,51 @@ internal sealed class EndpointCircuit
     public ValueTask<TResult> ExecuteAsync<TResult, TState>(Func<TState, CancellationToken, ValueTask<TResult>> callback, TState state, CancellationToken cancellationToken)
         => _pipeline.ExecuteAsync(callback, state, cancellationToken);
 
+    /// <summary>Runs a call through the breaker with Polly's lowest-overhead entry point: no exception crosses the
+    /// pipeline (failures travel as outcomes) and the context comes from <see cref="ResilienceContextPool"/>. An open
+    /// circuit yields an outcome holding <see cref="BrokenCircuitException"/>.</summary>
+    public ValueTask<Outcome<TResult>> ExecuteOutcomeAsync<TResult, TState>(Func<ResilienceContext, TState, ValueTask<Outcome<TResult>>> callback, ResilienceContext context, TState state)
+        => _pipeline.ExecuteOutcomeAsync(callback, context, state);
+
+    /// <summary>Whether the circuit is closed: calls may run outside the pipeline and report with <see cref="RecordAsync"/>.</summary>
+    public bool IsClosed => _state.CircuitState == CircuitState.Closed;
+
+    /// <summary>
+    /// Reports the outcome of a call that started while the circuit was closed (<see cref="IsClosed"/>) and ran outside the
+    /// pipeline: <paramref name="failure"/> is <see langword="null"/> on success. The breaker judges it exactly as if the
+    /// call had run inside (same <c>ShouldHandle</c>, failure ratio and transitions), through a callback that completes at
+    /// once, which Polly runs without allocating. Holding Polly's asynchronous frame across the I/O instead costs two
+    /// state machines per call. If the circuit opened meanwhile, Polly drops the report, as it would a call it rejected;
+    /// if it is half-open, the report is the trial call.
+    /// </summary>
+    public ValueTask RecordAsync(Exception? failure)
+    {
+        var context = ResilienceContextPool.Shared.Get();
+        var pending = _pipeline.ExecuteOutcomeAsync(
+            static (_, e) => new ValueTask<Outcome<object?>>(e is null ? Outcome.FromResult<object?>(null) : Outcome.FromException<object?>(e)),
+            context,
+            failure);
+        if (pending.IsCompletedSuccessfully)
+        {
+            ResilienceContextPool.Shared.Return(context);
+            return ValueTask.CompletedTask;
+        }
+
+        return AwaitRecordAsync(pending, context);
+
+        static async ValueTask AwaitRecordAsync(ValueTask<Outcome<object?>> pending, ResilienceContext context)
+        {
+            try
+            {
+                await pending.ConfigureAwait(false);
+            }
+            finally
+            {
+                ResilienceContextPool.Shared.Return(context);
+            }
+        }
+    }
+
     /// <summary>Closes the circuit at once (the monitor saw the endpoint healthy and in the right role again).</summary>
     public Task ResetAsync() => _state.CircuitState == CircuitState.Closed ? Task.CompletedTask : _control.CloseAsync();
 

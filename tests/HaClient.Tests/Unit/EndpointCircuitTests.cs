@@ -53,4 +53,36 @@ public class EndpointCircuitTests
 
         Assert.Equal(CircuitState.Closed, c.State);
     }
+
+    [Fact]
+    public async Task Reported_outcomes_count_like_calls_run_inside_the_breaker()
+    {
+        // The fast path: calls that start while the circuit is closed run outside Polly and report their outcome.
+        var c = Circuit(TimeSpan.FromMinutes(1));
+        await c.RecordAsync(new InvalidOperationException());
+        await c.RecordAsync(null);
+        Assert.True(c.IsClosed);
+        await c.RecordAsync(new TimeoutException());
+        await c.RecordAsync(new TimeoutException());
+        await c.RecordAsync(new TimeoutException());
+        Assert.Equal(CircuitState.Open, c.State);
+        Assert.False(c.IsClosed);
+        Assert.False(c.IsAvailable);
+
+        // A report that arrives after the circuit opened is dropped, as Polly drops a call it rejects.
+        await c.RecordAsync(null);
+        Assert.Equal(CircuitState.Open, c.State);
+    }
+
+    [Fact]
+    public async Task A_report_that_arrives_while_half_open_is_the_trial_call()
+    {
+        var c = Circuit(TimeSpan.FromMilliseconds(500));
+        await c.RecordAsync(new TimeoutException());
+        await c.RecordAsync(new TimeoutException());
+        Assert.Equal(CircuitState.Open, c.State);
+        Assert.True(await Lab.EventuallyAsync(() => Task.FromResult(c.IsAvailable), TimeSpan.FromSeconds(5), pollMs: 20));
+        await c.RecordAsync(null);
+        Assert.Equal(CircuitState.Closed, c.State);
+    }
 }
