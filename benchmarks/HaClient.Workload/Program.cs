@@ -43,7 +43,19 @@ public static class Program
             }
         }
 
+        // Unmeasured pre-warm of every route before round 1, so no route pays for JIT tiering in a measured round (the
+        // first route measured used to show ~2x the client CPU per operation of its later rounds).
+        foreach (var route in o.Routes)
+        {
+            if (targets.TryGetValue(route, out var target) && !failures.ContainsKey(route) && o.Prewarm > TimeSpan.Zero)
+            {
+                await RunRoundAsync(target, o with { Warmup = TimeSpan.Zero }, o.Prewarm);
+                Console.Error.WriteLine($"workload: pre-warmed {route} for {o.Prewarm.TotalSeconds:F0} s");
+            }
+        }
+
         var samples = o.Routes.ToDictionary(r => r, _ => new List<ClientStats>());
+        var cpu = o.Routes.ToDictionary(r => r, _ => new CpuUse(0, 0, 0, 0, 0));
         var perRound = TimeSpan.FromSeconds(o.Duration.TotalSeconds / o.Rounds);
         for (var round = 0; round < o.Rounds; round++)
         {
@@ -57,9 +69,11 @@ public static class Program
 
                 try
                 {
-                    var stats = await RunRoundAsync(target, o, perRound);
+                    var (stats, use) = await RunRoundAsync(target, o, perRound);
                     samples[route].AddRange(stats);
-                    Console.Error.WriteLine($"workload: round {round + 1}/{o.Rounds} {route}: {stats.Sum(s => s.ReadMicros.Count + s.WriteMicros.Count) / perRound.TotalSeconds:F0} ops/s, errors {stats.Sum(s => s.Errors)}");
+                    cpu[route] = cpu[route] + use;
+                    var ops = stats.Sum(s => s.ReadMicros.Count + s.WriteMicros.Count);
+                    Console.Error.WriteLine($"workload: round {round + 1}/{o.Rounds} {route}: {ops / perRound.TotalSeconds:F0} ops/s, machine CPU {use.MachineSeconds * 1e6 / Math.Max(1, ops):F0} µs/op, client CPU {use.ClientSeconds * 1e6 / Math.Max(1, ops):F0} µs/op, GC {use.Collections} gen0+ collections, {use.GcPauseMsPerSecond:F1} ms/s paused, errors {stats.Sum(s => s.Errors)}");
                 }
                 catch (Exception e)
                 {
@@ -77,7 +91,7 @@ public static class Program
         {
             results.Add(failures.TryGetValue(route, out var error)
                 ? RouteResult.Unavailable(route, error)
-                : Summarize(route, samples[route], o.Duration, targets[route].ReadTargets()));
+                : Summarize(route, samples[route], o.Duration, targets[route].ReadTargets(), cpu[route]));
         }
 
         foreach (var t in targets.Values)
@@ -93,7 +107,8 @@ public static class Program
         var path = Path.Combine(o.OutputDirectory, $"workload-{DateTime.UtcNow:yyyy-MM-dd}.md");
         await File.WriteAllTextAsync(path, report);
         Console.Error.WriteLine($"workload: wrote {path}");
-        Console.WriteLine(JsonSerializer.Serialize(new
+        Console.WriteLine(JsonSerializer.Serialize(
+            new
         {
             clients = o.Clients,
             duration_s = o.Duration.TotalSeconds,
@@ -111,11 +126,15 @@ public static class Program
                 read_p50_ms = Math.Round(r.ReadP50Ms, 3),
                 write_p50_ms = Math.Round(r.WriteP50Ms, 3),
                 errors = r.Errors,
+                machine_cpu_us_per_op = Math.Round(r.MachineCpuMicrosPerOp, 1),
+                client_cpu_us_per_op = Math.Round(r.ClientCpuMicrosPerOp, 1),
+                client_gc_pause_ms_per_s = Math.Round(r.GcPauseMsPerSecond, 2),
                 ops_ratio_to_haclient = baseline is null || !r.Ok ? (double?)null : Math.Round(r.OpsPerSecond / baseline.OpsPerSecond, 3),
                 p99_ratio_to_haclient = baseline is null || !r.Ok ? (double?)null : Math.Round(r.P99Ms / baseline.P99Ms, 3),
                 error = r.Error,
             }),
-        }));
+        },
+            new JsonSerializerOptions { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals }));
         return results.All(r => r.Ok) ? 0 : 1;
     }
 
@@ -136,7 +155,7 @@ public static class Program
         });
     }
 
-    private static async Task<ClientStats[]> RunRoundAsync(RouteTarget target, WorkloadOptions o, TimeSpan duration)
+    private static async Task<(ClientStats[] Stats, CpuUse Cpu)> RunRoundAsync(RouteTarget target, WorkloadOptions o, TimeSpan duration)
     {
         var warmupEnd = Stopwatch.GetTimestamp() + (long)(o.Warmup.TotalSeconds * Stopwatch.Frequency);
         var measureEnd = warmupEnd + (long)(duration.TotalSeconds * Stopwatch.Frequency);
@@ -148,10 +167,54 @@ public static class Program
             clients[i] = Task.Run(() => ClientLoopAsync(target, o.ReadPercent, seed, warmupEnd, measureEnd, hardStop.Token));
         }
 
-        return await Task.WhenAll(clients);
+        // CPU over the measured window: the whole machine's busy time (/proc/stat) and this process's own.
+        var cpu = MeasureCpuAsync(warmupEnd, measureEnd);
+        var stats = await Task.WhenAll(clients);
+        return (stats, await cpu);
     }
 
-    private static RouteResult Summarize(string route, List<ClientStats> stats, TimeSpan measured, string readTargets)
+    private static async Task<CpuUse> MeasureCpuAsync(long from, long to)
+    {
+        await DelayUntilAsync(from);
+        var machine0 = MachineBusySeconds();
+        var client0 = Process.GetCurrentProcess().TotalProcessorTime;
+        var pause0 = GC.GetTotalPauseDuration();
+        var gcs0 = GC.CollectionCount(0);
+        await DelayUntilAsync(to);
+        return new CpuUse(
+            MachineBusySeconds() - machine0,
+            (Process.GetCurrentProcess().TotalProcessorTime - client0).TotalSeconds,
+            (GC.GetTotalPauseDuration() - pause0).TotalSeconds,
+            GC.CollectionCount(0) - gcs0,
+            Stopwatch.GetElapsedTime(from, to).TotalSeconds);
+    }
+
+    private static Task DelayUntilAsync(long timestamp)
+    {
+        var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), timestamp);
+        return wait > TimeSpan.Zero ? Task.Delay(wait) : Task.CompletedTask;
+    }
+
+    /// <summary>Busy CPU seconds of the whole machine since boot (all CPUs; /proc/stat, in USER_HZ = 100 ticks/s).</summary>
+    private static double MachineBusySeconds()
+    {
+        if (!File.Exists("/proc/stat"))
+        {
+            return double.NaN;
+        }
+
+        var f = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        // cpu user nice system idle iowait irq softirq steal ...
+        long busy = 0;
+        foreach (var i in new[] { 1, 2, 3, 6, 7, 8 })
+        {
+            busy += long.Parse(f[i], CultureInfo.InvariantCulture);
+        }
+
+        return busy / 100.0;
+    }
+
+    private static RouteResult Summarize(string route, List<ClientStats> stats, TimeSpan measured, string readTargets, CpuUse cpu)
     {
         var reads = stats.SelectMany(s => s.ReadMicros).ToArray();
         var writes = stats.SelectMany(s => s.WriteMicros).ToArray();
@@ -171,6 +234,9 @@ public static class Program
             Percentile(writes, 0.99),
             stats.Sum(s => s.Errors),
             readTargets,
+            cpu.MachineSeconds * 1e6 / Math.Max(1, all.Length),
+            cpu.ClientSeconds * 1e6 / Math.Max(1, all.Length),
+            cpu.GcPauseMsPerSecond,
             null);
     }
 
@@ -235,19 +301,19 @@ public static class Program
     private static string FormatTable(List<RouteResult> results, RouteResult? baseline)
     {
         var sb = new StringBuilder();
-        sb.AppendLine("| route | ops/s | p50 ms | p99 ms | read p50 / p99 ms | write p50 / p99 ms | errors | ops/s vs HaClient | p99 vs HaClient | reads went to |");
-        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+        sb.AppendLine("| route | ops/s | p50 ms | p99 ms | read p50 / p99 ms | write p50 / p99 ms | errors | ops/s vs HaClient | p99 vs HaClient | machine CPU µs/op | client CPU µs/op | client GC pause ms/s | reads went to |");
+        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
         foreach (var r in results)
         {
             if (!r.Ok)
             {
-                sb.AppendLine(CultureInfo.InvariantCulture, $"| {RouteResult.Label(r.Route)} | unavailable: {r.Error} | | | | | | | | |");
+                sb.AppendLine(CultureInfo.InvariantCulture, $"| {RouteResult.Label(r.Route)} | unavailable: {r.Error} | | | | | | | | | | | |");
                 continue;
             }
 
             var opsRatio = baseline is null ? "-" : (r.OpsPerSecond / baseline.OpsPerSecond).ToString("F2", CultureInfo.InvariantCulture);
             var p99Ratio = baseline is null ? "-" : (r.P99Ms / baseline.P99Ms).ToString("F2", CultureInfo.InvariantCulture);
-            sb.AppendLine(CultureInfo.InvariantCulture, $"| {RouteResult.Label(r.Route)} | {r.OpsPerSecond:F0} | {r.P50Ms:F3} | {r.P99Ms:F3} | {r.ReadP50Ms:F3} / {r.ReadP99Ms:F3} | {r.WriteP50Ms:F3} / {r.WriteP99Ms:F3} | {r.Errors} | {opsRatio} | {p99Ratio} | {r.ReadTargets} |");
+            sb.AppendLine(CultureInfo.InvariantCulture, $"| {RouteResult.Label(r.Route)} | {r.OpsPerSecond:F0} | {r.P50Ms:F3} | {r.P99Ms:F3} | {r.ReadP50Ms:F3} / {r.ReadP99Ms:F3} | {r.WriteP50Ms:F3} / {r.WriteP99Ms:F3} | {r.Errors} | {opsRatio} | {p99Ratio} | {r.MachineCpuMicrosPerOp:F0} | {r.ClientCpuMicrosPerOp:F0} | {r.GcPauseMsPerSecond:F1} | {r.ReadTargets} |");
         }
 
         return sb.ToString();
@@ -278,6 +344,16 @@ public static class Program
         return sb.ToString();
     }
 
+    /// <summary>CPU seconds used in measured windows: the whole machine's, and the client process's.</summary>
+    private readonly record struct CpuUse(double MachineSeconds, double ClientSeconds, double GcPauseSeconds, int Collections, double WallSeconds)
+    {
+        /// <summary>The client's GC pauses as milliseconds per second of the measured window.</summary>
+        public double GcPauseMsPerSecond => WallSeconds <= 0 ? double.NaN : GcPauseSeconds * 1000 / WallSeconds;
+
+        public static CpuUse operator +(CpuUse a, CpuUse b)
+            => new(a.MachineSeconds + b.MachineSeconds, a.ClientSeconds + b.ClientSeconds, a.GcPauseSeconds + b.GcPauseSeconds, a.Collections + b.Collections, a.WallSeconds + b.WallSeconds);
+    }
+
     private sealed class ClientStats
     {
         public List<double> ReadMicros { get; } = new(16_384);
@@ -287,10 +363,10 @@ public static class Program
         public int Errors { get; set; }
     }
 
-    private sealed record RouteResult(string Route, bool Ok, double OpsPerSecond, double P50Ms, double P99Ms, double ReadP50Ms, double ReadP99Ms, double WriteP50Ms, double WriteP99Ms, int Errors, string ReadTargets, string? Error)
+    private sealed record RouteResult(string Route, bool Ok, double OpsPerSecond, double P50Ms, double P99Ms, double ReadP50Ms, double ReadP99Ms, double WriteP50Ms, double WriteP99Ms, int Errors, string ReadTargets, double MachineCpuMicrosPerOp, double ClientCpuMicrosPerOp, double GcPauseMsPerSecond, string? Error)
     {
         public static RouteResult Unavailable(string route, string error)
-            => new(route, false, 0, double.NaN, double.NaN, double.NaN, double.NaN, double.NaN, double.NaN, 0, "", error.ReplaceLineEndings(" "));
+            => new(route, false, 0, double.NaN, double.NaN, double.NaN, double.NaN, double.NaN, double.NaN, 0, "", double.NaN, double.NaN, double.NaN, error.ReplaceLineEndings(" "));
 
         public static string Label(string route) => route switch
         {
@@ -298,6 +374,8 @@ public static class Program
             "npgsql" => "Npgsql multi-host",
             "haproxy" => "HAProxy + Patroni REST",
             "pgpool" => "pgpool-II",
+            "raw-split" => "raw pools, reads alternate over the replicas (no HA)",
+            "raw-one-replica" => "raw pools, every read to one replica (no HA)",
             _ => route,
         };
     }
@@ -306,15 +384,21 @@ public static class Program
     private sealed class RouteTarget : IAsyncDisposable
     {
         private readonly PostgresCluster? _cluster;
-        private readonly NpgsqlDataSource? _read;
+        private readonly NpgsqlDataSource[] _reads;
+        private int _nextRead;
         private readonly NpgsqlDataSource? _write;
         private readonly IAsyncDisposable[] _owned;
         private readonly Dictionary<int, long> _readPorts = new();
 
         private RouteTarget(PostgresCluster? cluster, NpgsqlDataSource? read, NpgsqlDataSource? write, params IAsyncDisposable[] owned)
+            : this(cluster, read is null ? [] : [read], write, owned)
+        {
+        }
+
+        private RouteTarget(PostgresCluster? cluster, NpgsqlDataSource[] reads, NpgsqlDataSource? write, IAsyncDisposable[] owned)
         {
             _cluster = cluster;
-            _read = read;
+            _reads = reads;
             _write = write;
             _owned = owned;
         }
@@ -342,6 +426,40 @@ public static class Program
                     return new RouteTarget(null, multi.WithTargetSession(TargetSessionAttributes.PreferStandby), multi.WithTargetSession(TargetSessionAttributes.Primary), multi);
                 }
 
+                case "raw-one-replica":
+                case "raw-split":
+                {
+                    // Diagnostics, not HA routes: raw pools to the primary and the replicas found once at start, with no
+                    // monitoring, breakers or budgets. "raw-split" alternates reads over the replicas (what HaClient's
+                    // split costs without its HA machinery); "raw-one-replica" sends every read to one replica.
+                    int? primary = null;
+                    var replicas = new List<int>();
+                    foreach (var port in new[] { 15442, 15443, 15444 })
+                    {
+                        await using var c = new NpgsqlConnection($"Host=127.0.0.1;Port={port};{Credentials};Pooling=false");
+                        await c.OpenAsync();
+                        if (c.PostgresParameters.TryGetValue("in_hot_standby", out var v) && v == "on")
+                        {
+                            replicas.Add(port);
+                        }
+                        else
+                        {
+                            primary ??= port;
+                        }
+                    }
+
+                    if (primary is null || replicas.Count == 0)
+                    {
+                        throw new InvalidOperationException("needs a primary and a replica");
+                    }
+
+                    var reads = (route == "raw-split" ? replicas : replicas.Take(1))
+                        .Select(p => NpgsqlDataSource.Create($"Host=127.0.0.1;Port={p};{Credentials};Maximum Pool Size=100"))
+                        .ToArray();
+                    var write = NpgsqlDataSource.Create($"Host=127.0.0.1;Port={primary};{Credentials};Maximum Pool Size=100");
+                    return new RouteTarget(null, reads, write, [.. reads, write]);
+                }
+
                 case "haproxy":
                 {
                     var read = NpgsqlDataSource.Create($"Host=127.0.0.1;Port=15501;{Credentials};Maximum Pool Size=100");
@@ -357,7 +475,7 @@ public static class Program
                 }
 
                 default:
-                    throw new ArgumentException($"unknown route '{route}' (haclient, npgsql, haproxy, pgpool)");
+                    throw new ArgumentException($"unknown route '{route}' (haclient, npgsql, haproxy, pgpool; diagnostics: raw-split, raw-one-replica)");
             }
         }
 
@@ -383,7 +501,8 @@ public static class Program
 
         private async Task<long> ReadOnSourceAsync(int id, CancellationToken ct)
         {
-            await using var connection = await _read!.OpenConnectionAsync(ct);
+            var source = _reads.Length == 1 ? _reads[0] : _reads[(int)((uint)Interlocked.Increment(ref _nextRead) % (uint)_reads.Length)];
+            await using var connection = await source.OpenConnectionAsync(ct);
             return await ReadOnAsync(connection, id, ct);
         }
 
@@ -425,13 +544,14 @@ public static class Program
         }
     }
 
-    private sealed record WorkloadOptions(int Clients, TimeSpan Duration, TimeSpan Warmup, int Rounds, int ReadPercent, string[] Routes, string OutputDirectory, string LoadAverage, string Command)
+    private sealed record WorkloadOptions(int Clients, TimeSpan Duration, TimeSpan Warmup, TimeSpan Prewarm, int Rounds, int ReadPercent, string[] Routes, string OutputDirectory, string LoadAverage, string Command)
     {
         public static WorkloadOptions Parse(string[] args)
         {
             var clients = 16;
             var duration = 20.0;
             var warmup = 3.0;
+            var prewarm = 10.0;
             var rounds = 2;
             var readPercent = 90;
             var routes = new[] { "haclient", "npgsql", "haproxy", "pgpool" };
@@ -445,16 +565,17 @@ public static class Program
                     case "--clients": clients = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                     case "--duration": duration = double.Parse(Next(), CultureInfo.InvariantCulture); break;
                     case "--warmup": warmup = double.Parse(Next(), CultureInfo.InvariantCulture); break;
+                    case "--prewarm": prewarm = double.Parse(Next(), CultureInfo.InvariantCulture); break;
                     case "--rounds": rounds = Math.Max(1, int.Parse(Next(), CultureInfo.InvariantCulture)); break;
                     case "--read-percent": readPercent = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                     case "--routes": routes = Next().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries); break;
                     case "--out": output = Next(); break;
-                    default: throw new ArgumentException($"unknown argument {args[i]} (--clients N --duration S --warmup S --rounds R --read-percent P --routes a,b --out DIR)");
+                    default: throw new ArgumentException($"unknown argument {args[i]} (--clients N --duration S --warmup S --prewarm S --rounds R --read-percent P --routes a,b --out DIR)");
                 }
             }
 
             var load = ReadLoad();
-            return new WorkloadOptions(clients, TimeSpan.FromSeconds(duration), TimeSpan.FromSeconds(warmup), rounds, readPercent, routes, output, load, command);
+            return new WorkloadOptions(clients, TimeSpan.FromSeconds(duration), TimeSpan.FromSeconds(warmup), TimeSpan.FromSeconds(prewarm), rounds, readPercent, routes, output, load, command);
         }
     }
 }
