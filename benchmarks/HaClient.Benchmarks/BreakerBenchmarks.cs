@@ -8,7 +8,9 @@ namespace HaClient.Benchmarks;
 /// <summary>
 /// One call through an endpoint's breaker (<c>EndpointCircuit.ExecuteAsync</c>, closed circuit, synchronous callback)
 /// vs the same Polly v8 circuit-breaker pipeline built directly (baseline), and vs no pipeline at all; then the same
-/// two with a callback that completes asynchronously (as every real call does), which is where Polly allocates.
+/// two with a callback that completes asynchronously (as every real call does), which is where Polly allocates; and
+/// HaClient's fast path for a closed circuit (the call runs outside the pipeline and reports its outcome, which Polly
+/// takes synchronously).
 /// </summary>
 [MemoryDiagnoser]
 public class BreakerBenchmarks
@@ -48,6 +50,15 @@ public class BreakerBenchmarks
 
     [Benchmark(Description = "HaClient EndpointCircuit, async callback (yields)")]
     public ValueTask<int> HaClientCircuitAsync() => _circuit.ExecuteAsync(YieldingCallback, _state, CancellationToken.None);
+
+    [Benchmark(Description = "HaClient fast path: async call outside, then EndpointCircuit.RecordAsync (yields)")]
+    public async ValueTask<int> HaClientRecordAsync()
+    {
+        // What the Postgres hot path does while the circuit is closed: run the call, then report its outcome.
+        var result = await YieldingCallback(_state, CancellationToken.None);
+        await _circuit.RecordAsync(null);
+        return result;
+    }
 
     private static async ValueTask<int> YieldingCallback(int state, CancellationToken cancellationToken)
     {
