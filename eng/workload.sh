@@ -2,7 +2,7 @@
 # Workload comparison (GitHub issue 5): the same bounded read-heavy workload through HaClient, Npgsql multi-host,
 # HAProxy and pgpool-II, one route after another, against the lab's Patroni cluster. Run as root on the lab machine.
 #
-#   bash eng/workload.sh [--clients 16] [--duration 20] [--warmup 3] [--rounds 2] [--read-percent 90] [--routes haclient,npgsql,haproxy,pgpool]
+#   bash eng/workload.sh [--clients 16] [--duration 60] [--warmup 3] [--prewarm 10] [--rounds 4] [--read-percent 90] [--routes haclient,npgsql,haproxy,pgpool]
 #
 # Brings the Patroni cluster up (eng/lab.sh patroni up), starts HAProxy and pgpool-II (eng/lab/proxies.sh), waits
 # (at most WORKLOAD_LOAD_WAIT_S, default 600 s) for the 1-minute load average to drop below WORKLOAD_MAX_LOAD

@@ -326,7 +326,7 @@ public static class Program
         sb.AppendLine();
         sb.AppendLine(CultureInfo.InvariantCulture, $"Command: `{o.Command}`");
         sb.AppendLine();
-        sb.AppendLine(CultureInfo.InvariantCulture, $"Workload: {o.Clients} concurrent clients, {o.ReadPercent}% `SELECT v FROM haclient_workload WHERE id = $1` / {100 - o.ReadPercent}% `UPDATE haclient_workload SET v = v + 1 WHERE id = $1` (uniform ids over {Rows} rows), each client one operation at a time (pooled open, command, close), {o.Duration.TotalSeconds:F0} s measured per route in {o.Rounds} rounds (each preceded by {o.Warmup.TotalSeconds:F0} s unmeasured warm-up); routes run one after another in one process against the lab's Patroni cluster (PG 15442-15444), in reverse order every other round (A B C D, D C B A) so drifting load from other processes falls on all routes alike; every route's pools stay open for the whole run. Latency is per operation including the pooled open.");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"Workload: {o.Clients} concurrent clients, {o.ReadPercent}% `SELECT v FROM haclient_workload WHERE id = $1` / {100 - o.ReadPercent}% `UPDATE haclient_workload SET v = v + 1 WHERE id = $1` (uniform ids over {Rows} rows), each client one operation at a time (pooled open, command, close), {o.Duration.TotalSeconds:F0} s measured per route in {o.Rounds} rounds (each preceded by {o.Warmup.TotalSeconds:F0} s unmeasured warm-up, and every route pre-warmed for {o.Prewarm.TotalSeconds:F0} s before round 1); routes run one after another in one process against the lab's Patroni cluster (PG 15442-15444), in reverse order every other round (A B C D, D C B A) so drifting load from other processes falls on all routes alike; every route's pools stay open for the whole run. Latency is per operation including the pooled open. Machine CPU is the whole machine's busy time (/proc/stat: client, proxies, PostgreSQL, kernel) per operation; client CPU is this process's; GC pause is this process's.");
         sb.AppendLine();
         sb.AppendLine(CultureInfo.InvariantCulture, $"Load average before the run (1/5/15 min): {o.LoadAverage}; after: {ReadLoad()}");
         sb.AppendLine();
@@ -549,10 +549,10 @@ public static class Program
         public static WorkloadOptions Parse(string[] args)
         {
             var clients = 16;
-            var duration = 20.0;
+            var duration = 60.0;
             var warmup = 3.0;
             var prewarm = 10.0;
-            var rounds = 2;
+            var rounds = 4;
             var readPercent = 90;
             var routes = new[] { "haclient", "npgsql", "haproxy", "pgpool" };
             var output = "benchmarks/results";
