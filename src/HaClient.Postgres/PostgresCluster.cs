@@ -7,7 +7,6 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Npgsql;
-using Polly;
 using NpgsqlTypes;
 using Polly.CircuitBreaker;
 
@@ -283,102 +282,49 @@ public sealed partial class PostgresCluster : IAsyncDisposable, IEndpointStateSo
     }
 
     /// <summary>Opens a pooled connection on <paramref name="slot"/> and runs <paramref name="work"/>, through the host's
-    /// breaker and within <paramref name="remaining"/>. While the circuit is closed (nearly always) the call runs outside
-    /// Polly's pipeline and its outcome is reported to the breaker when it ends (see
-    /// <see cref="EndpointCircuit.RecordAsync"/>); otherwise it runs inside, so Polly admits one trial call at a time.
-    /// Pooled state machines and a reused cancellation source keep the per-call allocations to a minimum.</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<T> RunAsync<T>(HostSlot slot, Func<NpgsqlConnection, CancellationToken, Task<T>> work, TimeSpan remaining, WriteAttempt? write, CancellationToken cancellationToken)
+    /// breaker and within <paramref name="remaining"/> (<see cref="EndpointCircuit.ExecuteBoundedAsync{T, TState}"/>:
+    /// outside Polly's pipeline while the circuit is closed, pooled state machines, a reused cancellation source).
+    /// Await the result once.</summary>
+    private ValueTask<T> RunAsync<T>(HostSlot slot, Func<NpgsqlConnection, CancellationToken, Task<T>> work, TimeSpan remaining, WriteAttempt? write, CancellationToken cancellationToken)
+    {
+        HaClientTelemetry.RoutingDecisions.Add(1, _clusterTag, new("haclient.target_role", slot.Index == _monitor.PrimaryIndex ? "primary" : "replica"));
+        return slot.Circuit.ExecuteBoundedAsync(
+            static (s, ct) => RunOnConnectionAsync(s.slot, s.work, s.write, ct),
+            (slot, work, write),
+            remaining,
+            cancellationToken);
+    }
+
+    /// <summary>The call itself. It counts as in flight on the host until it really ends (a call abandoned at the end of
+    /// its budget still occupies the host), which is what least-busy routing should see.</summary>
+    private static async Task<T> RunOnConnectionAsync<T>(HostSlot slot, Func<NpgsqlConnection, CancellationToken, Task<T>> work, WriteAttempt? write, CancellationToken cancellationToken)
     {
         Interlocked.Increment(ref slot.InFlight);
-        HaClientTelemetry.RoutingDecisions.Add(1, _clusterTag, new("haclient.target_role", slot.Index == _monitor.PrimaryIndex ? "primary" : "replica"));
         try
         {
-            if (slot.Circuit.IsClosed)
+            await using var connection = await slot.Pool.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            if (write is not null)
             {
-                var outcome = await RunBoundedAsync(slot, work, write, remaining, cancellationToken).ConfigureAwait(false);
-                await slot.Circuit.RecordAsync(outcome.Exception).ConfigureAwait(false);
-                outcome.ThrowIfException();
-                return (T)outcome.Result!;
+                if (IsHotStandby(connection))
+                {
+                    throw new NotPrimaryException();
+                }
+
+                write.Sent = true;
             }
 
-            var context = ResilienceContextPool.Shared.Get(cancellationToken);
-            try
+            var result = await work(connection, cancellationToken).ConfigureAwait(false);
+            if (write is { CaptureToken: true })
             {
-                var outcome = await slot.Circuit.ExecuteOutcomeAsync(
-                    static (ctx, s) => RunBoundedAsync(s.slot, s.work, s.write, s.remaining, ctx.CancellationToken),
-                    context,
-                    (slot, work, write, remaining)).ConfigureAwait(false);
-                outcome.ThrowIfException();
-                return (T)outcome.Result!;
+                write.Token = await GetConsistencyTokenAsync(connection, cancellationToken).ConfigureAwait(false);
             }
-            finally
-            {
-                ResilienceContextPool.Shared.Return(context);
-            }
+
+            return result;
         }
         finally
         {
             Interlocked.Decrement(ref slot.InFlight);
         }
-    }
-
-    /// <summary>Runs the call within the budget (see <see cref="Budget"/>): on expiry the caller is released and the call
-    /// is abandoned and cancelled off the thread pool. Failures come back as outcomes, for the breaker. The result travels
-    /// as <see cref="object"/>, the breaker's own result type, so Polly calls straight through (any other type costs two
-    /// more state machines per call to convert outcomes; boxing a value-type result costs 24 bytes).</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private static async ValueTask<Outcome<object?>> RunBoundedAsync<T>(HostSlot slot, Func<NpgsqlConnection, CancellationToken, Task<T>> work, WriteAttempt? write, TimeSpan remaining, CancellationToken callerToken)
-    {
-        if (remaining <= TimeSpan.Zero)
-        {
-            remaining = TimeSpan.FromMilliseconds(1);
-        }
-
-        var cts = Budget.RentSource();
-        var task = RunOnConnectionAsync(slot, work, write, cts.Token);
-        try
-        {
-            var result = await task.WaitAsync(remaining, callerToken).ConfigureAwait(false);
-            Budget.ReturnSource(cts);
-            return Outcome.FromResult<object?>(result);
-        }
-        catch (Exception e)
-        {
-            if (Budget.IsExpiry(e, callerToken))
-            {
-                Budget.Abandon(task, cts);
-            }
-            else
-            {
-                // The call itself finished (it failed): nothing holds the token any more.
-                Budget.ReturnSource(cts);
-            }
-
-            return Outcome.FromException<object?>(e);
-        }
-    }
-
-    private static async Task<T> RunOnConnectionAsync<T>(HostSlot slot, Func<NpgsqlConnection, CancellationToken, Task<T>> work, WriteAttempt? write, CancellationToken cancellationToken)
-    {
-        await using var connection = await slot.Pool.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        if (write is not null)
-        {
-            if (IsHotStandby(connection))
-            {
-                throw new NotPrimaryException();
-            }
-
-            write.Sent = true;
-        }
-
-        var result = await work(connection, cancellationToken).ConfigureAwait(false);
-        if (write is { CaptureToken: true })
-        {
-            write.Token = await GetConsistencyTokenAsync(connection, cancellationToken).ConfigureAwait(false);
-        }
-
-        return result;
     }
 
     private async Task<NpgsqlConnection> OpenAsync(HostSlot slot, TimeSpan remaining, CancellationToken cancellationToken)

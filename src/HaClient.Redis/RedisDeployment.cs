@@ -279,17 +279,16 @@ public sealed partial class RedisDeployment : IAsyncDisposable, IEndpointStateSo
 
     private async Task<T> RunAsync<T>(RedisNode node, WorkContext<T> context, TimeSpan remaining, CancellationToken cancellationToken)
     {
-        // Budget cancels cts itself (off the thread pool) when the time is up; no CancelAfter here. The call also ends
-        // when the node is abandoned (a new master was adopted while this one hangs).
-        var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        using var bound = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, node.AbandonToken);
-        var state = (context, cts, remaining);
-        var result = await node.Circuit.ExecuteAsync(
-            static async (s, ct) => await Budget.WithinAsync(RunOnNodeAsync(s.context, s.cts.Token), s.remaining, s.cts, ct).ConfigureAwait(false),
-            state,
-            bound.Token).ConfigureAwait(false);
-        cts.Dispose();
-        return result;
+        // The call ends at the budget (Budget cancels the call's own token off the thread pool; no CancelAfter here),
+        // when the caller cancels, or when the node is abandoned (a new master was adopted while this one hangs). A linked
+        // source only when the caller's token can cancel; usually the node's abandon token alone does.
+        var abandon = node.AbandonToken;
+        using var linked = cancellationToken.CanBeCanceled ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, abandon) : null;
+        return await node.Circuit.ExecuteBoundedAsync(
+            static (c, ct) => RunOnNodeAsync(c, ct),
+            context,
+            remaining,
+            linked?.Token ?? abandon).ConfigureAwait(false);
     }
 
     private static async Task<T> RunOnNodeAsync<T>(WorkContext<T> c, CancellationToken cancellationToken)

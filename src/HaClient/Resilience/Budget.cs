@@ -1,3 +1,6 @@
+using System.Runtime.CompilerServices;
+using Polly;
+
 namespace HaClient.Resilience;
 
 /// <summary>
@@ -26,6 +29,49 @@ internal static class Budget
         {
             Abandon(task, cts);
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Starts <paramref name="call"/> with a token of a reused source and awaits it for at most <paramref name="remaining"/>
+    /// (see <see cref="WithinAsync{T}"/>). The outcome comes back instead of an exception, with the result typed as
+    /// <see cref="object"/> (the breaker's result type, so Polly calls straight through). The returned task is pooled:
+    /// await it once.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    public static async ValueTask<Outcome<object?>> RunAsync<T, TState>(Func<TState, CancellationToken, Task<T>> call, TState state, TimeSpan remaining, CancellationToken callerToken)
+    {
+        var cts = RentSource();
+        var task = call(state, cts.Token);
+        try
+        {
+            var result = await task.WaitAsync(AtLeastOneMillisecond(remaining), callerToken).ConfigureAwait(false);
+            ReturnSource(cts);
+            return Outcome.FromResult<object?>(result);
+        }
+        catch (Exception e)
+        {
+            Settle(task, cts, e, callerToken);
+            return Outcome.FromException<object?>(e);
+        }
+    }
+
+    /// <summary>A budget that has run out still gets a moment (<see cref="Task.WaitAsync(TimeSpan)"/> takes 0 as "no
+    /// wait", not "expired").</summary>
+    public static TimeSpan AtLeastOneMillisecond(TimeSpan remaining) => remaining <= TimeSpan.Zero ? TimeSpan.FromMilliseconds(1) : remaining;
+
+    /// <summary>After a bounded wait on <paramref name="task"/> (started with <paramref name="cts"/>'s token) threw
+    /// <paramref name="e"/>: abandons the call when the budget ended or the caller cancelled, otherwise (the call itself
+    /// failed, so nothing holds the token) returns the source for reuse.</summary>
+    public static void Settle(Task task, CancellationTokenSource cts, Exception e, CancellationToken callerToken)
+    {
+        if (IsExpiry(e, callerToken))
+        {
+            Abandon(task, cts);
+        }
+        else
+        {
+            ReturnSource(cts);
         }
     }
 

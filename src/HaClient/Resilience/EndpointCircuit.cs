@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using Polly;
 using Polly.CircuitBreaker;
 using HaClient.Telemetry;
@@ -64,11 +65,57 @@ internal sealed class EndpointCircuit
     public ValueTask<TResult> ExecuteAsync<TResult, TState>(Func<TState, CancellationToken, ValueTask<TResult>> callback, TState state, CancellationToken cancellationToken)
         => _pipeline.ExecuteAsync(callback, state, cancellationToken);
 
-    /// <summary>Runs a call through the breaker with Polly's lowest-overhead entry point: no exception crosses the
-    /// pipeline (failures travel as outcomes) and the context comes from <see cref="ResilienceContextPool"/>. An open
-    /// circuit yields an outcome holding <see cref="BrokenCircuitException"/>.</summary>
-    public ValueTask<Outcome<TResult>> ExecuteOutcomeAsync<TResult, TState>(Func<ResilienceContext, TState, ValueTask<Outcome<TResult>>> callback, ResilienceContext context, TState state)
-        => _pipeline.ExecuteOutcomeAsync(callback, context, state);
+    /// <summary>
+    /// Runs <paramref name="call"/> through the breaker within <paramref name="remaining"/> (see <see cref="Budget"/>).
+    /// While the circuit is closed (nearly always) the call runs outside Polly's pipeline and its outcome is reported when
+    /// it ends (<see cref="RecordAsync"/>); otherwise it runs inside, so Polly admits one trial call at a time and rejects
+    /// the rest with <see cref="BrokenCircuitException"/>. Pooled: await the result once.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    public async ValueTask<T> ExecuteBoundedAsync<T, TState>(Func<TState, CancellationToken, Task<T>> call, TState state, TimeSpan remaining, CancellationToken cancellationToken)
+    {
+        if (!IsClosed)
+        {
+            return await ExecuteInsideAsync(call, state, remaining, cancellationToken).ConfigureAwait(false);
+        }
+
+        // Inline rather than through Budget.RunAsync: one pooled state machine fewer on every call.
+        var cts = Budget.RentSource();
+        var task = call(state, cts.Token);
+        T result;
+        try
+        {
+            result = await task.WaitAsync(Budget.AtLeastOneMillisecond(remaining), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            Budget.Settle(task, cts, e, cancellationToken);
+            await RecordAsync(e).ConfigureAwait(false);
+            throw;
+        }
+
+        Budget.ReturnSource(cts);
+        await RecordAsync(null).ConfigureAwait(false);
+        return result;
+    }
+
+    private async ValueTask<T> ExecuteInsideAsync<T, TState>(Func<TState, CancellationToken, Task<T>> call, TState state, TimeSpan remaining, CancellationToken cancellationToken)
+    {
+        var context = ResilienceContextPool.Shared.Get(cancellationToken);
+        try
+        {
+            var outcome = await _pipeline.ExecuteOutcomeAsync(
+                static (ctx, s) => Budget.RunAsync(s.call, s.state, s.remaining, ctx.CancellationToken),
+                context,
+                (call, state, remaining)).ConfigureAwait(false);
+            outcome.ThrowIfException();
+            return (T)outcome.Result!;
+        }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(context);
+        }
+    }
 
     /// <summary>Whether the circuit is closed: calls may run outside the pipeline and report with <see cref="RecordAsync"/>.</summary>
     public bool IsClosed => _state.CircuitState == CircuitState.Closed;
