@@ -271,76 +271,12 @@ public static class PostgresDrill
 
     /// <summary>Tries a real write on every node every 5 ms: records each node's role over time and the first write
     /// each node acknowledged after the fault.</summary>
-    private sealed class Observer(int[] ports)
+    private sealed class Observer(int[] ports) : RoleHistory
     {
-        private readonly ConcurrentDictionary<int, List<(double At, bool InRecovery)>> _samples = new();
-        private readonly ConcurrentDictionary<int, double> _firstAckAfterFault = new();
-
-        public double FaultAt { get; set; } = double.MaxValue;
-
         public async Task RunAsync(CancellationToken stop) => await Task.WhenAll(ports.Select(p => LoopAsync(p, stop)));
-
-        public int CurrentPrimary()
-        {
-            foreach (var (port, list) in _samples)
-            {
-                lock (list)
-                {
-                    if (list.Count > 0 && !list[^1].InRecovery)
-                    {
-                        return port;
-                    }
-                }
-            }
-
-            return -1;
-        }
-
-        /// <summary>Whether the node was seen in recovery both before the write started and after it was acked (so it
-        /// acknowledged a write while a standby: impossible unless the client wrote to the wrong node).</summary>
-        public bool WasReplicaThroughout(int port, double started, double acked)
-        {
-            if (!_samples.TryGetValue(port, out var list))
-            {
-                return false;
-            }
-
-            lock (list)
-            {
-                bool? before = null, after = null;
-                foreach (var (at, inRecovery) in list)
-                {
-                    if (at < started)
-                    {
-                        before = inRecovery;
-                    }
-                    else if (at > acked && after is null)
-                    {
-                        after = inRecovery;
-                    }
-                }
-
-                return before == true && after == true;
-            }
-        }
-
-        public (int Port, double At) FirstWritableAfterFault(int oldPrimary)
-        {
-            var best = (Port: -1, At: double.MaxValue);
-            foreach (var (port, at) in _firstAckAfterFault)
-            {
-                if (port != oldPrimary && at < best.At)
-                {
-                    best = (port, at);
-                }
-            }
-
-            return best.Port < 0 ? (-1, -1) : best;
-        }
 
         private async Task LoopAsync(int port, CancellationToken stop)
         {
-            var list = _samples.GetOrAdd(port, _ => new List<(double, bool)>());
             NpgsqlConnection? c = null;
             while (!stop.IsCancellationRequested)
             {
@@ -357,17 +293,13 @@ public static class PostgresDrill
                     await using var cmd = new NpgsqlCommand("SELECT pg_is_in_recovery()", c);
                     var inRecovery = (bool)(await cmd.ExecuteScalarAsync(cts.Token).WaitAsync(TimeSpan.FromMilliseconds(300), stop))!;
                     var at = Lab.NowUnixMs();
-                    lock (list)
-                    {
-                        list.Add((at, inRecovery));
-                    }
-
-                    if (!inRecovery && at > FaultAt && !_firstAckAfterFault.ContainsKey(port))
+                    Record(port, at, primary: !inRecovery);
+                    if (!inRecovery && AwaitsWritableAfterFault(port, at))
                     {
                         // Writable means a write is acknowledged (in synchronous mode that waits for a standby).
                         await using var w = new NpgsqlCommand("INSERT INTO drill_probe VALUES (clock_timestamp())", c);
                         await w.ExecuteNonQueryAsync(cts.Token).WaitAsync(TimeSpan.FromSeconds(5), stop);
-                        _firstAckAfterFault.TryAdd(port, Lab.NowUnixMs());
+                        RecordWritableAfterFault(port, Lab.NowUnixMs());
                     }
                 }
                 catch (Exception) when (!stop.IsCancellationRequested)

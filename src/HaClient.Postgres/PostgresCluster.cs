@@ -329,17 +329,13 @@ public sealed partial class PostgresCluster : IAsyncDisposable, IEndpointStateSo
 
     private async Task<NpgsqlConnection> OpenAsync(HostSlot slot, TimeSpan remaining, CancellationToken cancellationToken)
     {
-        var cts = new CancellationTokenSource();
         try
         {
-            var connection = await slot.Circuit.ExecuteAsync(
-                static async (s, ct) => await Budget.WithinAsync(s.slot.Pool.OpenConnectionAsync(s.cts.Token).AsTask(), s.remaining, s.cts, ct).ConfigureAwait(false),
-                (slot, cts, remaining),
+            return await slot.Circuit.ExecuteBoundedAsync(
+                static (pool, ct) => pool.OpenConnectionAsync(ct).AsTask(),
+                slot.Pool,
+                remaining,
                 cancellationToken).ConfigureAwait(false);
-
-            // Only on success: an abandoned open may still be cancelled through it (see Budget).
-            cts.Dispose();
-            return connection;
         }
         catch (Exception e) when (!cancellationToken.IsCancellationRequested && IsEndpointFailure(e))
         {

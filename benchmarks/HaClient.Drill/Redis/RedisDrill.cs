@@ -168,7 +168,7 @@ public static class RedisDrill
         })).ToArray();
 
         await Task.Delay(TimeSpan.FromSeconds(args.FaultAfterSeconds));
-        var oldMaster = observer.CurrentMaster();
+        var oldMaster = observer.CurrentPrimary();
         Console.WriteLine($"drill: injecting '{args.Scenario}' (master {oldMaster})");
         var verb = args.Scenario switch
         {
@@ -230,14 +230,14 @@ public static class RedisDrill
         report.ReadErrors = readErrors;
         report.MaxCallMs = Math.Round(maxCallMs, 1);
 
-        var (newPort, masterAt) = observer.FirstMasterAfterFault(oldMaster);
+        var (newPort, masterAt) = observer.FirstWritableAfterFault(oldMaster);
         // Wrong role: acked by a node the observer saw as a replica before the write and after its ack, or sent to the
         // old master after another node was promoted (those are the acks a failover discards). Not "any node but the
         // first new master": under load Sentinel sometimes fails over twice, and following that is right.
         report.WrongRoleWrites = ackList.Count(a =>
             observer.WasReplicaThroughout(a.Port, a.StartedAt, a.AckedAt)
             || (newPort > 0 && a.Port == oldMaster && a.StartedAt > masterAt));
-        report.Extra["master_changes_seen_by_observer"] = observer.MasterChanges();
+        report.Extra["master_changes_seen_by_observer"] = observer.PrimaryChanges();
         var firstAck = ackList.Where(a => a.AckedAt > faultAt && a.Port != oldMaster).OrderBy(a => a.AckedAt).FirstOrDefault();
         if (firstAck is not null)
         {
@@ -300,13 +300,8 @@ public static class RedisDrill
 
     /// <summary>Polls ROLE on every node every ~5 ms over its own raw connections: each node's role over time and the
     /// first moment a node other than the old master answered <c>master</c> after the fault.</summary>
-    private sealed class Observer(int[] ports)
+    private sealed class Observer(int[] ports) : RoleHistory
     {
-        private readonly ConcurrentDictionary<int, List<(double At, bool Master)>> _samples = new();
-        private readonly ConcurrentDictionary<int, double> _firstMasterAfterFault = new();
-
-        public double FaultAt { get; set; } = double.MaxValue;
-
         /// <summary>One dedicated thread per node with blocking I/O: the client under test can starve the thread pool
         /// (that is part of what the drill shows), and the observer's timestamps must not suffer from it.</summary>
         public Task RunAsync(CancellationToken stop)
@@ -332,77 +327,8 @@ public static class RedisDrill
             return Task.WhenAll(done);
         }
 
-        public int CurrentMaster()
-        {
-            foreach (var (port, list) in _samples)
-            {
-                lock (list)
-                {
-                    if (list.Count > 0 && list[^1].Master) return port;
-                }
-            }
-
-            return -1;
-        }
-
-        public bool WasReplicaThroughout(int port, double started, double acked)
-        {
-            if (!_samples.TryGetValue(port, out var list)) return false;
-            lock (list)
-            {
-                bool? before = null, after = null;
-                foreach (var (at, master) in list)
-                {
-                    if (at < started) before = !master;
-                    else if (at > acked && after is null) after = !master;
-                }
-
-                return before == true && after == true;
-            }
-        }
-
-        /// <summary>How many times the node answering master changed (after the first sample).</summary>
-        public int MasterChanges()
-        {
-            var events = new List<(double At, int Port)>();
-            foreach (var (port, list) in _samples)
-            {
-                lock (list)
-                {
-                    var prev = false;
-                    foreach (var (at, master) in list)
-                    {
-                        if (master && !prev) events.Add((at, port));
-                        prev = master;
-                    }
-                }
-            }
-
-            var changes = 0;
-            var current = -1;
-            foreach (var (_, port) in events.OrderBy(e => e.At))
-            {
-                if (current >= 0 && port != current) changes++;
-                current = port;
-            }
-
-            return changes;
-        }
-
-        public (int Port, double At) FirstMasterAfterFault(int oldMaster)
-        {
-            var best = (Port: -1, At: double.MaxValue);
-            foreach (var (port, at) in _firstMasterAfterFault)
-            {
-                if (port != oldMaster && at < best.At) best = (port, at);
-            }
-
-            return best.Port < 0 ? (-1, -1) : best;
-        }
-
         private void Loop(int port, CancellationToken stop)
         {
-            var list = _samples.GetOrAdd(port, _ => new List<(double, bool)>());
             RespProbe? c = null;
             while (!stop.IsCancellationRequested)
             {
@@ -412,8 +338,8 @@ public static class RedisDrill
                     var role = c.Role();
                     var at = Lab.NowUnixMs();
                     var isMaster = role == "master";
-                    lock (list) list.Add((at, isMaster));
-                    if (isMaster && at > FaultAt) _firstMasterAfterFault.TryAdd(port, at);
+                    Record(port, at, isMaster);
+                    if (isMaster && AwaitsWritableAfterFault(port, at)) RecordWritableAfterFault(port, at);
                 }
                 catch (Exception)
                 {

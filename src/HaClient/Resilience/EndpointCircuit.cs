@@ -8,7 +8,7 @@ namespace HaClient.Resilience;
 
 /// <summary>
 /// The circuit breaker of one endpoint (Polly v8). Routing reads <see cref="IsAvailable"/> (a field read, no allocation)
-/// to skip isolated endpoints; calls run through <see cref="ExecuteAsync{TResult, TState}"/>.
+/// to skip isolated endpoints; calls run through <see cref="ExecuteBoundedAsync{T, TState}"/>.
 /// </summary>
 internal sealed class EndpointCircuit
 {
@@ -61,7 +61,9 @@ internal sealed class EndpointCircuit
         _ => false,
     };
 
-    /// <summary>Runs a call through the breaker. Throws <see cref="BrokenCircuitException"/> when open.</summary>
+    /// <summary>Runs a call through the breaker's pipeline, with no budget. Throws <see cref="BrokenCircuitException"/> when
+    /// open. The product's calls use <see cref="ExecuteBoundedAsync{T, TState}"/>; this plain form is what the unit tests
+    /// and the breaker benchmark compare with a raw Polly pipeline.</summary>
     public ValueTask<TResult> ExecuteAsync<TResult, TState>(Func<TState, CancellationToken, ValueTask<TResult>> callback, TState state, CancellationToken cancellationToken)
         => _pipeline.ExecuteAsync(callback, state, cancellationToken);
 

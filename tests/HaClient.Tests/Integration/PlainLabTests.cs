@@ -65,6 +65,25 @@ public sealed class PlainLabTests
             return (r.GetInt64(0), r.GetInt32(1));
         }, ct);
 
+    /// <summary>Keeps writing until replica n2 (127.0.0.1:15433) shows more than 1.5 s of lag, then reads 40 times:
+    /// the ports that served those reads.</summary>
+    private static async Task<List<int>> ReadPortsOnceN2LagsAsync(PostgresCluster cluster, string neverLagged)
+    {
+        using var writing = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var writer = KeepWritingAsync(cluster, writing.Token);
+        Assert.True(await Lab.EventuallyAsync(
+            () => Task.FromResult(cluster.Topology.Hosts[1].ReplayLagSeconds > 1.5), TimeSpan.FromSeconds(15)), neverLagged);
+        var ports = new List<int>();
+        for (var i = 0; i < 40; i++)
+        {
+            ports.Add(await ReadPortAsync(cluster));
+        }
+
+        await writing.CancelAsync();
+        await writer.ContinueWith(_ => { });
+        return ports;
+    }
+
     /// <summary>Writes every 20 ms until <paramref name="stop"/> (so replicas have something to fall behind on).</summary>
     private static Task KeepWritingAsync(PostgresCluster cluster, CancellationToken stop) => Task.Run(async () =>
     {
@@ -177,18 +196,7 @@ public sealed class PlainLabTests
         await Lab.RunAsync("pg pause-replay n2");
         try
         {
-            using var writing = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-            var writer = KeepWritingAsync(cluster, writing.Token);
-            Assert.True(await Lab.EventuallyAsync(
-                () => Task.FromResult(cluster.Topology.Hosts[1].ReplayLagSeconds > 1.5), TimeSpan.FromSeconds(15)), "replica n2 never showed lag");
-            var ports = new List<int>();
-            for (var i = 0; i < 40; i++)
-            {
-                ports.Add(await ReadPortAsync(cluster));
-            }
-
-            await writing.CancelAsync();
-            await writer.ContinueWith(_ => { });
+            var ports = await ReadPortsOnceN2LagsAsync(cluster, "replica n2 never showed lag");
             Assert.DoesNotContain(15433, ports);
             Assert.Contains(15434, ports);
         }
@@ -217,18 +225,7 @@ public sealed class PlainLabTests
         await SqlAsync(15433, "SELECT pg_reload_conf()");
         try
         {
-            using var writing = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-            var writer = KeepWritingAsync(cluster, writing.Token);
-            Assert.True(await Lab.EventuallyAsync(
-                () => Task.FromResult(cluster.Topology.Hosts[1].ReplayLagSeconds > 1.5), TimeSpan.FromSeconds(15)), "the cut-off replica never showed lag");
-            var ports = new List<int>();
-            for (var i = 0; i < 40; i++)
-            {
-                ports.Add(await ReadPortAsync(cluster));
-            }
-
-            await writing.CancelAsync();
-            await writer.ContinueWith(_ => { });
+            var ports = await ReadPortsOnceN2LagsAsync(cluster, "the cut-off replica never showed lag");
             Assert.DoesNotContain(15433, ports);
         }
         finally
