@@ -256,8 +256,9 @@ pt_up() {
   fi
   l=$(pt_leader)
   pt_ensure_role_db "$l"
-  [[ "$mode" != keep ]] && pt_set_sync_mode "$mode"
-  local want_sync; want_sync=$(pt_sync_mode || echo false)
+  # The mode just set is the one to wait for: reading it back from /config can still return the old value.
+  local want_sync
+  if [[ "$mode" == keep ]]; then want_sync=$(pt_sync_mode || echo false); else pt_set_sync_mode "$mode"; want_sync=$mode; fi
   if ! wait_for 20 "3 patroni members running, 2 streaming replicas (sync=$want_sync)" pt_healthy "$want_sync"; then
     # Patroni 3.0.2 does not repair a replica whose timeline is ahead of the leader's (e.g. it began a
     # promotion and lost the key to a resumed old leader): reinitialize replicas that do not stream.
