@@ -347,7 +347,7 @@ public static class RedisDrill
                     c = null;
                 }
 
-                stop.WaitHandle.WaitOne(5);
+                Thread.Sleep(5); // not stop.WaitHandle: the token's source may be disposed if the run ends by an exception
             }
 
             c?.DisposeAsync().AsTask().GetAwaiter().GetResult();
