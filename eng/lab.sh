@@ -12,7 +12,7 @@ source "$LAB_SH_DIR/lab/pg.sh"
 usage() {
   cat >&2 <<USAGE
 usage: bash eng/lab.sh install [--all]
-       bash eng/lab.sh up|down|status
+       bash eng/lab.sh up|down|reset|status|leftovers
        bash eng/lab.sh pg <verb> ...       (up down reset status crash-primary hang-primary resume pause-replay promote ...)
        bash eng/lab.sh patroni <verb> ...  (up [--sync] down reset status crash-leader kill-postmaster hang-leader resume switchover restore)
        bash eng/lab.sh redis <verb> ...    (up down reset status crash-master hang-master resume failover kill-sentinel restore)
@@ -32,7 +32,7 @@ done
 # every daemon is started with 9>&- so it does not inherit it.
 lab_lock() {
   case " $* " in
-    *" status "*|" "|*" help "*|*" -h "*|*" --help "*) return 0 ;;
+    *" status "*|*" leftovers "*|" "|*" help "*|*" -h "*|*" --help "*) return 0 ;;
   esac
   mkdir -p "$LAB_ROOT"
   exec 9>"$LAB_ROOT/lab.lock"
@@ -40,6 +40,29 @@ lab_lock() {
     log "waiting for another eng/lab.sh invocation to finish (lock $LAB_ROOT/lab.lock)"
     flock -w 300 9 || die "could not get the lab lock within 300 s"
   fi
+}
+
+# leftovers : warns of every state that `up` would have to repair (frozen nodes, diverged timelines, members that do
+# not stream, several masters, processes on lab ports that the lab does not know, leftover namespaces).
+leftovers() {
+  local lines
+  lines=$( { pg_leftovers
+    declare -F pt_leftovers >/dev/null && pt_leftovers
+    declare -F rd_leftovers >/dev/null && rd_leftovers
+    lab_netns | sed 's/^/leftover network namespace /'
+    port_holders | while read -r port pid cmd; do
+      known=0
+      for f in "$LAB_ROOT"/pg/n?/postmaster.pid "$LAB_ROOT"/patroni/p?/postmaster.pid "$LAB_ROOT"/patroni/p?.pid \
+               "$LAB_ROOT"/etcd/etcd.pid "$LAB_ROOT"/redis/*/redis.pid "$LAB_ROOT"/proxies/*.pid; do
+        [[ -r "$f" && "$(read_pid "$f")" == "$pid" ]] && known=1 && break
+      done
+      ((known)) || echo "port $port is held by pid $pid ($cmd), which no lab pid file names"
+    done
+  } 2>/dev/null )
+  echo "== leftovers"
+  if [[ -z "$lines" ]]; then echo "none"; return 0; fi
+  sed 's/^/warning: /' <<<"$lines"
+  echo "warning: 'bash eng/lab.sh up' repairs these (or rebuilds the part); 'bash eng/lab.sh reset' starts from empty data"
 }
 
 main() {
@@ -65,16 +88,26 @@ main() {
       ( pg_main down ) || rc=1
       if declare -F patroni_main >/dev/null; then ( patroni_main down ) || rc=1; fi
       if declare -F redis_main >/dev/null; then ( redis_main down ) || rc=1; fi
+      sweep_netns
       return $rc ;;
     reset)
-      pg_main reset
-      declare -F patroni_main >/dev/null && patroni_main reset
-      declare -F redis_main >/dev/null && redis_main reset
+      # From any state: every part down (tolerating failures), anything still on a lab port killed, leftover
+      # namespaces removed, then every part rebuilt from empty data.
+      ( pg_main down ) || true
+      if declare -F patroni_main >/dev/null; then ( patroni_main down ) || true; fi
+      if declare -F redis_main >/dev/null; then ( redis_main down ) || true; fi
+      sweep_ports
+      sweep_netns
+      converge pg pg_reset pg_reset
+      declare -F pt_reset >/dev/null && converge patroni "pt_reset false" "pt_reset false"
+      declare -F rd_reset >/dev/null && converge redis rd_reset rd_reset
       true ;;
     status)
       echo "== pg"; pg_main status
       if declare -F patroni_main >/dev/null; then echo "== patroni"; patroni_main status; fi
-      if declare -F redis_main >/dev/null; then echo "== redis"; redis_main status; fi ;;
+      if declare -F redis_main >/dev/null; then echo "== redis"; redis_main status; fi
+      leftovers ;;
+    leftovers) leftovers ;;
     ""|-h|--help|help) usage ;;
     *) log "unknown command '$cmd'"; usage ;;
   esac

@@ -8,7 +8,12 @@ LAB_PW=haclient-lab-pw
 
 # Progress goes to stderr; results (names, status, fault_at_ms) go to stdout.
 log() { printf 'lab: %s\n' "$*" >&2; }
-die() { printf 'lab: ERROR: %s\n' "$*" >&2; exit 1; }
+# die also records its reason, so that `converge` can say in one line why a part had to be rebuilt.
+die() {
+  printf 'lab: ERROR: %s\n' "$*" >&2
+  [[ -d "$LAB_ROOT" ]] && printf '%s\n' "$*" > "$LAB_ROOT/.last-error" 2>/dev/null
+  exit 1
+}
 now_ms() { date +%s%3N; }
 
 # wait_for TIMEOUT_S DESCRIPTION CMD... : poll CMD every 0.15 s until it succeeds.
@@ -112,3 +117,71 @@ PKGS_PG=(postgresql-15 postgresql-client-15 procps curl)
 PKGS_PATRONI=(postgresql-15 postgresql-client-15 patroni etcd-server etcd-client procps curl)
 PKGS_REDIS=(redis-server redis-sentinel procps)
 PKGS_EXTRA=(haproxy pgpool2)
+
+# converge PART "UP_CMD" "RESET_CMD" : runs UP_CMD (which repairs what it can, with bounded waits) in a subshell. When it
+# cannot converge, says so in one line with its reason and rebuilds PART from scratch with RESET_CMD: lab data is test
+# data, so rebuilding is always allowed. Tests and drills may leave any state behind (a frozen node, a diverged
+# timeline, a member stuck in `starting`, a Sentinel-demoted master); this is what makes every `up`/`restore` end in a
+# healthy lab or a clear error.
+converge() {
+  local part=$1 up=$2 reset=$3 why
+  local rc=0
+  rm -f "$LAB_ROOT/.last-error"
+  # shellcheck disable=SC2086
+  ( $up ) || rc=$?
+  ((rc == 0)) && return 0
+  why=$(cat "$LAB_ROOT/.last-error" 2>/dev/null || echo "exit status $rc")
+  log "repaired: $part did not converge ($why); rebuilding $part from scratch"
+  # shellcheck disable=SC2086
+  $reset
+}
+
+# Every port the lab's servers listen on (plain PG, Patroni PG/REST, etcd, Redis, Sentinel, proxies).
+LAB_PORTS=(15432 15433 15434 15442 15443 15444 18008 18009 18010 12379 12380 16379 16380 16381 16479 16480 16481
+  15500 15501 15502 15600 15601)
+
+# port_holders : "port pid command" for every process that listens on a lab port.
+port_holders() {
+  local line port pid
+  ss -Hltnp 2>/dev/null | while read -r line; do
+    port=$(awk '{print $4}' <<<"$line"); port=${port##*:}
+    pid=$(grep -o 'pid=[0-9]*' <<<"$line" | head -n1 | cut -d= -f2)
+    [[ -n "$pid" ]] || continue
+    if printf '%s\n' "${LAB_PORTS[@]}" | grep -qx "$port"; then
+      echo "$port $pid $(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | cut -c1-100)"
+    fi
+  done | sort -u
+}
+
+# sweep_ports : after every part is down, anything still listening on a lab port is a leftover (a server whose pid
+# file is gone, a process of an earlier lab): kill it, and say which.
+sweep_ports() {
+  local port pid cmd pids=()
+  while read -r port pid cmd; do
+    [[ -n "$pid" ]] || continue
+    log "repaired: port $port was still held by pid $pid ($cmd); killed it"
+    pids+=("$pid")
+  done < <(port_holders)
+  ((${#pids[@]})) || return 0
+  signal_pids CONT "${pids[@]}"; signal_pids KILL "${pids[@]}"
+  wait_gone 10 "${pids[@]}" || true
+}
+
+# Network namespaces the lab creates are named haclient-*; none may outlive `down`.
+LAB_NETNS_PREFIX=haclient-
+lab_netns() { ip netns list 2>/dev/null | awk '{print $1}' | grep "^$LAB_NETNS_PREFIX" || true; }
+sweep_netns() {
+  local ns
+  for ns in $(lab_netns); do
+    ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
+    ip netns delete "$ns" 2>/dev/null && log "repaired: removed leftover network namespace $ns"
+  done
+  return 0
+}
+
+# frozen_pids PID... : those of the pids that are stopped (SIGSTOP).
+frozen_pids() {
+  local p
+  for p in "$@"; do grep -q '^State:.*(stopped)' "/proc/$p/status" 2>/dev/null && echo "$p"; done
+  return 0
+}

@@ -137,6 +137,7 @@ pt_start() {
   setsid setpriv --reuid=postgres --regid=postgres --init-groups --reset-env \
     sh -c 'echo $$ > "$0"; exec "$@"' "$PT_DIR/$n.pid" "$PY" "$PATRONI_BIN" "$(pt_cfg "$n")" \
     </dev/null 9>&- >>"$PT_DIR/$n.log" 2>&1 &
+  disown $! 2>/dev/null || true   # no "Killed" job notice when a rebuild kills it
 }
 
 # ---------- REST / SQL helpers ----------
@@ -213,26 +214,79 @@ pt_ensure_role_db() {
   fi
 }
 
-pt_reinit_stuck() {
-  local l n
+# pt_rebuild_member N : kills node N (Patroni, postmaster, backends), wipes its data and starts Patroni again, which
+# bootstraps it from the current leader (pg_basebackup, checkpoint: fast).
+pt_rebuild_member() {
+  local n=$1 pids
+  mapfile -t pids < <(pt_node_pids "$n")
+  if ((${#pids[@]})); then
+    signal_pids CONT "${pids[@]}"; signal_pids KILL "${pids[@]}"
+    wait_gone 10 "${pids[@]}" || true
+  fi
+  rm -rf "${PT_DIR:?}/$n"
+  pt_start "$n"
+}
+
+# pt_rebuild_stuck : every member that does not stream from the leader (stuck in `starting`, on a diverged timeline,
+# crashed and not restarted) is rebuilt from the leader. Patroni 3.0.2's own repair (POST /reinitialize) can time out
+# on exactly these members, so the lab does not ask it.
+pt_rebuild_stuck() {
+  local l n state
   l=$(pt_leader) || return 0
   for n in "${PT_NODES[@]}"; do
     [[ "$n" == "$l" ]] && continue
-    [[ -n "$(pt_pid "$n" || true)" ]] || continue
     if [[ "$(pt_sql "$l" "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming' AND application_name = '$n'")" != 1 ]]; then
-      log "$n is not streaming from leader $l; POST /reinitialize"
-      curl -fsS -m 10 -X POST -H 'Content-Type: application/json' -d '{"force": true}' \
-        "http://127.0.0.1:${PT_API[$n]}/reinitialize" >&2 || log "reinitialize $n failed"
-      echo >&2
+      state=$(pt_cluster | pt_py "
+print(next(('state=%s timeline=%s' % (m.get('state'), m.get('timeline','?')) for m in c.get('members',[]) if m['name']=='$n'), 'absent from the DCS'))" || echo unknown)
+      log "repaired: patroni $n was not streaming from leader $l ($state); rebuilt it from the leader"
+      pt_rebuild_member "$n"
     fi
   done
 }
 
-pt_resume_all() {
-  local n pids=()
-  for n in "${PT_NODES[@]}"; do mapfile -t -O "${#pids[@]}" pids < <(pt_node_pids "$n"); done
-  local e; e=$(etcd_pid || true); [[ -n "$e" ]] && pids+=("$e")
+pt_resume_all() { # pt_resume_all [--say] : SIGCONT every member and etcd; with --say, log the ones that were frozen
+  local n pids=() tree e
+  for n in "${PT_NODES[@]}"; do
+    mapfile -t tree < <(pt_node_pids "$n")
+    if [[ "${1:-}" == --say && -n "$(frozen_pids "${tree[@]}")" ]]; then log "repaired: patroni $n was frozen; resumed it"; fi
+    pids+=("${tree[@]}")
+  done
+  e=$(etcd_pid || true)
+  if [[ -n "$e" ]]; then
+    [[ "${1:-}" == --say && -n "$(frozen_pids "$e")" ]] && log "repaired: etcd was frozen; resumed it"
+    pids+=("$e")
+  fi
   signal_pids CONT "${pids[@]}"
+}
+
+# pt_leftovers : one line per state that `patroni up` would have to repair.
+pt_leftovers() {
+  local n tree e l any=0
+  [[ -d "$PT_DIR" ]] || return 0
+  for n in "${PT_NODES[@]}"; do
+    [[ -d "$PT_DIR/$n" ]] && any=1
+    mapfile -t tree < <(pt_node_pids "$n")
+    [[ -n "$(frozen_pids "${tree[@]}")" ]] && echo "patroni $n is frozen (SIGSTOP)"
+  done
+  ((any)) || return 0
+  e=$(etcd_pid || true)
+  if [[ -z "$e" ]]; then echo "etcd is down"; return 0; fi
+  [[ -n "$(frozen_pids "$e")" ]] && { echo "etcd is frozen (SIGSTOP)"; return 0; }
+  if ! l=$(pt_leader); then echo "patroni has no leader"; return 0; fi
+  pt_writable "$l" || echo "patroni leader $l does not accept writes"
+  pt_cluster | pt_py "
+for m in c.get('members',[]):
+    if m.get('role') not in ('leader','master') and m.get('state') not in ('running','streaming'):
+        print('patroni %s is %s (timeline %s)' % (m['name'], m.get('state'), m.get('timeline','?')))
+names={m['name'] for m in c.get('members',[])}
+for n in ('p1','p2','p3'):
+    if n not in names: print('patroni %s is absent from the DCS' % n)" || true
+  for n in "${PT_NODES[@]}"; do
+    [[ "$n" == "$l" ]] && continue
+    [[ "$(pt_sql "$l" "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming' AND application_name = '$n'")" == 1 ]] \
+      || echo "patroni $n is not streaming from leader $l"
+  done
+  return 0
 }
 
 # ---------- verbs ----------
@@ -245,12 +299,14 @@ pt_up() {
   ensure_dir "$PT_DIR" postgres:postgres
   ensure_dir "$PT_SOCK" postgres:postgres
   t0=$(now_ms)
-  pt_resume_all
+  pt_resume_all --say
   etcd_start
   local boot_sync=false; [[ "$mode" == true ]] && boot_sync=true
   for n in "${PT_NODES[@]}"; do pt_write_cfg "$n" "$boot_sync"; done
   for n in "${PT_NODES[@]}"; do pt_start "$n"; done
-  if ! wait_for 60 "a patroni leader accepting writes" pt_leader_writable; then
+  # A healthy cluster (or a fresh bootstrap) has a writable leader within ~ttl; a leftover one whose members keep
+  # "restarting after failure" never does, and is rebuilt by `converge`.
+  if ! wait_for 30 "a patroni leader accepting writes" pt_leader_writable; then
     tail -n 15 "$PT_DIR"/p?.log >&2 || true
     die "patroni: no writable leader"
   fi
@@ -261,8 +317,8 @@ pt_up() {
   if [[ "$mode" == keep ]]; then want_sync=$(pt_sync_mode || echo false); else pt_set_sync_mode "$mode"; want_sync=$mode; fi
   if ! wait_for 20 "3 patroni members running, 2 streaming replicas (sync=$want_sync)" pt_healthy "$want_sync"; then
     # Patroni 3.0.2 does not repair a replica whose timeline is ahead of the leader's (e.g. it began a
-    # promotion and lost the key to a resumed old leader): reinitialize replicas that do not stream.
-    pt_reinit_stuck
+    # promotion and lost the key to a resumed old leader), nor one stuck in `starting`: rebuild those.
+    pt_rebuild_stuck
     if ! wait_for 60 "3 patroni members running, 2 streaming replicas (sync=$want_sync)" pt_healthy "$want_sync"; then
       pt_status >&2 || true
       die "patroni cluster not healthy"
@@ -293,7 +349,7 @@ pt_down() {
 
 pt_reset() {
   ensure_root
-  pt_down
+  ( pt_down ) || true
   rm -rf "${PT_DIR:?}" "${ETCD_DIR:?}"
   pt_up "$1"
 }
@@ -400,16 +456,18 @@ pt_main() {
   local sync=false
   [[ "${1:-}" == --sync ]] && sync=true
   case "$verb" in
-    up) pt_up "$sync" ;;
+    up) converge patroni "pt_up $sync" "pt_reset $sync" ;;
     down) pt_down ;;
     reset) pt_reset "$sync" ;;
     status) pt_status ;;
+    leftovers) pt_leftovers ;;
     crash-leader) pt_crash_leader ;;
     kill-postmaster) pt_kill_postmaster ;;
     hang-leader) pt_hang_leader ;;
     resume) pt_resume ;;
     switchover) pt_switchover ;;
-    restore) pt_up keep ;;
+    restore) local m; m=$(pt_sync_mode 2>/dev/null || echo false)
+             converge patroni "pt_up keep" "pt_reset $m" ;;
     *) die "unknown patroni verb '$verb' (up [--sync]|down|reset [--sync]|status|crash-leader|kill-postmaster|hang-leader|resume|switchover|restore)" ;;
   esac
 }

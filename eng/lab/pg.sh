@@ -162,11 +162,14 @@ pg_current_primary() { # exactly one; dies otherwise
   head -n1 <<<"$p"
 }
 
-pg_resume_all() {
-  local n pid pids=()
+pg_resume_all() { # pg_resume_all [--say] : SIGCONT every node; with --say, log the nodes that were frozen
+  local n pid pids=() tree
   for n in "${PG_NODES[@]}"; do
     pid=$(pg_pm_pid "$n" || true)
-    [[ -n "$pid" ]] && mapfile -t -O "${#pids[@]}" pids < <(proc_tree "$pid")
+    [[ -n "$pid" ]] || continue
+    mapfile -t tree < <(proc_tree "$pid")
+    if [[ "${1:-}" == --say && -n "$(frozen_pids "${tree[@]}")" ]]; then log "repaired: pg $n was frozen; resumed it"; fi
+    pids+=("${tree[@]}")
   done
   signal_pids CONT "${pids[@]}"
 }
@@ -176,7 +179,7 @@ pg_up() {
   ensure_lab_root
   ensure_dir "$PG_DIR" postgres:postgres
   ensure_dir "$PG_SOCK" postgres:postgres
-  pg_resume_all
+  pg_resume_all --say
   local t0; t0=$(now_ms)
   local n any=0
   for n in "${PG_NODES[@]}"; do pg_exists "$n" && any=1; done
@@ -196,7 +199,7 @@ pg_up() {
   if [[ -z "$primaries" ]]; then
     for n in "${PG_NODES[@]}"; do
       if pg_running "$n"; then
-        log "no primary running; promoting $n"
+        log "repaired: pg had no primary running; promoting $n"
         pg_sql "$n" 'SELECT pg_promote(true, 30)' >/dev/null || die "promote $n failed"
         primaries=$n; break
       fi
@@ -215,10 +218,10 @@ pg_up() {
     if ! pg_exists "$n"; then
       pg_clone "$n" "$primary"
     elif ! pg_is_replica "$n"; then
-      log "$n is a diverged primary; rebuilding it as a replica of $primary"
+      log "repaired: pg $n is a diverged primary; rebuilding it as a replica of $primary"
       pg_clone "$n" "$primary"
     elif [[ "$(pg_upstream_port "$n")" != "${PG_PORT[$primary]}" ]]; then
-      log "$n follows port $(pg_upstream_port "$n"), not $primary; rebuilding it"
+      log "repaired: pg $n follows port $(pg_upstream_port "$n"), not $primary; rebuilding it"
       pg_clone "$n" "$primary"
     fi
   done
@@ -226,10 +229,11 @@ pg_up() {
   for n in "${PG_NODES[@]}"; do
     [[ "$n" == "$primary" ]] && continue
     if [[ "$(pg_sql "$n" 'SELECT pg_is_wal_replay_paused()')" == t ]]; then
+      log "repaired: pg $n had replay paused; resumed it"
       pg_sql "$n" 'SELECT pg_wal_replay_resume()' >/dev/null || true
     fi
     if ! wait_for 15 "$n streaming from $primary" pg_replica_streams "$primary" "$n"; then
-      log "$n is not streaming; rebuilding it"
+      log "repaired: pg $n was not streaming from $primary within 15 s; rebuilding it"
       pg_clone "$n" "$primary"
       must_wait 30 "$n streaming from $primary" pg_replica_streams "$primary" "$n"
     fi
@@ -248,7 +252,11 @@ pg_down() {
 
 pg_reset() {
   ensure_root
-  pg_down
+  local n
+  pg_resume_all
+  if ! ( pg_down ); then
+    for n in "${PG_NODES[@]}"; do pg_kill_node "$n"; done
+  fi
   rm -rf "${PG_DIR:?}"
   pg_up
 }
@@ -275,6 +283,32 @@ pg_status() {
   for n in "${primary_seen[@]}"; do
     pg_sql "$n" "SELECT '  $n -> ' || application_name || ' state=' || state || ' sync=' || sync_state || ' replay_lag_bytes=' || coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint::text,'?') FROM pg_stat_replication ORDER BY application_name" || true
   done
+}
+
+# pg_leftovers : one line per state that `pg up` would have to repair (nothing when the plain lab is healthy or absent).
+pg_leftovers() {
+  local n pid primaries=() replicas=() any=0
+  for n in "${PG_NODES[@]}"; do
+    pg_exists "$n" || continue
+    any=1
+    pid=$(pg_pm_pid "$n" || true)
+    if [[ -z "$pid" ]]; then echo "pg $n is down"; continue; fi
+    # shellcheck disable=SC2046
+    if [[ -n "$(frozen_pids $(proc_tree "$pid"))" ]]; then echo "pg $n is frozen (SIGSTOP)"; continue; fi
+    case "$(pg_in_recovery "$n" || true)" in
+      f) primaries+=("$n") ;;
+      t) replicas+=("$n")
+         [[ "$(pg_sql "$n" 'SELECT pg_is_wal_replay_paused()')" == t ]] && echo "pg $n has replay paused" ;;
+      *) echo "pg $n does not answer" ;;
+    esac
+  done
+  ((any)) || return 0
+  if ((${#primaries[@]} == 0)); then echo "pg has no running primary"; return 0; fi
+  ((${#primaries[@]} > 1)) && echo "pg has several primaries: ${primaries[*]} (diverged timelines)"
+  for n in "${replicas[@]}"; do
+    pg_replica_streams "${primaries[0]}" "$n" || echo "pg $n is not streaming from ${primaries[0]}"
+  done
+  return 0
 }
 
 pg_crash_primary() {
@@ -345,10 +379,11 @@ pg_promote() {
 pg_main() {
   local verb=${1:-}; shift || true
   case "$verb" in
-    up) pg_up ;;
+    up) converge pg pg_up pg_reset ;;
     down) pg_down ;;
     reset) pg_reset ;;
     status) pg_status ;;
+    leftovers) pg_leftovers ;;
     crash-primary) pg_crash_primary ;;
     hang-primary) pg_hang_primary ;;
     resume) pg_resume ;;

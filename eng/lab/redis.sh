@@ -144,7 +144,7 @@ rd_fix_stray_masters() {
   for p in "${RD_NODES[@]}"; do
     [[ "$p" == "$m" ]] && continue
     if [[ "$(rcli "$p" ROLE | head -n1)" == master ]]; then
-      log "redis $p is a stale master; REPLICAOF 127.0.0.1 $m"
+      log "repaired: redis $p is a stale master; REPLICAOF 127.0.0.1 $m"
       rcli "$p" REPLICAOF 127.0.0.1 "$m" >/dev/null || true
       rcli "$p" CONFIG REWRITE >/dev/null || true
     fi
@@ -152,10 +152,37 @@ rd_fix_stray_masters() {
 }
 rd_heal_and_check() { rd_healthy && return 0; rd_fix_stray_masters; return 1; }
 
-rd_resume_all() {
+rd_resume_all() { # rd_resume_all [--say] : SIGCONT every node and Sentinel; with --say, log the ones that were frozen
   local p pid pids=()
-  for p in "${RD_NODES[@]}" "${RD_SENTINELS[@]}"; do pid=$(rd_pid "$p" || true); [[ -n "$pid" ]] && pids+=("$pid"); done
+  for p in "${RD_NODES[@]}" "${RD_SENTINELS[@]}"; do
+    pid=$(rd_pid "$p" || true); [[ -n "$pid" ]] || continue
+    [[ "${1:-}" == --say && -n "$(frozen_pids "$pid")" ]] && log "repaired: redis $p was frozen; resumed it"
+    pids+=("$pid")
+  done
   signal_pids CONT "${pids[@]}"
+}
+
+# rd_leftovers : one line per state that `redis up` would have to repair.
+rd_leftovers() {
+  local p pid masters=() s m seen=""
+  [[ -d "$RD_DIR" ]] || return 0
+  for p in "${RD_NODES[@]}" "${RD_SENTINELS[@]}"; do
+    [[ -d "$RD_DIR/$p" ]] || continue
+    pid=$(rd_pid "$p" || true)
+    if [[ -z "$pid" ]]; then echo "redis $p is down"; continue; fi
+    if [[ -n "$(frozen_pids "$pid")" ]]; then echo "redis $p is frozen (SIGSTOP)"; continue; fi
+  done
+  for p in "${RD_NODES[@]}"; do
+    [[ "$(rcli "$p" ROLE | head -n1)" == master ]] && masters+=("$p")
+  done
+  ((${#masters[@]} > 1)) && echo "redis has several masters: ${masters[*]} (a Sentinel-demoted master still writable)"
+  for s in "${RD_SENTINELS[@]}"; do
+    m=$(rcli "$s" SENTINEL get-master-addr-by-name "$RD_NAME" | sed -n 2p) || continue
+    [[ -n "$m" ]] || continue
+    [[ -n "$seen" && "$m" != "$seen" ]] && echo "redis sentinels disagree on the master ($seen, $m)"
+    seen=$m
+  done
+  return 0
 }
 
 rd_up() {
@@ -163,7 +190,7 @@ rd_up() {
   ensure_lab_root
   mkdir -p "$RD_DIR"
   local t0 m p; t0=$(now_ms)
-  rd_resume_all
+  rd_resume_all --say
   m=$(rd_current_master)
   # if the recorded master cannot be started but others run, trust the sentinels
   for p in "${RD_NODES[@]}"; do rd_start_node "$p" "$m"; done
@@ -190,7 +217,7 @@ rd_down() {
 
 rd_reset() {
   ensure_root
-  rd_down
+  ( rd_down ) || true
   rm -rf "${RD_DIR:?}"
   rd_up
 }
@@ -280,10 +307,11 @@ rd_kill_sentinel() {
 rd_main() {
   local verb=${1:-}; shift || true
   case "$verb" in
-    up|restore) rd_up ;;
+    up|restore) converge redis rd_up rd_reset ;;
     down) rd_down ;;
     reset) rd_reset ;;
     status) rd_status ;;
+    leftovers) rd_leftovers ;;
     crash-master) rd_crash_master ;;
     hang-master) rd_hang_master ;;
     resume) rd_resume ;;
