@@ -2,7 +2,8 @@
 # Failover drills on the local lab. Each run: a bounded workload, one fault, a readable report, and a JSON last line.
 #   bash eng/drill.sh --scenario crash --sync --client haclient --workload write
 #   bash eng/drill.sh matrix [pg|redis|all]   # every scenario for both clients; JSON lines -> benchmarks/results/
-# Scenarios: crash | kill-postmaster | hang | lag | switchover (Patroni lab); redis-crash | redis-hang |
+# Scenarios: crash | kill-postmaster | hang | lag | switchover (Patroni lab); plain-hang (plain lab: the primary
+# freezes, a standby is promoted --promote-after-s later, 1 s by default); redis-crash | redis-hang |
 # redis-switchover | session-failover (Redis + Sentinel lab). Clients: haclient | npgsql | seredis.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

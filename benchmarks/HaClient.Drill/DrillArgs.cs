@@ -14,6 +14,9 @@ public sealed class DrillArgs
     public int Concurrency { get; set; } = 4;
     public int Sessions { get; set; } = 1000;
 
+    /// <summary>plain-hang: how long after the freeze a standby is promoted.</summary>
+    public double PromoteAfterSeconds { get; set; } = 1;
+
     /// <summary>The repository root (where eng/lab.sh is).</summary>
     public string RepoRoot { get; set; } = FindRepoRoot();
 
@@ -35,6 +38,7 @@ public sealed class DrillArgs
                 case "--budget-ms": a.BudgetMs = double.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture); break;
                 case "--concurrency": a.Concurrency = int.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture); break;
                 case "--sessions": a.Sessions = int.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture); break;
+                case "--promote-after-s": a.PromoteAfterSeconds = double.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture); break;
                 case "--sync": a.Sync = true; break;
                 default: throw new ArgumentException($"unknown argument '{args[i]}'");
             }

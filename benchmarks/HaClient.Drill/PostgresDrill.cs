@@ -14,16 +14,24 @@ namespace HaClient.Drill;
 public static class PostgresDrill
 {
     private const string Credentials = "Username=haclient;Password=haclient-lab-pw;Database=haclient";
-    private static readonly int[] Ports = [15442, 15443, 15444];
+    private static readonly int[] PatroniPorts = [15442, 15443, 15444];
+    private static readonly int[] PlainPorts = [15432, 15433, 15434];
+
+    /// <summary>The lab's nodes: the Patroni lab, or the plain streaming-replication lab for <c>plain-*</c> scenarios.</summary>
+    private static int[] Ports = PatroniPorts;
+
+    private static bool IsPlain(DrillArgs args) => args.Scenario.StartsWith("plain-", StringComparison.Ordinal);
 
     public static async Task<DrillReport> RunAsync(DrillArgs args)
     {
         var report = new DrillReport { Scenario = args.Scenario, Client = args.Client, Workload = args.Workload, BudgetMs = args.BudgetMs };
-        Console.WriteLine($"drill: preparing the Patroni lab ({(args.Sync ? "synchronous_mode" : "asynchronous")})");
-        var (upCode, upOut) = await Lab.RunAsync(args, "patroni up" + (args.Sync ? " --sync" : string.Empty), TimeSpan.FromSeconds(180));
+        Ports = IsPlain(args) ? PlainPorts : PatroniPorts;
+        var labUp = IsPlain(args) ? "pg up" : "patroni up" + (args.Sync ? " --sync" : string.Empty);
+        Console.WriteLine(IsPlain(args) ? "drill: preparing the plain lab" : $"drill: preparing the Patroni lab ({(args.Sync ? "synchronous_mode" : "asynchronous")})");
+        var (upCode, upOut) = await Lab.RunAsync(args, labUp, TimeSpan.FromSeconds(180));
         if (upCode != 0)
         {
-            throw new InvalidOperationException("lab.sh patroni up failed: " + upOut);
+            throw new InvalidOperationException($"lab.sh {labUp} failed: " + upOut);
         }
 
         var leaderPort = await FindPrimaryPortAsync(TimeSpan.FromSeconds(30));
@@ -38,6 +46,17 @@ public static class PostgresDrill
         using var stop = new CancellationTokenSource();
         var observer = new Observer(Ports);
         var observerTask = observer.RunAsync(stop.Token);
+        using var breakers = new BreakerWatch();
+        var lateness = new TimerLateness();
+        var latenessTask = lateness.RunAsync(stop.Token);
+        long connectionLimitErrors = 0;
+        void Failed(Exception e)
+        {
+            if (IsConnectionLimit(e))
+            {
+                Interlocked.Increment(ref connectionLimitErrors);
+            }
+        }
 
         var acks = new ConcurrentQueue<Ack>();
         var sw = Stopwatch.StartNew();
@@ -78,11 +97,13 @@ public static class PostgresDrill
                 }
                 catch (HaClientException e) when (e is WriteOutcomeUnknownException)
                 {
+                    Failed(e);
                     Interlocked.Increment(ref outcomeUnknown);
                     Interlocked.Increment(ref writesFailed);
                 }
-                catch (Exception)
+                catch (Exception e)
                 {
+                    Failed(e);
                     Interlocked.Increment(ref writesFailed);
                 }
 
@@ -111,8 +132,9 @@ public static class PostgresDrill
                                 Interlocked.Increment(ref stale);
                             }
                         }
-                        catch (Exception)
+                        catch (Exception e)
                         {
+                            Failed(e);
                             Interlocked.Increment(ref readErrors);
                         }
 
@@ -135,6 +157,14 @@ public static class PostgresDrill
             case "kill-postmaster": faultAt = await Lab.FaultAsync(args, "patroni kill-postmaster"); break;
             case "hang": faultAt = await Lab.FaultAsync(args, "patroni hang-leader"); break;
             case "switchover": faultAt = await Lab.FaultAsync(args, "patroni switchover"); break;
+            case "plain-hang":
+                // A storm: the primary freezes and a standby is promoted about a second later, as an operator or an
+                // external failover manager would; the frozen primary stays frozen until the drill ends.
+                faultAt = await Lab.FaultAsync(args, "pg hang-primary");
+                await Task.Delay(TimeSpan.FromSeconds(args.PromoteAfterSeconds));
+                var standby = Array.IndexOf(PlainPorts, Ports.First(p => p != oldPrimary)) + 1;
+                await Lab.FaultAsync(args, $"pg promote n{standby}");
+                break;
             case "lag":
                 pausedReplica = Ports.First(p => p != oldPrimary).ToString(System.Globalization.CultureInfo.InvariantCulture);
                 faultAt = Lab.NowUnixMs();
@@ -148,6 +178,11 @@ public static class PostgresDrill
         report.DurationMs = sw.Elapsed.TotalMilliseconds;
         await stop.CancelAsync();
         await observerTask;
+        await latenessTask;
+        report.Extra["timer_lateness_max_ms"] = Math.Round(lateness.MaxMs, 1);
+        report.Extra["connection_limit_errors"] = Interlocked.Read(ref connectionLimitErrors);
+        report.Extra["breaker_opens_healthy"] = breakers.OpensExcept($"127.0.0.1:{oldPrimary}");
+        report.Extra["concurrency"] = args.Concurrency;
 
         Console.WriteLine("drill: restoring the lab");
         if (pausedReplica is not null)
@@ -160,7 +195,8 @@ public static class PostgresDrill
             await Lab.RunAsync(args, "patroni resume", TimeSpan.FromSeconds(60));
         }
 
-        var (restoreCode, restoreOut) = await Lab.RunAsync(args, "patroni restore", TimeSpan.FromSeconds(180));
+        // The plain lab's `pg up` resumes the frozen old primary and rebuilds it as a replica of the promoted one.
+        var (restoreCode, restoreOut) = await Lab.RunAsync(args, IsPlain(args) ? "pg up" : "patroni restore", TimeSpan.FromSeconds(180));
         if (restoreCode != 0)
         {
             Console.WriteLine("drill: warning: patroni restore failed: " + restoreOut);
@@ -264,7 +300,21 @@ public static class PostgresDrill
             await Task.Delay(200);
         }
 
-        throw new TimeoutException("no primary found in the Patroni lab");
+        throw new TimeoutException("no primary found in the lab");
+    }
+
+    /// <summary>Whether <paramref name="e"/> or a cause inside it is the server refusing a connection for being full.</summary>
+    private static bool IsConnectionLimit(Exception? e)
+    {
+        for (; e is not null; e = e.InnerException)
+        {
+            if (e is PostgresException { SqlState: PostgresErrorCodes.TooManyConnections })
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private sealed record Ack(long Id, int Port, double StartedAt, double AckedAt);
