@@ -23,7 +23,7 @@ public class BreakerBenchmarks
     public void Setup()
     {
         var options = new EndpointResilienceOptions();
-        _circuit = new EndpointCircuit("bench", "127.0.0.1:1", options, static e => e is TimeoutException);
+        _circuit = new EndpointCircuit("bench", "127.0.0.1:1", options, static e => e is TimeoutException ? FailureKind.EndpointFailure : FailureKind.ServerError, TimeProvider.System);
         _raw = new ResiliencePipelineBuilder()
             .AddCircuitBreaker(new CircuitBreakerStrategyOptions
             {

@@ -30,12 +30,12 @@ public class RoutingBenchmarks
         {
             var endpoint = new HostEndpoint("127.0.0.1", 15432 + i);
             var pool = NpgsqlDataSource.Create($"Host=127.0.0.1;Port={15432 + i};Username=u;Password=p;Database=d");
-            var circuit = new EndpointCircuit("bench", endpoint.ToString(), resilience, static _ => true);
+            var circuit = new EndpointCircuit("bench", endpoint.ToString(), resilience, static _ => FailureKind.EndpointFailure, TimeProvider.System);
             _slots[i] = new HostSlot(i, endpoint, pool, pool, circuit)
             {
                 State = i == 0
-                    ? new PostgresHostState(endpoint, PostgresRole.Primary, 1, 0x3000100, null, _now, TimeSpan.FromMilliseconds(1), null)
-                    : new PostgresHostState(endpoint, PostgresRole.Replica, 1, 0x3000100, 0.0, _now, TimeSpan.FromMilliseconds(1), null)
+                    ? new PostgresHostState(endpoint, PostgresRole.Primary, 1, 0x3000100, null, _now, default, TimeSpan.FromMilliseconds(1), null)
+                    : new PostgresHostState(endpoint, PostgresRole.Replica, 1, 0x3000100, 0.0, _now, default, TimeSpan.FromMilliseconds(1), null)
                     {
                         // Caught up as of now (the monitor sets this from the primary's sampled WAL positions).
                         CurrentAsOfTimestamp = _now,
@@ -55,8 +55,8 @@ public class RoutingBenchmarks
     public int Write() => Router.SelectPrimary(_slots, 0);
 
     [Benchmark(Description = "read: SelectReader(WithinLagBound)")]
-    public int Read() => Router.SelectReader(_slots, 0, ReadConsistency.WithinLagBound, _lag, true, _now, -1, ++_rotation);
+    public int Read() => Router.SelectReader(_slots, 0, ReadConsistency.WithinLagBound, _lag, true, _now, Stopwatch.Frequency, -1, ++_rotation);
 
     [Benchmark(Description = "read-after-token: SelectReader(AtLeast)")]
-    public int ReadAfterToken() => Router.SelectReader(_slots, 0, _afterToken, _lag, true, _now, -1, ++_rotation);
+    public int ReadAfterToken() => Router.SelectReader(_slots, 0, _afterToken, _lag, true, _now, Stopwatch.Frequency, -1, ++_rotation);
 }

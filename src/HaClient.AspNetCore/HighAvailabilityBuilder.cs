@@ -88,7 +88,7 @@ public sealed class HighAvailabilityBuilder
         {
             var name = (string)key!;
             var options = sp.GetRequiredService<IOptions<HighAvailabilityOptions>>().Value;
-            return PostgresCluster.Create(options.Postgres[name], sp.GetService<ILoggerFactory>(), name);
+            return PostgresCluster.Create(options.Postgres[name], sp.GetService<ILoggerFactory>(), name, sp.GetService<TimeProvider>());
         });
         Services.TryAddSingleton(static sp => sp.GetRequiredService<HighAvailabilityRegistry>().ResolveDefaultPostgres(sp));
     }
@@ -105,7 +105,7 @@ public sealed class HighAvailabilityBuilder
         {
             var name = (string)key!;
             var options = sp.GetRequiredService<IOptions<HighAvailabilityOptions>>().Value;
-            return RedisDeployment.Create(options.Redis[name], sp.GetService<ILoggerFactory>(), name);
+            return RedisDeployment.Create(options.Redis[name], sp.GetService<ILoggerFactory>(), name, sp.GetService<TimeProvider>());
         });
         Services.TryAddSingleton(static sp => sp.GetRequiredService<HighAvailabilityRegistry>().ResolveDefaultRedis(sp));
     }

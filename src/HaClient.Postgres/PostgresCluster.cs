@@ -1,5 +1,3 @@
-using System.Diagnostics;
-using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using HaClient.Resilience;
 using HaClient.Telemetry;
@@ -24,14 +22,16 @@ public sealed partial class PostgresCluster : IAsyncDisposable, IEndpointStateSo
     private readonly TopologyMonitor _monitor;
     private readonly PostgresClusterOptions _options;
     private readonly ILogger _logger;
+    private readonly TimeProvider _time;
     private readonly KeyValuePair<string, object?> _clusterTag;
     private int _rotation;
     private int _disposed;
 
-    private PostgresCluster(string name, ResolvedPostgresSettings settings, PostgresClusterOptions options, ILoggerFactory loggerFactory)
+    private PostgresCluster(string name, ResolvedPostgresSettings settings, PostgresClusterOptions options, ILoggerFactory loggerFactory, TimeProvider timeProvider)
     {
         Name = name;
         _options = options;
+        _time = timeProvider;
         _logger = loggerFactory.CreateLogger("HaClient.Postgres");
         _clusterTag = new("haclient.cluster", name);
         var opSeconds = Math.Max(1, (int)Math.Ceiling(options.Resilience.OperationTimeout.TotalSeconds));
@@ -46,17 +46,25 @@ public sealed partial class PostgresCluster : IAsyncDisposable, IEndpointStateSo
                 Port = endpoint.Port,
                 TargetSessionAttributes = null,
             };
-            if (!settings.Template.ContainsKey("Timeout"))
+            if (!settings.IsSet("Timeout"))
             {
                 user.Timeout = opSeconds;
             }
 
-            if (!settings.Template.ContainsKey("Command Timeout"))
+            if (!settings.IsSet("Command Timeout"))
             {
                 user.CommandTimeout = opSeconds;
             }
 
-            if (!settings.Template.ContainsKey("Cancellation Timeout"))
+            // Admission: never open more per host than the cap; callers beyond it wait for a connection within their
+            // deadline (Npgsql's pool queue) instead of meeting the server's max_connections.
+            user.MaxPoolSize = settings.MaxConnectionsPerHost;
+            if (user.MinPoolSize > user.MaxPoolSize)
+            {
+                user.MinPoolSize = user.MaxPoolSize;
+            }
+
+            if (!settings.IsSet("Cancellation Timeout"))
             {
                 // Do not wait for a cancel request's answer: the server it goes to may be frozen.
                 user.CancellationTimeout = -1;
@@ -73,18 +81,23 @@ public sealed partial class PostgresCluster : IAsyncDisposable, IEndpointStateSo
             };
             var pool = new NpgsqlDataSourceBuilder(user.ConnectionString) { Name = $"{name}/{endpoint}" }.UseLoggerFactory(loggerFactory).Build();
             var probeSource = new NpgsqlDataSourceBuilder(probe.ConnectionString) { Name = $"{name}/{endpoint}/monitor" }.Build();
-            var circuit = new EndpointCircuit(name, endpoint.ToString(), options.Resilience, IsEndpointFailure);
+            var circuit = new EndpointCircuit(name, endpoint.ToString(), options.Resilience, PostgresFailureClassifier.Classify, timeProvider);
             _slots[i] = new HostSlot(i, endpoint, pool, probeSource, circuit);
         }
 
-        _monitor = new TopologyMonitor(name, _slots, options, _logger);
+        _monitor = new TopologyMonitor(name, _slots, options, _logger, timeProvider);
         _monitor.Start();
         HaClientTelemetry.Register(this);
     }
 
     /// <summary>Creates the cluster and starts its monitors. Throws <see cref="OptionsValidationException"/> naming every
     /// bad setting. It never waits for a host: a cluster whose hosts are all down is created and serves once they return.</summary>
-    public static PostgresCluster Create(PostgresClusterOptions options, ILoggerFactory? loggerFactory = null, string name = "default")
+    /// <param name="options">The settings.</param>
+    /// <param name="loggerFactory">Where the monitors and the engine log; none when <see langword="null"/>.</param>
+    /// <param name="name">The logical name (logs, metrics, health).</param>
+    /// <param name="timeProvider">The clock of every budget, probe interval, breaker and lag bound;
+    /// <see cref="TimeProvider.System"/> when <see langword="null"/>.</param>
+    public static PostgresCluster Create(PostgresClusterOptions options, ILoggerFactory? loggerFactory = null, string name = "default", TimeProvider? timeProvider = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
@@ -95,7 +108,7 @@ public sealed partial class PostgresCluster : IAsyncDisposable, IEndpointStateSo
             throw new OptionsValidationException(name, typeof(PostgresClusterOptions), errors);
         }
 
-        return new PostgresCluster(name, settings, options, loggerFactory ?? NullLoggerFactory.Instance);
+        return new PostgresCluster(name, settings, options, loggerFactory ?? NullLoggerFactory.Instance, timeProvider ?? TimeProvider.System);
     }
 
     /// <summary>The logical name (used in logs, metrics and health output).</summary>
@@ -152,33 +165,27 @@ public sealed partial class PostgresCluster : IAsyncDisposable, IEndpointStateSo
     {
         ArgumentNullException.ThrowIfNull(work);
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        var start = Stopwatch.GetTimestamp();
-        var budget = _options.Resilience.OperationTimeout;
+        var deadline = new OperationDeadline(_time, _options.Resilience.OperationTimeout);
         var exclude = -1;
         Exception? last = null;
         for (var attempt = 0; attempt < 2; attempt++)
         {
-            var index = await WaitForReaderAsync(consistency, exclude, start, budget, last, cancellationToken).ConfigureAwait(false);
+            var index = await WaitForReaderAsync(consistency, exclude, deadline, last, cancellationToken).ConfigureAwait(false);
             var slot = _slots[index];
-            var remaining = budget - Stopwatch.GetElapsedTime(start);
             try
             {
-                return await RunAsync(slot, work, remaining, write: null, cancellationToken).ConfigureAwait(false);
+                return await RunAsync(slot, work, deadline, write: null, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception e) when (!cancellationToken.IsCancellationRequested && IsRetriableRead(e))
             {
-                CountError(IsEndpointFailure(e) ? "read_retried" : "read_circuit_open");
-                if (IsEndpointFailure(e))
-                {
-                    _monitor.RequestProbe();
-                }
-
+                CountError(e is BrokenCircuitException ? ErrorKinds.ReadCircuitOpen : ErrorKinds.ReadRetried);
+                OnFailure(e);
                 last = e;
                 exclude = index;
             }
         }
 
-        CountError("read_failed");
+        CountError(ErrorKinds.ReadFailed);
         throw new ReadFailedException(_slots[exclude].Name, last);
     }
 
@@ -186,12 +193,11 @@ public sealed partial class PostgresCluster : IAsyncDisposable, IEndpointStateSo
     /// it bypass HaClient's outcome tracking; prefer <see cref="ExecuteWriteAsync{T}"/>.</summary>
     public async ValueTask<NpgsqlConnection> OpenWriteConnectionAsync(CancellationToken cancellationToken = default)
     {
-        var start = Stopwatch.GetTimestamp();
-        var budget = _options.Resilience.OperationTimeout;
+        var deadline = new OperationDeadline(_time, _options.Resilience.OperationTimeout);
         for (var attempt = 0; ; attempt++)
         {
-            var slot = _slots[await WaitForPrimaryAsync(start, budget, cancellationToken).ConfigureAwait(false)];
-            var connection = await OpenAsync(slot, budget - Stopwatch.GetElapsedTime(start), cancellationToken).ConfigureAwait(false);
+            var slot = _slots[await WaitForPrimaryAsync(deadline, cancellationToken).ConfigureAwait(false)];
+            var connection = await OpenAsync(slot, deadline, cancellationToken).ConfigureAwait(false);
             if (!IsHotStandby(connection))
             {
                 return connection;
@@ -201,7 +207,7 @@ public sealed partial class PostgresCluster : IAsyncDisposable, IEndpointStateSo
             _monitor.ReportNotPrimary(slot);
             if (attempt > 0)
             {
-                throw new NoEligibleEndpointException(Name, "primary", Stopwatch.GetElapsedTime(start));
+                throw new NoEligibleEndpointException(Name, "primary", deadline.Elapsed);
             }
         }
     }
@@ -209,10 +215,9 @@ public sealed partial class PostgresCluster : IAsyncDisposable, IEndpointStateSo
     /// <summary>Opens a connection to a node that meets <paramref name="consistency"/>. The caller owns it.</summary>
     public async ValueTask<NpgsqlConnection> OpenReadConnectionAsync(ReadConsistency consistency = default, CancellationToken cancellationToken = default)
     {
-        var start = Stopwatch.GetTimestamp();
-        var budget = _options.Resilience.OperationTimeout;
-        var index = await WaitForReaderAsync(consistency, -1, start, budget, null, cancellationToken).ConfigureAwait(false);
-        return await OpenAsync(_slots[index], budget - Stopwatch.GetElapsedTime(start), cancellationToken).ConfigureAwait(false);
+        var deadline = new OperationDeadline(_time, _options.Resilience.OperationTimeout);
+        var index = await WaitForReaderAsync(consistency, -1, deadline, null, cancellationToken).ConfigureAwait(false);
+        return await OpenAsync(_slots[index], deadline, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Reads the read-your-writes token from an open connection to the primary, after a commit made on it.</summary>
@@ -228,42 +233,36 @@ public sealed partial class PostgresCluster : IAsyncDisposable, IEndpointStateSo
     private async ValueTask<WriteResult<T>> WriteCoreAsync<T>(Func<NpgsqlConnection, CancellationToken, Task<T>> work, bool captureToken, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        var start = Stopwatch.GetTimestamp();
-        var budget = _options.Resilience.OperationTimeout;
+        var deadline = new OperationDeadline(_time, _options.Resilience.OperationTimeout);
         for (var attempt = 0; ; attempt++)
         {
-            var slot = _slots[await WaitForPrimaryAsync(start, budget, cancellationToken).ConfigureAwait(false)];
+            var slot = _slots[await WaitForPrimaryAsync(deadline, cancellationToken).ConfigureAwait(false)];
             var write = new WriteAttempt(captureToken);
-            var remaining = budget - Stopwatch.GetElapsedTime(start);
             try
             {
-                var value = await RunAsync(slot, work, remaining, write, cancellationToken).ConfigureAwait(false);
+                var value = await RunAsync(slot, work, deadline, write, cancellationToken).ConfigureAwait(false);
                 return new WriteResult<T>(value, write.Token);
             }
-            catch (NotPrimaryException e)
+            catch (Exception e) when (!cancellationToken.IsCancellationRequested && PostgresFailureClassifier.Classify(e) == FailureKind.ReadOnly)
             {
-                // The connection said in_hot_standby=on before anything was sent: nothing ran. Re-route once.
+                // The host said it is a standby (in_hot_standby=on before anything was sent, or 25006 read-only): nothing
+                // was written. Re-route once.
                 _monitor.ReportNotPrimary(slot);
-                ThrowIfLastAttempt(attempt, start, e);
+                CountError(ErrorKinds.WriteRerouted);
+                ThrowIfLastAttempt(attempt, deadline, e);
             }
-            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ReadOnlySqlTransaction)
+            catch (Exception e) when (!cancellationToken.IsCancellationRequested && !write.Sent && IsUnavailable(e))
             {
-                // The host refused the write as read-only: it was demoted, so nothing was written. Safe to re-route once.
-                _monitor.ReportNotPrimary(slot);
-                CountError("write_rerouted");
-                ThrowIfLastAttempt(attempt, start, e);
+                // Failed before the work started (open failed or timed out, the circuit is open, the server is full):
+                // nothing was sent.
+                OnFailure(e);
+                CountError(e is BrokenCircuitException ? ErrorKinds.WriteCircuitOpen : ErrorKinds.WriteNotSent);
+                ThrowIfLastAttempt(attempt, deadline, e);
             }
-            catch (Exception e) when (!cancellationToken.IsCancellationRequested && !write.Sent && IsEndpointFailure(e))
+            catch (Exception e) when (!cancellationToken.IsCancellationRequested && write.Sent && IsUnavailable(e))
             {
-                // Failed before the work started (open failed or timed out, or the circuit is open): nothing was sent.
-                _monitor.RequestProbe();
-                CountError("write_open_failed");
-                ThrowIfLastAttempt(attempt, start, e);
-            }
-            catch (Exception e) when (!cancellationToken.IsCancellationRequested && write.Sent && IsEndpointFailure(e))
-            {
-                _monitor.RequestProbe();
-                CountError("write_outcome_unknown");
+                OnFailure(e);
+                CountError(ErrorKinds.WriteOutcomeUnknown);
                 LogOutcomeUnknown(_logger, Name, slot.Name, e.GetType().Name);
                 throw new WriteOutcomeUnknownException(slot.Name, e);
             }
@@ -272,26 +271,41 @@ public sealed partial class PostgresCluster : IAsyncDisposable, IEndpointStateSo
 
     /// <summary>A write that failed before anything was sent is re-routed once; after that the caller gets a safe,
     /// retryable <see cref="NoEligibleEndpointException"/> that carries the cause.</summary>
-    private void ThrowIfLastAttempt(int attempt, long start, Exception cause)
+    private void ThrowIfLastAttempt(int attempt, OperationDeadline deadline, Exception cause)
     {
-        if (attempt > 0 || Stopwatch.GetElapsedTime(start) >= _options.Resilience.OperationTimeout)
+        if (attempt > 0 || deadline.IsExpired)
         {
-            CountError("no_eligible_endpoint");
-            throw new NoEligibleEndpointException(Name, "primary", Stopwatch.GetElapsedTime(start), cause);
+            CountError(ErrorKinds.NoEligibleEndpoint);
+            throw new NoEligibleEndpointException(Name, "primary", deadline.Elapsed, cause);
+        }
+    }
+
+    /// <summary>After a failed call: an endpoint failure wakes the monitor (probe every host now); overload is counted and
+    /// says nothing against the host, so it neither wakes the probes nor reaches the breaker.</summary>
+    private void OnFailure(Exception e)
+    {
+        switch (PostgresFailureClassifier.Classify(e))
+        {
+            case FailureKind.EndpointFailure:
+                _monitor.RequestProbe();
+                break;
+            case FailureKind.Overload:
+                CountError(ErrorKinds.Overload);
+                break;
         }
     }
 
     /// <summary>Opens a pooled connection on <paramref name="slot"/> and runs <paramref name="work"/>, through the host's
-    /// breaker and within <paramref name="remaining"/> (<see cref="EndpointCircuit.ExecuteBoundedAsync{T, TState}"/>:
+    /// breaker and until <paramref name="deadline"/> (<see cref="EndpointCircuit.ExecuteBoundedAsync{T, TState}"/>:
     /// outside Polly's pipeline while the circuit is closed, pooled state machines, a reused cancellation source).
     /// Await the result once.</summary>
-    private ValueTask<T> RunAsync<T>(HostSlot slot, Func<NpgsqlConnection, CancellationToken, Task<T>> work, TimeSpan remaining, WriteAttempt? write, CancellationToken cancellationToken)
+    private ValueTask<T> RunAsync<T>(HostSlot slot, Func<NpgsqlConnection, CancellationToken, Task<T>> work, OperationDeadline deadline, WriteAttempt? write, CancellationToken cancellationToken)
     {
         HaClientTelemetry.RoutingDecisions.Add(1, _clusterTag, new("haclient.target_role", slot.Index == _monitor.PrimaryIndex ? "primary" : "replica"));
         return slot.Circuit.ExecuteBoundedAsync(
             static (s, ct) => RunOnConnectionAsync(s.slot, s.work, s.write, ct),
             (slot, work, write),
-            remaining,
+            deadline,
             cancellationToken);
     }
 
@@ -327,26 +341,26 @@ public sealed partial class PostgresCluster : IAsyncDisposable, IEndpointStateSo
         }
     }
 
-    private async Task<NpgsqlConnection> OpenAsync(HostSlot slot, TimeSpan remaining, CancellationToken cancellationToken)
+    private async Task<NpgsqlConnection> OpenAsync(HostSlot slot, OperationDeadline deadline, CancellationToken cancellationToken)
     {
         try
         {
             return await slot.Circuit.ExecuteBoundedAsync(
                 static (pool, ct) => pool.OpenConnectionAsync(ct).AsTask(),
                 slot.Pool,
-                remaining,
+                deadline,
                 cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (!cancellationToken.IsCancellationRequested && IsEndpointFailure(e))
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested && IsUnavailable(e))
         {
             // Nothing was sent: the caller gets the safe, retryable exception with the cause inside.
-            _monitor.RequestProbe();
-            CountError("open_failed");
-            throw new NoEligibleEndpointException(Name, slot.Index == _monitor.PrimaryIndex ? "primary" : "replica or primary", remaining, e);
+            OnFailure(e);
+            CountError(ErrorKinds.OpenFailed);
+            throw new NoEligibleEndpointException(Name, slot.Index == _monitor.PrimaryIndex ? "primary" : "replica or primary", deadline.Elapsed, e);
         }
     }
 
-    private async ValueTask<int> WaitForPrimaryAsync(long start, TimeSpan budget, CancellationToken cancellationToken)
+    private async ValueTask<int> WaitForPrimaryAsync(OperationDeadline deadline, CancellationToken cancellationToken)
     {
         while (true)
         {
@@ -357,40 +371,40 @@ public sealed partial class PostgresCluster : IAsyncDisposable, IEndpointStateSo
                 return index;
             }
 
-            await WaitForChangeAsync(changed, start, budget, "primary", null, cancellationToken).ConfigureAwait(false);
+            await WaitForChangeAsync(changed, deadline, "primary", null, cancellationToken).ConfigureAwait(false);
         }
     }
 
-    private async ValueTask<int> WaitForReaderAsync(ReadConsistency consistency, int exclude, long start, TimeSpan budget, Exception? last, CancellationToken cancellationToken)
+    private async ValueTask<int> WaitForReaderAsync(ReadConsistency consistency, int exclude, OperationDeadline deadline, Exception? last, CancellationToken cancellationToken)
     {
         while (true)
         {
             var changed = _monitor.Changed;
             var rotation = Interlocked.Increment(ref _rotation);
-            var index = Router.SelectReader(_slots, _monitor.PrimaryIndex, consistency, _options.ReplicaLag, _options.FallbackToPrimary, Stopwatch.GetTimestamp(), exclude, rotation);
+            var index = Router.SelectReader(_slots, _monitor.PrimaryIndex, consistency, _options.ReplicaLag, _options.FallbackToPrimary, _time.GetTimestamp(), _time.TimestampFrequency, exclude, rotation);
             if (index >= 0)
             {
                 return index;
             }
 
-            await WaitForChangeAsync(changed, start, budget, consistency.Kind == ReadConsistencyKind.Primary ? "primary" : "replica or primary", last, cancellationToken).ConfigureAwait(false);
+            await WaitForChangeAsync(changed, deadline, consistency.Kind == ReadConsistencyKind.Primary ? "primary" : "replica or primary", last, cancellationToken).ConfigureAwait(false);
         }
     }
 
-    private async Task WaitForChangeAsync(Task changed, long start, TimeSpan budget, string target, Exception? last, CancellationToken cancellationToken)
+    private async Task WaitForChangeAsync(Task changed, OperationDeadline deadline, string target, Exception? last, CancellationToken cancellationToken)
     {
-        var remaining = budget - Stopwatch.GetElapsedTime(start);
+        var remaining = deadline.Remaining;
         if (remaining <= TimeSpan.Zero)
         {
-            CountError("no_eligible_endpoint");
-            throw new NoEligibleEndpointException(Name, target, Stopwatch.GetElapsedTime(start), last);
+            CountError(ErrorKinds.NoEligibleEndpoint);
+            throw new NoEligibleEndpointException(Name, target, deadline.Elapsed, last);
         }
 
         _monitor.RequestProbe();
         try
         {
             // Wake on a topology change, and re-check at least every probe interval (a breaker may have half-opened).
-            await changed.WaitAsync(Min(remaining, _options.FailoverProbeInterval * 4), cancellationToken).ConfigureAwait(false);
+            await changed.WaitAsync(Min(remaining, _options.FailoverProbeInterval * 4), _time, cancellationToken).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
@@ -402,20 +416,12 @@ public sealed partial class PostgresCluster : IAsyncDisposable, IEndpointStateSo
     private static bool IsHotStandby(NpgsqlConnection connection)
         => connection.PostgresParameters.TryGetValue("in_hot_standby", out var v) && v == "on";
 
-    /// <summary>Whether a failure says something about the endpoint (not about the query): it counts for the breaker
-    /// and makes a write's outcome unknown.</summary>
-    internal static bool IsEndpointFailure(Exception e) => e switch
-    {
-        PostgresException pg => pg.SqlState.StartsWith("08", StringComparison.Ordinal) || pg.SqlState.StartsWith("57P", StringComparison.Ordinal) || pg.SqlState == "53300",
-        NpgsqlException => true,
-        BrokenCircuitException => true,
-        TimeoutException => true,
-        OperationCanceledException => true,
-        IOException or SocketException => true,
-        _ => false,
-    };
+    /// <summary>Whether a call failed because its host could not serve it (an endpoint failure or overload), as opposed to
+    /// a server error about the query itself: a write that meets this before it was sent is re-routed, after it was sent
+    /// its outcome is unknown, and a read is retried on another node.</summary>
+    private static bool IsUnavailable(Exception e) => PostgresFailureClassifier.Classify(e) is FailureKind.EndpointFailure or FailureKind.Overload;
 
-    private static bool IsRetriableRead(Exception e) => IsEndpointFailure(e) || e is NotPrimaryException;
+    private static bool IsRetriableRead(Exception e) => PostgresFailureClassifier.Classify(e) is FailureKind.EndpointFailure or FailureKind.Overload or FailureKind.ReadOnly;
 
     private void CountError(string kind) => HaClientTelemetry.Errors.Add(1, _clusterTag, new("error.type", kind));
 
@@ -430,6 +436,9 @@ public sealed partial class PostgresCluster : IAsyncDisposable, IEndpointStateSo
 
         return result;
     }
+
+    /// <summary>The request pool of host <paramref name="hostIndex"/> (tests check the settings HaClient applied to it).</summary>
+    internal NpgsqlDataSource GetPool(int hostIndex) => _slots[hostIndex].Pool;
 
     /// <summary>Stops the monitors and closes every pool.</summary>
     public async ValueTask DisposeAsync()
@@ -460,15 +469,6 @@ public sealed partial class PostgresCluster : IAsyncDisposable, IEndpointStateSo
         public bool CaptureToken { get; } = captureToken;
 
         public ConsistencyToken Token;
-    }
-
-    /// <summary>A write connection reported <c>in_hot_standby=on</c> before anything was sent.</summary>
-    private sealed class NotPrimaryException : Exception
-    {
-        public NotPrimaryException()
-            : base("The connection is to a hot standby.")
-        {
-        }
     }
 }
 

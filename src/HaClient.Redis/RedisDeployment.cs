@@ -1,5 +1,3 @@
-using System.Diagnostics;
-using System.Net.Sockets;
 using HaClient.Resilience;
 using HaClient.Telemetry;
 using Microsoft.Extensions.Logging;
@@ -25,16 +23,18 @@ public sealed partial class RedisDeployment : IAsyncDisposable, IEndpointStateSo
 {
     private readonly RedisOptions _options;
     private readonly ILogger _logger;
+    private readonly TimeProvider _time;
     private readonly KeyValuePair<string, object?> _clusterTag;
     private readonly RedisMonitor? _monitor;
     private readonly RedisNode? _clusterNode;
     private int _rotation;
     private int _disposed;
 
-    private RedisDeployment(string name, RedisOptions options, ResolvedRedisSettings settings, ILoggerFactory loggerFactory)
+    private RedisDeployment(string name, RedisOptions options, ResolvedRedisSettings settings, ILoggerFactory loggerFactory, TimeProvider timeProvider)
     {
         Name = name;
         _options = options;
+        _time = timeProvider;
         _logger = loggerFactory.CreateLogger("HaClient.Redis");
         _clusterTag = new("haclient.cluster", name);
         if (options.Cluster)
@@ -54,7 +54,7 @@ public sealed partial class RedisDeployment : IAsyncDisposable, IEndpointStateSo
         }
         else
         {
-            _monitor = new RedisMonitor(name, options, settings, e => new RedisNode(e, NewCircuit(e.ToString()), NodeConfig), SentinelConfig, _logger);
+            _monitor = new RedisMonitor(name, options, settings, e => new RedisNode(e, NewCircuit(e.ToString()), NodeConfig), SentinelConfig, _logger, timeProvider);
             _monitor.Start();
         }
 
@@ -64,7 +64,12 @@ public sealed partial class RedisDeployment : IAsyncDisposable, IEndpointStateSo
     /// <summary>Creates the deployment and starts following it. Throws <see cref="OptionsValidationException"/> naming
     /// every bad setting (never the password). It never waits for a node: a deployment whose nodes are all down is
     /// created and serves once they return.</summary>
-    public static RedisDeployment Create(RedisOptions options, ILoggerFactory? loggerFactory = null, string name = "default")
+    /// <param name="options">The settings.</param>
+    /// <param name="loggerFactory">Where the monitor and the engine log; none when <see langword="null"/>.</param>
+    /// <param name="name">The logical name (logs, metrics, health).</param>
+    /// <param name="timeProvider">The clock of every budget, breaker and monitor; <see cref="TimeProvider.System"/> when
+    /// <see langword="null"/>.</param>
+    public static RedisDeployment Create(RedisOptions options, ILoggerFactory? loggerFactory = null, string name = "default", TimeProvider? timeProvider = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
@@ -75,7 +80,7 @@ public sealed partial class RedisDeployment : IAsyncDisposable, IEndpointStateSo
             throw new OptionsValidationException(name, typeof(RedisOptions), errors);
         }
 
-        return new RedisDeployment(name, options, settings, loggerFactory ?? NullLoggerFactory.Instance);
+        return new RedisDeployment(name, options, settings, loggerFactory ?? NullLoggerFactory.Instance, timeProvider ?? TimeProvider.System);
     }
 
     /// <summary>The logical name (logs, metrics, health output).</summary>
@@ -111,10 +116,10 @@ public sealed partial class RedisDeployment : IAsyncDisposable, IEndpointStateSo
             return true;
         }
 
-        var start = Stopwatch.GetTimestamp();
+        var deadline = new OperationDeadline(_time, timeout);
         while (_monitor.Master is null)
         {
-            var remaining = timeout - Stopwatch.GetElapsedTime(start);
+            var remaining = deadline.Remaining;
             if (remaining <= TimeSpan.Zero)
             {
                 return false;
@@ -122,7 +127,7 @@ public sealed partial class RedisDeployment : IAsyncDisposable, IEndpointStateSo
 
             try
             {
-                await _monitor.Changed.WaitAsync(Min(remaining, TimeSpan.FromMilliseconds(100)), cancellationToken).ConfigureAwait(false);
+                await _monitor.Changed.WaitAsync(Min(remaining, TimeSpan.FromMilliseconds(100)), _time, cancellationToken).ConfigureAwait(false);
             }
             catch (TimeoutException)
             {
@@ -177,67 +182,68 @@ public sealed partial class RedisDeployment : IAsyncDisposable, IEndpointStateSo
             durability = new WriteDurability(_options.WaitReplicas, _options.WaitTimeout);
         }
 
-        var start = Stopwatch.GetTimestamp();
-        var budget = _options.Resilience.OperationTimeout;
+        var deadline = new OperationDeadline(_time, _options.Resilience.OperationTimeout);
         Exception? last = null;
         for (var attempt = 0; ; attempt++)
         {
-            var node = await WaitForMasterNodeAsync(start, budget, last, cancellationToken).ConfigureAwait(false);
+            var node = await WaitForMasterNodeAsync(deadline, last, cancellationToken).ConfigureAwait(false);
             var sent = new SentFlag();
-            var remaining = budget - Stopwatch.GetElapsedTime(start);
             var context = new WorkContext<T>(node, work, durability, sent);
             try
             {
-                var result = await RunAsync(node, context, remaining, cancellationToken).ConfigureAwait(false);
-                HaClientTelemetry.RoutingDecisions.Add(1, _clusterTag, new("haclient.target_role", "primary"));
-                return result;
+                return await RunAsync(node, context, deadline, cancellationToken).ConfigureAwait(false);
             }
-            catch (RedisServerException e) when (IsReadOnly(e))
+            catch (Exception e) when (!cancellationToken.IsCancellationRequested && RedisFailureClassifier.Classify(e) == FailureKind.ReadOnly)
             {
                 // A demoted master refuses the write: nothing was written. Re-route.
-                CountError("write_readonly_rerouted");
+                CountError(ErrorKinds.WriteRerouted);
                 _monitor?.ReportMasterFailure(node, "READONLY reply");
                 last = e;
             }
-            catch (Exception e) when (!cancellationToken.IsCancellationRequested && !sent.Value && IsEndpointFailure(e))
+            catch (Exception e) when (!cancellationToken.IsCancellationRequested && (!sent.Value || IsNotSent(e)) && IsUnavailable(e))
             {
-                // Refused before anything was sent (no connection, circuit open): safe to re-route.
-                CountError(e is BrokenCircuitException ? "write_circuit_open" : "write_not_sent");
-                _monitor?.ReportMasterFailure(node, e.GetType().Name);
+                // Refused before anything was sent (no connection, circuit open, the server is full): safe to re-route.
+                CountError(e is BrokenCircuitException ? ErrorKinds.WriteCircuitOpen : ErrorKinds.WriteNotSent);
+                OnFailure(node, e);
                 last = e;
             }
-            catch (Exception e) when (!cancellationToken.IsCancellationRequested && sent.Value && IsNotSent(e))
+            catch (Exception e) when (!cancellationToken.IsCancellationRequested && sent.Value && IsUnavailable(e))
             {
-                CountError("write_not_sent");
-                _monitor?.ReportMasterFailure(node, e.GetType().Name);
-                last = e;
-            }
-            catch (Exception e) when (!cancellationToken.IsCancellationRequested && sent.Value && IsEndpointFailure(e))
-            {
-                if (e is RedisConnectionException)
-                {
-                    _monitor?.ReportMasterFailure(node, e.GetType().Name);
-                }
-                else
-                {
-                    _monitor?.RequestProbe();
-                }
-
-                CountError("write_outcome_unknown");
+                OnFailure(node, e);
+                CountError(ErrorKinds.WriteOutcomeUnknown);
                 LogOutcomeUnknown(_logger, Name, node.Name, e.GetType().Name);
                 throw new WriteOutcomeUnknownException(node.Name, e);
             }
             catch (ReplicationNotConfirmedException)
             {
-                CountError("replication_not_confirmed");
+                CountError(ErrorKinds.ReplicationNotConfirmed);
                 throw;
             }
 
             if (attempt > 0 && _monitor is not null)
             {
                 // Wait for the topology to move before trying again (bounded by the budget).
-                await WaitForChangeAsync(_monitor.Changed, start, budget, "master", last, cancellationToken).ConfigureAwait(false);
+                await WaitForChangeAsync(_monitor.Changed, deadline, "master", last, cancellationToken).ConfigureAwait(false);
             }
+        }
+    }
+
+    /// <summary>After a failed call: a broken connection to the master is reported to the monitor (it re-verifies the
+    /// master at once), any other endpoint failure wakes the monitor, and overload is counted and says nothing against
+    /// the node.</summary>
+    private void OnFailure(RedisNode node, Exception e)
+    {
+        switch (RedisFailureClassifier.Classify(e))
+        {
+            case FailureKind.EndpointFailure when e is RedisConnectionException or NodeNotConnectedException or BrokenCircuitException:
+                _monitor?.ReportMasterFailure(node, e.GetType().Name);
+                break;
+            case FailureKind.EndpointFailure:
+                _monitor?.RequestProbe();
+                break;
+            case FailureKind.Overload:
+                CountError(ErrorKinds.Overload);
+                break;
         }
     }
 
@@ -250,35 +256,42 @@ public sealed partial class RedisDeployment : IAsyncDisposable, IEndpointStateSo
     {
         ArgumentNullException.ThrowIfNull(work);
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        var start = Stopwatch.GetTimestamp();
-        var budget = _options.Resilience.OperationTimeout;
+        var deadline = new OperationDeadline(_time, _options.Resilience.OperationTimeout);
         RedisNode? exclude = null;
         Exception? last = null;
         for (var attempt = 0; attempt < 2; attempt++)
         {
-            var node = await WaitForReaderAsync(preference, exclude, start, budget, last, cancellationToken).ConfigureAwait(false);
+            var node = await WaitForReaderAsync(preference, exclude, deadline, last, cancellationToken).ConfigureAwait(false);
             var context = new WorkContext<T>(node, work, WriteDurability.None, null);
             try
             {
-                var result = await RunAsync(node, context, budget - Stopwatch.GetElapsedTime(start), cancellationToken).ConfigureAwait(false);
-                HaClientTelemetry.RoutingDecisions.Add(1, _clusterTag, new("haclient.target_role", ReferenceEquals(node, _monitor?.Master) ? "primary" : "replica"));
-                return result;
+                return await RunAsync(node, context, deadline, cancellationToken).ConfigureAwait(false);
             }
-            catch (Exception e) when (!cancellationToken.IsCancellationRequested && IsEndpointFailure(e))
+            catch (Exception e) when (!cancellationToken.IsCancellationRequested && IsUnavailable(e))
             {
-                CountError(e is BrokenCircuitException ? "read_circuit_open" : "read_retried");
-                _monitor?.RequestProbe();
+                CountError(e is BrokenCircuitException ? ErrorKinds.ReadCircuitOpen : ErrorKinds.ReadRetried);
+                if (RedisFailureClassifier.Classify(e) == FailureKind.EndpointFailure)
+                {
+                    _monitor?.RequestProbe();
+                }
+                else
+                {
+                    CountError(ErrorKinds.Overload);
+                }
+
                 last = e;
                 exclude = node;
             }
         }
 
-        CountError("read_failed");
+        CountError(ErrorKinds.ReadFailed);
         throw new ReadFailedException(exclude!.Name, last);
     }
 
-    private async Task<T> RunAsync<T>(RedisNode node, WorkContext<T> context, TimeSpan remaining, CancellationToken cancellationToken)
+    private async Task<T> RunAsync<T>(RedisNode node, WorkContext<T> context, OperationDeadline deadline, CancellationToken cancellationToken)
     {
+        // Counted where the decision is made, before the call, as for every store.
+        HaClientTelemetry.RoutingDecisions.Add(1, _clusterTag, new("haclient.target_role", ReferenceEquals(node, _monitor?.Master) || _monitor is null ? "primary" : "replica"));
         // The call ends at the budget (Budget cancels the call's own token off the thread pool; no CancelAfter here),
         // when the caller cancels, or when the node is abandoned (a new master was adopted while this one hangs). A linked
         // source only when the caller's token can cancel; usually the node's abandon token alone does.
@@ -287,7 +300,7 @@ public sealed partial class RedisDeployment : IAsyncDisposable, IEndpointStateSo
         return await node.Circuit.ExecuteBoundedAsync(
             static (c, ct) => RunOnNodeAsync(c, ct),
             context,
-            remaining,
+            deadline,
             linked?.Token ?? abandon).ConfigureAwait(false);
     }
 
@@ -364,48 +377,48 @@ public sealed partial class RedisDeployment : IAsyncDisposable, IEndpointStateSo
         return null;
     }
 
-    private async ValueTask<RedisNode> WaitForMasterNodeAsync(long start, TimeSpan budget, Exception? last, CancellationToken cancellationToken)
+    private async ValueTask<RedisNode> WaitForMasterNodeAsync(OperationDeadline deadline, Exception? last, CancellationToken cancellationToken)
     {
         while (true)
         {
-            var changed = _monitor?.Changed ?? Task.Delay(_options.FailoverProbeInterval, cancellationToken);
+            var changed = _monitor?.Changed ?? Task.Delay(_options.FailoverProbeInterval, _time, cancellationToken);
             if (SelectMaster() is { } node)
             {
                 return node;
             }
 
-            await WaitForChangeAsync(changed, start, budget, "master", last, cancellationToken).ConfigureAwait(false);
+            await WaitForChangeAsync(changed, deadline, "master", last, cancellationToken).ConfigureAwait(false);
         }
     }
 
-    private async ValueTask<RedisNode> WaitForReaderAsync(RedisReadPreference preference, RedisNode? exclude, long start, TimeSpan budget, Exception? last, CancellationToken cancellationToken)
+    private async ValueTask<RedisNode> WaitForReaderAsync(RedisReadPreference preference, RedisNode? exclude, OperationDeadline deadline, Exception? last, CancellationToken cancellationToken)
     {
         while (true)
         {
-            var changed = _monitor?.Changed ?? Task.Delay(_options.FailoverProbeInterval, cancellationToken);
+            var changed = _monitor?.Changed ?? Task.Delay(_options.FailoverProbeInterval, _time, cancellationToken);
             if (SelectReader(preference, exclude) is { } node)
             {
                 return node;
             }
 
-            await WaitForChangeAsync(changed, start, budget, preference == RedisReadPreference.Master ? "master" : "replica or master", last, cancellationToken).ConfigureAwait(false);
+            await WaitForChangeAsync(changed, deadline, preference == RedisReadPreference.Master ? "master" : "replica or master", last, cancellationToken).ConfigureAwait(false);
         }
     }
 
-    private async Task WaitForChangeAsync(Task changed, long start, TimeSpan budget, string target, Exception? last, CancellationToken cancellationToken)
+    private async Task WaitForChangeAsync(Task changed, OperationDeadline deadline, string target, Exception? last, CancellationToken cancellationToken)
     {
-        var remaining = budget - Stopwatch.GetElapsedTime(start);
+        var remaining = deadline.Remaining;
         if (remaining <= TimeSpan.Zero)
         {
-            CountError("no_eligible_endpoint");
-            throw new NoEligibleEndpointException(Name, target, Stopwatch.GetElapsedTime(start), last);
+            CountError(ErrorKinds.NoEligibleEndpoint);
+            throw new NoEligibleEndpointException(Name, target, deadline.Elapsed, last);
         }
 
         _monitor?.RequestProbe();
         try
         {
             // Wake on a master change; re-check at least every few probe intervals (a breaker may have half-opened).
-            await changed.WaitAsync(Min(remaining, _options.FailoverProbeInterval * 2), cancellationToken).ConfigureAwait(false);
+            await changed.WaitAsync(Min(remaining, _options.FailoverProbeInterval * 2), _time, cancellationToken).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
@@ -414,27 +427,14 @@ public sealed partial class RedisDeployment : IAsyncDisposable, IEndpointStateSo
 
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
 
-    private static bool IsReadOnly(RedisServerException e) => e.Message.StartsWith("READONLY", StringComparison.Ordinal);
-
     /// <summary>SE.Redis refused the command because no connection could take it: it was never written to a socket.</summary>
     private static bool IsNotSent(Exception e) => e is RedisConnectionException { FailureType: ConnectionFailureType.UnableToResolvePhysicalConnection } || e is NodeNotConnectedException;
 
-    /// <summary>Whether a failure says something about the node (not about the command): it counts for the breaker and
-    /// makes a write's outcome unknown.</summary>
-    internal static bool IsEndpointFailure(Exception e) => e switch
-    {
-        RedisServerException rs => rs.Message.StartsWith("LOADING", StringComparison.Ordinal) || rs.Message.StartsWith("MASTERDOWN", StringComparison.Ordinal) || rs.Message.StartsWith("BUSY", StringComparison.Ordinal),
-        RedisConnectionException => true,
-        RedisTimeoutException => true,
-        NodeNotConnectedException => true,
-        BrokenCircuitException => true,
-        TimeoutException => true,
-        OperationCanceledException => true,
-        IOException or SocketException or ObjectDisposedException => true,
-        _ => false,
-    };
+    /// <summary>Whether a call failed because its node could not serve it (an endpoint failure or overload), as opposed to
+    /// an error reply about the command itself.</summary>
+    private static bool IsUnavailable(Exception e) => RedisFailureClassifier.Classify(e) is FailureKind.EndpointFailure or FailureKind.Overload;
 
-    private EndpointCircuit NewCircuit(string endpoint) => new(Name, endpoint, _options.Resilience, e => IsEndpointFailure(e) && e is not BrokenCircuitException);
+    private EndpointCircuit NewCircuit(string endpoint) => new(Name, endpoint, _options.Resilience, RedisFailureClassifier.Classify, _time);
 
     private ConfigurationOptions BaseConfig()
     {
@@ -524,7 +524,4 @@ public sealed partial class RedisDeployment : IAsyncDisposable, IEndpointStateSo
     }
 
     private sealed record WorkContext<T>(RedisNode Node, Func<IDatabase, CancellationToken, Task<T>> Work, WriteDurability Durability, SentFlag? Sent);
-
-    /// <summary>The node has no multiplexer yet (or it was just dropped): nothing was sent.</summary>
-    private sealed class NodeNotConnectedException(string endpoint) : Exception($"No connection to {endpoint} yet.");
 }

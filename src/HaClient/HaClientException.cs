@@ -75,3 +75,19 @@ public sealed class ReadFailedException : HaClientException
     /// <inheritdoc />
     public override bool IsSafeToRetry => true;
 }
+
+/// <summary>A call was released at the end of its operation budget (<c>Resilience:OperationTimeout</c>) while it was still
+/// running; HaClient cancelled it in the background. It is the caller's own deadline, not evidence against the endpoint:
+/// it never opens a breaker. It reaches callers as the cause inside HaClient's typed exceptions.</summary>
+public sealed class OperationDeadlineExceededException : TimeoutException
+{
+    /// <summary>Creates the exception.</summary>
+    public OperationDeadlineExceededException(TimeSpan budget)
+        : base($"The operation budget of {budget.TotalMilliseconds:0} ms ran out before the call ended; it was cancelled in the background.")
+    {
+        Budget = budget;
+    }
+
+    /// <summary>The budget that ran out.</summary>
+    public TimeSpan Budget { get; }
+}

@@ -37,6 +37,20 @@ public sealed class PostgresClusterOptions
     /// reads always may use the primary.</summary>
     public bool FallbackToPrimary { get; set; } = true;
 
+    /// <summary>
+    /// The most connections HaClient opens to one host for requests (its pool's <c>Maximum Pool Size</c>; the monitor's
+    /// one probe connection comes on top). Callers beyond it wait, within their budget, for a connection to be returned,
+    /// instead of meeting the server's <c>max_connections</c> (<c>53300</c>) in a burst or after a failover. Default: the
+    /// connection string's <c>Maximum Pool Size</c> when it sets one, else 40, well below PostgreSQL's default
+    /// <c>max_connections</c> of 100. Setting both to different values is an error.
+    /// </summary>
+    [Range(1, 10_000, ErrorMessage = "MaxConnectionsPerHost must be between 1 and 10000.")]
+    public int? MaxConnectionsPerHost { get; set; }
+
+    /// <summary>The per-host connection cap when neither <see cref="MaxConnectionsPerHost"/> nor the connection string's
+    /// <c>Maximum Pool Size</c> is set.</summary>
+    public const int DefaultMaxConnectionsPerHost = 40;
+
     /// <summary>Operation budget and per-host circuit breaker.</summary>
     [Required]
     public EndpointResilienceOptions Resilience { get; set; } = new();

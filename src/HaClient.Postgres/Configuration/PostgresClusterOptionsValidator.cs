@@ -89,13 +89,28 @@ public sealed class PostgresClusterOptionsValidator : IValidateOptions<PostgresC
             errors.Add("FailoverProbeInterval: must not be longer than ProbeInterval.");
         }
 
+        var maxConnections = options.MaxConnectionsPerHost ?? PostgresClusterOptions.DefaultMaxConnectionsPerHost;
+        if (csb is not null && IsSet(csb, "Maximum Pool Size"))
+        {
+            if (options.MaxConnectionsPerHost is { } cap && cap != csb.MaxPoolSize)
+            {
+                errors.Add($"MaxConnectionsPerHost: is {cap} but ConnectionString sets Maximum Pool Size={csb.MaxPoolSize}; set only one.");
+            }
+
+            maxConnections = csb.MaxPoolSize;
+        }
+
         if (errors.Count > 0 || csb is null)
         {
             return null;
         }
 
-        return new ResolvedPostgresSettings(hosts, csb);
+        return new ResolvedPostgresSettings(hosts, csb, maxConnections);
     }
+
+    /// <summary>Whether the connection string itself sets <paramref name="keyword"/> (its canonical name).
+    /// <see cref="NpgsqlConnectionStringBuilder.ContainsKey"/> answers true for every keyword Npgsql knows, set or not.</summary>
+    internal static bool IsSet(NpgsqlConnectionStringBuilder csb, string keyword) => csb.Keys.Contains(keyword, StringComparer.OrdinalIgnoreCase);
 
     private static void AddHost(string? text, int defaultPort, string setting, List<HostEndpoint> hosts, List<string> errors)
     {
@@ -111,4 +126,8 @@ public sealed class PostgresClusterOptionsValidator : IValidateOptions<PostgresC
 }
 
 /// <summary>The validated host list and the connection string every host's pool starts from.</summary>
-internal sealed record ResolvedPostgresSettings(IReadOnlyList<HostEndpoint> Hosts, NpgsqlConnectionStringBuilder Template);
+internal sealed record ResolvedPostgresSettings(IReadOnlyList<HostEndpoint> Hosts, NpgsqlConnectionStringBuilder Template, int MaxConnectionsPerHost)
+{
+    /// <summary>Whether the user's connection string sets <paramref name="keyword"/>.</summary>
+    public bool IsSet(string keyword) => PostgresClusterOptionsValidator.IsSet(Template, keyword);
+}

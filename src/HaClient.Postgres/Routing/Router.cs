@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace HaClient.Postgres;
 
 /// <summary>
@@ -22,9 +20,10 @@ internal static class Router
 
     /// <summary>
     /// The index of the host for a read: the least busy replica that meets <paramref name="consistency"/> and the lag
-    /// policy (skipping <paramref name="exclude"/>), else the primary when allowed, else -1.
+    /// policy (skipping <paramref name="exclude"/>), else the primary when allowed, else -1. Timestamps are the
+    /// component's <see cref="TimeProvider"/> ticks, <paramref name="timestampFrequency"/> per second.
     /// </summary>
-    public static int SelectReader(HostSlot[] slots, int primaryIndex, in ReadConsistency consistency, ReplicaLagPolicy lag, bool fallbackToPrimary, long nowTimestamp, int exclude, int rotation)
+    public static int SelectReader(HostSlot[] slots, int primaryIndex, in ReadConsistency consistency, ReplicaLagPolicy lag, bool fallbackToPrimary, long nowTimestamp, long timestampFrequency, int exclude, int rotation)
     {
         var primary = SelectPrimary(slots, primaryIndex);
         if (consistency.Kind == ReadConsistencyKind.Primary)
@@ -56,7 +55,7 @@ internal static class Router
             // Staleness is measured against the primary, not taken from the replica: the replica holds every write the
             // primary had acknowledged as of CurrentAsOfTimestamp, and may miss any acknowledged since.
             if (maxLagSeconds != double.PositiveInfinity
-                && (s.CurrentAsOfTimestamp == 0 || (double)(nowTimestamp - s.CurrentAsOfTimestamp) / Stopwatch.Frequency > maxLagSeconds))
+                && (s.CurrentAsOfTimestamp == 0 || (double)(nowTimestamp - s.CurrentAsOfTimestamp) / timestampFrequency > maxLagSeconds))
             {
                 continue;
             }

@@ -46,7 +46,17 @@ internal sealed class HostSlot
     /// <summary>Requests in flight on this host (for least-busy replica choice).</summary>
     public int InFlight;
 
-    /// <summary>The monitor's open connection, owned by the probe loop.</summary>
+    /// <summary>When the probe in flight started (<see cref="TimeProvider"/> timestamp), 0 while none is.</summary>
+    public long ProbeStartedAt;
+
+    /// <summary>How long the probe in flight has been kept waiting by the client machine itself (the watchdog's own
+    /// lateness, in timestamp ticks): not held against the server.</summary>
+    public long ProbeStarvedTicks;
+
+    /// <summary>1 once the watchdog has marked the probe in flight as timed out.</summary>
+    public int ProbeOverdue;
+
+    /// <summary>The monitor's open connection, owned by the probe thread.</summary>
     public NpgsqlConnection? ProbeConnection { get; set; }
 
     /// <summary>Set to make the probe loop probe at once.</summary>

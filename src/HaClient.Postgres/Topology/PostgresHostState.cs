@@ -1,11 +1,9 @@
-using System.Diagnostics;
-
 namespace HaClient.Postgres;
 
 /// <summary>What the monitor knows of one host: an immutable snapshot taken by one probe.</summary>
 public sealed class PostgresHostState
 {
-    internal PostgresHostState(HostEndpoint endpoint, PostgresRole role, int timeline, ulong walLsn, double? replayLagSeconds, long probedAtTimestamp, TimeSpan probeDuration, string? error)
+    internal PostgresHostState(HostEndpoint endpoint, PostgresRole role, int timeline, ulong walLsn, double? replayLagSeconds, long probedAtTimestamp, DateTimeOffset probedAt, TimeSpan probeDuration, string? error)
     {
         Endpoint = endpoint;
         Role = role;
@@ -13,7 +11,7 @@ public sealed class PostgresHostState
         WalLsn = walLsn;
         ReplayLagSeconds = replayLagSeconds;
         ProbedAtTimestamp = probedAtTimestamp;
-        ProbedAt = DateTimeOffset.UtcNow;
+        ProbedAt = probedAt;
         ProbeDuration = probeDuration;
         Error = error;
     }
@@ -42,10 +40,10 @@ public sealed class PostgresHostState
     /// <summary>Why the last probe failed (exception type and message; never credentials).</summary>
     public string? Error { get; }
 
-    /// <summary><see cref="Stopwatch"/> timestamp of the probe.</summary>
+    /// <summary>The probe's timestamp on the component's <see cref="TimeProvider"/>.</summary>
     internal long ProbedAtTimestamp { get; }
 
-    /// <summary>For a replica: the <see cref="Stopwatch"/> time as of which it holds every write the primary had
+    /// <summary>For a replica: the <see cref="TimeProvider"/> timestamp as of which it holds every write the primary had
     /// acknowledged (from <see cref="PrimaryWalHistory"/>); 0 when unknown. Set by the monitor before publishing.</summary>
     internal long CurrentAsOfTimestamp
     {
@@ -55,5 +53,5 @@ public sealed class PostgresHostState
 
     private long _currentAsOf;
 
-    internal static PostgresHostState Initial(HostEndpoint endpoint) => new(endpoint, PostgresRole.Unknown, 0, 0, null, 0, TimeSpan.Zero, null);
+    internal static PostgresHostState Initial(HostEndpoint endpoint) => new(endpoint, PostgresRole.Unknown, 0, 0, null, 0, default, TimeSpan.Zero, null);
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using HaClient.Resilience;
 using HaClient.Telemetry;
 using Microsoft.Extensions.Logging;
@@ -15,27 +14,11 @@ namespace HaClient.Postgres;
 /// </summary>
 internal sealed partial class TopologyMonitor : IAsyncDisposable
 {
-    // One round trip: role, timeline, WAL position and replay lag. A replica's lag is 0 only while its WAL receiver is
-    // streaming and has replayed everything received; otherwise (cut off from the primary, reconnecting after a
-    // switchover, replay behind) it is the time since the last replayed transaction: everything acknowledged after
-    // that moment may be missing there. Reading the receiver's status needs pg_read_all_stats (pg_monitor) or superuser;
-    // without it a replica is taken as not streaming, which is conservative.
-    internal const string ProbeSql = """
-        SELECT s.r,
-               CASE WHEN s.r THEN w.received_tli
-                    ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END,
-               CASE WHEN s.r THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END,
-               CASE WHEN NOT s.r THEN NULL
-                    WHEN w.status = 'streaming' AND pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0::float8
-                    ELSE extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp())::float8 END
-        FROM (SELECT pg_is_in_recovery() AS r) s
-        LEFT JOIN pg_stat_wal_receiver w ON true
-        """;
-
     private readonly HostSlot[] _slots;
     private readonly PostgresClusterOptions _options;
     private readonly string _cluster;
     private readonly ILogger _logger;
+    private readonly TimeProvider _time;
     private readonly Lock _gate = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly PatroniWatcher? _patroni;
@@ -43,7 +26,7 @@ internal sealed partial class TopologyMonitor : IAsyncDisposable
 
     /// <summary>The host whose WAL positions <see cref="_walHistory"/> holds (-1: none yet).</summary>
     private int _walHistoryHost = -1;
-    private Task[] _loops = [];
+    private readonly HostProber _prober;
     private TaskCompletionSource _changed = NewSignal();
     private PostgresTopology _topology;
     private int _primaryIndex = -1;
@@ -51,14 +34,16 @@ internal sealed partial class TopologyMonitor : IAsyncDisposable
     private long _primaryLostAt;
     private long _version;
 
-    public TopologyMonitor(string cluster, HostSlot[] slots, PostgresClusterOptions options, ILogger logger)
+    public TopologyMonitor(string cluster, HostSlot[] slots, PostgresClusterOptions options, ILogger logger, TimeProvider timeProvider)
     {
         _cluster = cluster;
+        _time = timeProvider;
         _slots = slots;
         _options = options;
         _logger = logger;
         _topology = new PostgresTopology(0, slots.Select(s => s.State).ToArray(), -1, false);
-        _primaryLostAt = Stopwatch.GetTimestamp();
+        _primaryLostAt = _time.GetTimestamp();
+        _prober = new HostProber(cluster, slots, options, timeProvider, logger, Apply, NextProbeIn);
         if (options.PatroniUrls.Count > 0)
         {
             _patroni = new PatroniWatcher(options.PatroniUrls, slots, options, OnPatroniView, logger);
@@ -77,21 +62,21 @@ internal sealed partial class TopologyMonitor : IAsyncDisposable
     /// <summary>Raised after each change of the chosen primary or of any role.</summary>
     public event Action<PostgresTopology>? TopologyChanged;
 
-    private bool Hunting => Volatile.Read(ref _primaryIndex) < 0 || Stopwatch.GetTimestamp() < Volatile.Read(ref _huntUntil);
+    private bool Hunting => Volatile.Read(ref _primaryIndex) < 0 || _time.GetTimestamp() < Volatile.Read(ref _huntUntil);
 
     public void Start()
     {
-        _loops = _slots.Select(s => Task.Run(() => ProbeLoopAsync(s, _stop.Token))).ToArray();
+        _prober.Start(_stop.Token);
         _patroni?.Start(_stop.Token);
     }
 
     /// <summary>Completes when every host has been probed once (or <paramref name="timeout"/> passes).</summary>
     public async Task WaitForFirstProbesAsync(TimeSpan timeout, CancellationToken cancellationToken)
     {
-        var deadline = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
+        var deadline = _time.GetTimestamp() + (long)(timeout.TotalSeconds * _time.TimestampFrequency);
         while (_slots.Any(s => s.State.Role == PostgresRole.Unknown))
         {
-            var left = deadline - Stopwatch.GetTimestamp();
+            var left = deadline - _time.GetTimestamp();
             if (left <= 0)
             {
                 return;
@@ -99,7 +84,7 @@ internal sealed partial class TopologyMonitor : IAsyncDisposable
 
             try
             {
-                await Changed.WaitAsync(TimeSpan.FromSeconds((double)left / Stopwatch.Frequency), cancellationToken).ConfigureAwait(false);
+                await Changed.WaitAsync(TimeSpan.FromSeconds((double)left / _time.TimestampFrequency), _time, cancellationToken).ConfigureAwait(false);
             }
             catch (TimeoutException)
             {
@@ -111,7 +96,7 @@ internal sealed partial class TopologyMonitor : IAsyncDisposable
     /// <summary>A request saw a connection-level failure: probe every host now and keep probing fast for a while.</summary>
     public void RequestProbe()
     {
-        Volatile.Write(ref _huntUntil, Stopwatch.GetTimestamp() + (long)(3 * _options.ProbeInterval.TotalSeconds * Stopwatch.Frequency));
+        Volatile.Write(ref _huntUntil, _time.GetTimestamp() + (long)(3 * _options.ProbeInterval.TotalSeconds * _time.TimestampFrequency));
         foreach (var slot in _slots)
         {
             slot.Wake.Set();
@@ -122,30 +107,8 @@ internal sealed partial class TopologyMonitor : IAsyncDisposable
     public void ReportNotPrimary(HostSlot slot)
     {
         var s = slot.State;
-        Apply(slot, new PostgresHostState(s.Endpoint, PostgresRole.Replica, s.Timeline, s.WalLsn, null, Stopwatch.GetTimestamp(), TimeSpan.Zero, "reported read-only by a request"));
+        Apply(slot, new PostgresHostState(s.Endpoint, PostgresRole.Replica, s.Timeline, s.WalLsn, null, _time.GetTimestamp(), _time.GetUtcNow(), TimeSpan.Zero, "reported read-only by a request"));
         RequestProbe();
-    }
-
-    private async Task ProbeLoopAsync(HostSlot slot, CancellationToken stop)
-    {
-        while (!stop.IsCancellationRequested)
-        {
-            var state = await ProbeAsync(slot, stop).ConfigureAwait(false);
-            if (stop.IsCancellationRequested)
-            {
-                break;
-            }
-
-            Apply(slot, state);
-            try
-            {
-                await slot.Wake.WaitAsync(NextProbeIn(slot), stop).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                break;
-            }
-        }
     }
 
     /// <summary>Every host every <see cref="PostgresClusterOptions.FailoverProbeInterval"/> while hunting for a primary;
@@ -163,69 +126,6 @@ internal sealed partial class TopologyMonitor : IAsyncDisposable
 
     /// <summary>How often the primary's WAL position is sampled in steady state (or <c>ProbeInterval</c> if shorter).</summary>
     internal static readonly TimeSpan PrimarySampleInterval = TimeSpan.FromMilliseconds(200);
-
-    private async Task<PostgresHostState> ProbeAsync(HostSlot slot, CancellationToken stop)
-    {
-        var start = Stopwatch.GetTimestamp();
-        var connection = slot.ProbeConnection;
-        slot.ProbeConnection = null; // the probe owns it until it succeeds
-        var cts = new CancellationTokenSource();
-        try
-        {
-            var (state, open) = await Budget.WithinAsync(ProbeCoreAsync(slot, connection, start, cts.Token), _options.ProbeTimeout, cts, stop).ConfigureAwait(false);
-            slot.ProbeConnection = open;
-            cts.Dispose();
-            return state;
-        }
-        catch (Exception e) when (!stop.IsCancellationRequested)
-        {
-            var error = e is TimeoutException ? $"probe timed out after {_options.ProbeTimeout.TotalMilliseconds:0} ms" : $"{e.GetType().Name}: {e.Message}";
-            LogProbeFailed(_logger, _cluster, slot.Name, error);
-            var last = slot.State;
-            return new PostgresHostState(slot.Endpoint, PostgresRole.Down, last.Timeline, last.WalLsn, null, Stopwatch.GetTimestamp(), Stopwatch.GetElapsedTime(start), error);
-        }
-        catch (Exception)
-        {
-            return slot.State;
-        }
-    }
-
-    private static async Task<(PostgresHostState, NpgsqlConnection)> ProbeCoreAsync(HostSlot slot, NpgsqlConnection? connection, long start, CancellationToken cancellationToken)
-    {
-        try
-        {
-            connection ??= await slot.ProbeSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-            await using var command = new NpgsqlCommand(ProbeSql, connection);
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                throw new InvalidOperationException("The probe returned no row.");
-            }
-
-            var inRecovery = reader.GetBoolean(0);
-            var timeline = reader.IsDBNull(1) ? 0 : reader.GetInt32(1);
-            var lsn = reader.IsDBNull(2) ? 0UL : (ulong)reader.GetFieldValue<NpgsqlLogSequenceNumber>(2);
-            double? lag = inRecovery ? (reader.IsDBNull(3) ? null : Math.Max(0, reader.GetDouble(3))) : null;
-            var state = new PostgresHostState(slot.Endpoint, inRecovery ? PostgresRole.Replica : PostgresRole.Primary, timeline, lsn, lag, Stopwatch.GetTimestamp(), Stopwatch.GetElapsedTime(start), null);
-            return (state, connection);
-        }
-        catch
-        {
-            if (connection is not null)
-            {
-                try
-                {
-                    await connection.DisposeAsync().ConfigureAwait(false);
-                }
-                catch (Exception)
-                {
-                    // A broken connection may fail to close; it is gone either way.
-                }
-            }
-
-            throw;
-        }
-    }
 
     private void OnPatroniView() => Recompute(null, null);
 
@@ -374,12 +274,12 @@ internal sealed partial class TopologyMonitor : IAsyncDisposable
 
         if (to < 0)
         {
-            _primaryLostAt = Stopwatch.GetTimestamp();
+            _primaryLostAt = _time.GetTimestamp();
             LogPrimaryLost(_logger, _cluster, from >= 0 ? _slots[from].Name : "none");
             return;
         }
 
-        var took = Stopwatch.GetElapsedTime(_primaryLostAt);
+        var took = _time.GetElapsedTime(_primaryLostAt);
         LogPrimaryChosen(_logger, _cluster, _slots[to].Name, _slots[to].State.Timeline);
         if (from >= 0 || _version > 0)
         {
@@ -411,30 +311,17 @@ internal sealed partial class TopologyMonitor : IAsyncDisposable
 
         try
         {
-            await Task.WhenAll(_loops).WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+            // A probe thread blocked on a frozen host ends at the driver's own timeout (whole seconds).
+            await _prober.Stopped.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
         }
-        catch (Exception)
+        catch (TimeoutException)
         {
-            // Loops end on cancellation; a probe stuck on a frozen host is abandoned.
+            // Background threads: abandoned.
         }
 
         if (_patroni is not null)
         {
             await _patroni.DisposeAsync().ConfigureAwait(false);
-        }
-
-        foreach (var slot in _slots)
-        {
-            if (slot.ProbeConnection is { } c)
-            {
-                try
-                {
-                    await c.DisposeAsync().ConfigureAwait(false);
-                }
-                catch (Exception)
-                {
-                }
-            }
         }
 
         _stop.Dispose();
@@ -451,7 +338,4 @@ internal sealed partial class TopologyMonitor : IAsyncDisposable
 
     [LoggerMessage(EventId = 1004, Level = LogLevel.Error, Message = "Cluster {Cluster}: split brain, several hosts claim primary: {Claims}. Writes go only to {Chosen}")]
     private static partial void LogSplitBrain(ILogger logger, string cluster, string claims, string chosen);
-
-    [LoggerMessage(EventId = 1005, Level = LogLevel.Debug, Message = "Cluster {Cluster}: probe of {Endpoint} failed: {Error}")]
-    private static partial void LogProbeFailed(ILogger logger, string cluster, string endpoint, string error);
 }

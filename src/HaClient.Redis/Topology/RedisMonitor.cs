@@ -25,6 +25,7 @@ internal sealed partial class RedisMonitor : IAsyncDisposable
     private readonly string _cluster;
     private readonly RedisOptions _options;
     private readonly ILogger _logger;
+    private readonly TimeProvider _time;
     private readonly Func<HostEndpoint, RedisNode> _createNode;
     private readonly ConcurrentDictionary<HostEndpoint, RedisNode> _nodes = new();
     private readonly SentinelLink[] _sentinels;
@@ -56,11 +57,12 @@ internal sealed partial class RedisMonitor : IAsyncDisposable
     private bool _hadMaster;
     private bool _sentinelsSilent;
 
-    public RedisMonitor(string cluster, RedisOptions options, ResolvedRedisSettings settings, Func<HostEndpoint, RedisNode> createNode, Func<HostEndpoint, ConfigurationOptions> sentinelConfig, ILogger logger)
+    public RedisMonitor(string cluster, RedisOptions options, ResolvedRedisSettings settings, Func<HostEndpoint, RedisNode> createNode, Func<HostEndpoint, ConfigurationOptions> sentinelConfig, ILogger logger, TimeProvider timeProvider)
     {
         _cluster = cluster;
         _options = options;
         _logger = logger;
+        _time = timeProvider;
         _createNode = createNode;
         foreach (var e in settings.Endpoints)
         {
@@ -68,7 +70,7 @@ internal sealed partial class RedisMonitor : IAsyncDisposable
         }
 
         _sentinels = settings.Sentinels.Select(s => new SentinelLink(s, sentinelConfig)).ToArray();
-        _masterLostAt = Stopwatch.GetTimestamp();
+        _masterLostAt = _time.GetTimestamp();
     }
 
     public bool UsesSentinels => _sentinels.Length > 0;
@@ -140,7 +142,7 @@ internal sealed partial class RedisMonitor : IAsyncDisposable
             {
                 if (offset > s.Offset)
                 {
-                    return Math.Max(0, Stopwatch.GetElapsedTime(at, s.ProbedAt).TotalSeconds);
+                    return Math.Max(0, _time.GetElapsedTime(at, s.ProbedAt).TotalSeconds);
                 }
             }
         }
@@ -175,7 +177,7 @@ internal sealed partial class RedisMonitor : IAsyncDisposable
             var interval = master is null || master.State.Role != RedisNodeRole.Master || Volatile.Read(ref _selected) is not null ? _options.FailoverProbeInterval : _options.ProbeInterval;
             try
             {
-                await _wake.WaitAsync(interval, stop).ConfigureAwait(false);
+                await _wake.WaitAsync(interval, _time, stop).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
@@ -236,7 +238,7 @@ internal sealed partial class RedisMonitor : IAsyncDisposable
         {
             // A Sentinel leader is promoting this replica (manual failover or crash): follow it as soon as it says
             // master, even while the old master still accepts writes that the failover would discard.
-            if (Stopwatch.GetElapsedTime(sel.At) > SelectionLifetime || (votes.Count > 0 && votes.OrderByDescending(kv => kv.Value).First().Key == sel.Replica))
+            if (_time.GetElapsedTime(sel.At) > SelectionLifetime || (votes.Count > 0 && votes.OrderByDescending(kv => kv.Value).First().Key == sel.Replica))
             {
                 Interlocked.CompareExchange(ref _selected, null, sel);
             }
@@ -267,7 +269,7 @@ internal sealed partial class RedisMonitor : IAsyncDisposable
         }
 
         candidates.AddRange(votes.OrderByDescending(kv => kv.Value).Select(kv => kv.Key).Where(e => !candidates.Contains(e)));
-        var held = _options.FollowPromotedReplica && Volatile.Read(ref _selected) is { } hold && Stopwatch.GetElapsedTime(hold.At) < FailoverHold ? hold.From : (HostEndpoint?)null;
+        var held = _options.FollowPromotedReplica && Volatile.Read(ref _selected) is { } hold && _time.GetElapsedTime(hold.At) < FailoverHold ? hold.From : (HostEndpoint?)null;
         foreach (var c in candidates)
         {
             stop.ThrowIfCancellationRequested();
@@ -398,7 +400,7 @@ internal sealed partial class RedisMonitor : IAsyncDisposable
         await node.Circuit.ResetAsync().ConfigureAwait(false);
         var old = _master;
         _master = node;
-        var lostFor = Stopwatch.GetElapsedTime(Interlocked.Read(ref _masterLostAt));
+        var lostFor = _time.GetElapsedTime(Interlocked.Read(ref _masterLostAt));
         if (_hadMaster && !ReferenceEquals(_lastMaster, node))
         {
             HaClientTelemetry.Failovers.Add(1, new KeyValuePair<string, object?>("haclient.cluster", _cluster));
@@ -429,7 +431,7 @@ internal sealed partial class RedisMonitor : IAsyncDisposable
     {
         if (Interlocked.CompareExchange(ref _master, null, node) == node)
         {
-            Interlocked.Exchange(ref _masterLostAt, Stopwatch.GetTimestamp());
+            Interlocked.Exchange(ref _masterLostAt, _time.GetTimestamp());
             LogMasterLost(_logger, _cluster, node.Name, reason);
             Signal();
         }
@@ -466,7 +468,7 @@ internal sealed partial class RedisMonitor : IAsyncDisposable
         try
         {
             var role = await Budget.WithinAsync(RoleAsync(node), _options.ProbeTimeout, cts, _stop.Token).ConfigureAwait(false);
-            var now = Stopwatch.GetTimestamp();
+            var now = _time.GetTimestamp();
             switch (role)
             {
                 case Role.Master m:
@@ -505,7 +507,7 @@ internal sealed partial class RedisMonitor : IAsyncDisposable
         }
         catch (Exception e) when (!_stop.IsCancellationRequested)
         {
-            after = new NodeState(RedisNodeRole.Down, before.Offset, Stopwatch.GetTimestamp(), null, [], e.GetType().Name) { MasterOf = before.MasterOf, PromotedFrom = before.PromotedFrom };
+            after = new NodeState(RedisNodeRole.Down, before.Offset, _time.GetTimestamp(), null, [], e.GetType().Name) { MasterOf = before.MasterOf, PromotedFrom = before.PromotedFrom };
             LogProbeFailed(_logger, _cluster, node.Name, e.GetType().Name);
         }
         finally
@@ -585,7 +587,7 @@ internal sealed partial class RedisMonitor : IAsyncDisposable
             {
                 var selected = new HostEndpoint(parts[2], rport);
                 var from = new HostEndpoint(parts[6], mport);
-                Volatile.Write(ref _selected, new SelectedReplica(selected, from, Stopwatch.GetTimestamp()));
+                Volatile.Write(ref _selected, new SelectedReplica(selected, from, _time.GetTimestamp()));
                 LogSelectedReplica(_logger, _cluster, selected.ToString(), from.ToString());
                 if (_options.FollowPromotedReplica && _master is { } m && m.Endpoint == from)
                 {

@@ -199,6 +199,4 @@ internal sealed class RedisNode
             await CloseQuietlyAsync(mux).ConfigureAwait(false);
         }
     }
-
-    public double AgeSeconds(long now) => _state.ProbedAt == 0 ? double.MaxValue : Stopwatch.GetElapsedTime(_state.ProbedAt, now).TotalSeconds;
 }

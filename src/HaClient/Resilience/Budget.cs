@@ -10,49 +10,43 @@ namespace HaClient.Resilience;
 /// </summary>
 internal static class Budget
 {
-    /// <summary>Awaits <paramref name="task"/> for at most <paramref name="remaining"/>. On expiry (or when the caller
-    /// cancels) cancels <paramref name="cts"/> off the thread pool and throws <see cref="TimeoutException"/> (or
-    /// <see cref="OperationCanceledException"/>); the abandoned task's fault is observed. Callers must not also arm
-    /// <c>cts.CancelAfter</c>: that would run the driver's cancellation on a thread-pool timer thread.</summary>
-    public static async Task<T> WithinAsync<T>(Task<T> task, TimeSpan remaining, CancellationTokenSource cts, CancellationToken callerToken)
+    /// <summary>Awaits <paramref name="task"/> for at most <paramref name="remaining"/> on <paramref name="time"/> (the
+    /// system clock when <see langword="null"/>). On expiry cancels <paramref name="cts"/> off the thread pool and throws
+    /// <see cref="OperationDeadlineExceededException"/> (<see cref="OperationCanceledException"/> when the caller
+    /// cancelled); the abandoned task's fault is observed. Callers must not also arm <c>cts.CancelAfter</c>: that would run
+    /// the driver's cancellation on a thread-pool timer thread.</summary>
+    public static async Task<T> WithinAsync<T>(Task<T> task, TimeSpan remaining, CancellationTokenSource cts, CancellationToken callerToken, TimeProvider? time = null)
     {
-        if (remaining <= TimeSpan.Zero)
-        {
-            remaining = TimeSpan.FromMilliseconds(1);
-        }
-
         try
         {
-            return await task.WaitAsync(remaining, callerToken).ConfigureAwait(false);
+            return await task.WaitAsync(AtLeastOneMillisecond(remaining), time ?? TimeProvider.System, callerToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (IsExpiry(e, callerToken))
+        catch (Exception e) when (!task.IsCompleted)
         {
-            Abandon(task, cts);
-            throw;
+            throw Settle(task, cts, e, remaining, callerToken);
         }
     }
 
     /// <summary>
-    /// Starts <paramref name="call"/> with a token of a reused source and awaits it for at most <paramref name="remaining"/>
+    /// Starts <paramref name="call"/> with a token of a reused source and awaits it until <paramref name="deadline"/>
     /// (see <see cref="WithinAsync{T}"/>). The outcome comes back instead of an exception, with the result typed as
     /// <see cref="object"/> (the breaker's result type, so Polly calls straight through). The returned task is pooled:
     /// await it once.
     /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    public static async ValueTask<Outcome<object?>> RunAsync<T, TState>(Func<TState, CancellationToken, Task<T>> call, TState state, TimeSpan remaining, CancellationToken callerToken)
+    public static async ValueTask<Outcome<object?>> RunAsync<T, TState>(Func<TState, CancellationToken, Task<T>> call, TState state, OperationDeadline deadline, CancellationToken callerToken)
     {
         var cts = RentSource();
         var task = call(state, cts.Token);
         try
         {
-            var result = await task.WaitAsync(AtLeastOneMillisecond(remaining), callerToken).ConfigureAwait(false);
+            var result = await task.WaitAsync(AtLeastOneMillisecond(deadline.Remaining), deadline.TimeProvider, callerToken).ConfigureAwait(false);
             ReturnSource(cts);
             return Outcome.FromResult<object?>(result);
         }
         catch (Exception e)
         {
-            Settle(task, cts, e, callerToken);
-            return Outcome.FromException<object?>(e);
+            return Outcome.FromException<object?>(Settle(task, cts, e, deadline.Budget, callerToken));
         }
     }
 
@@ -61,24 +55,21 @@ internal static class Budget
     public static TimeSpan AtLeastOneMillisecond(TimeSpan remaining) => remaining <= TimeSpan.Zero ? TimeSpan.FromMilliseconds(1) : remaining;
 
     /// <summary>After a bounded wait on <paramref name="task"/> (started with <paramref name="cts"/>'s token) threw
-    /// <paramref name="e"/>: abandons the call when the budget ended or the caller cancelled, otherwise (the call itself
-    /// failed, so nothing holds the token) returns the source for reuse.</summary>
-    public static void Settle(Task task, CancellationTokenSource cts, Exception e, CancellationToken callerToken)
+    /// <paramref name="e"/>, returns what the caller gets. When <paramref name="task"/> has not ended, the deadline passed
+    /// or the caller cancelled: the call is abandoned, and the caller gets <see cref="OperationDeadlineExceededException"/>
+    /// (or the cancellation). Otherwise the call itself failed: nothing holds the token, the source is reused, and the
+    /// call's own exception is returned. Exact: a <see cref="TimeoutException"/> the driver threw itself is the call's.</summary>
+    public static Exception Settle(Task task, CancellationTokenSource cts, Exception e, TimeSpan budget, CancellationToken callerToken)
     {
-        if (IsExpiry(e, callerToken))
-        {
-            Abandon(task, cts);
-        }
-        else
+        if (task.IsCompleted)
         {
             ReturnSource(cts);
+            return e;
         }
-    }
 
-    /// <summary>Whether <paramref name="e"/>, thrown by <see cref="Task.WaitAsync(TimeSpan, CancellationToken)"/>, means the
-    /// budget ended or the caller cancelled (so the awaited task was abandoned, not finished).</summary>
-    public static bool IsExpiry(Exception e, CancellationToken callerToken)
-        => e is TimeoutException || (e is OperationCanceledException && callerToken.IsCancellationRequested);
+        Abandon(task, cts);
+        return callerToken.IsCancellationRequested ? e : new OperationDeadlineExceededException(budget);
+    }
 
     /// <summary>Gives up on <paramref name="task"/>: cancels <paramref name="cts"/> off the thread pool and observes the
     /// task's fault. <paramref name="cts"/> must not be reused afterwards.</summary>

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using Polly;
 using Polly.CircuitBreaker;
@@ -15,14 +14,20 @@ internal sealed class EndpointCircuit
     private readonly CircuitBreakerStateProvider _state = new();
     private readonly CircuitBreakerManualControl _control = new();
     private readonly ResiliencePipeline _pipeline;
-    private readonly long _breakTicks;
-    private long _openedAt;
+    private readonly TimeProvider _time;
+    private readonly Func<Exception, FailureKind> _classify;
+    private long _retryAt;
 
-    public EndpointCircuit(string cluster, string endpoint, EndpointResilienceOptions options, Func<Exception, bool> isEndpointFailure)
+    /// <summary>Creates the breaker of <paramref name="endpoint"/>. Only failures that <paramref name="classify"/> calls
+    /// <see cref="FailureKind.EndpointFailure"/> count against it: a server error, a read-only refusal and overload (the
+    /// caller's deadline, a server that is full) never open it. Polly's breaker runs on <paramref name="timeProvider"/>,
+    /// the one clock of the component.</summary>
+    public EndpointCircuit(string cluster, string endpoint, EndpointResilienceOptions options, Func<Exception, FailureKind> classify, TimeProvider timeProvider)
     {
         Endpoint = endpoint;
-        _breakTicks = (long)(options.BreakerBreakDuration.TotalSeconds * Stopwatch.Frequency);
-        _pipeline = new ResiliencePipelineBuilder { Name = $"{cluster}/{endpoint}" }
+        _time = timeProvider;
+        _classify = classify;
+        _pipeline = new ResiliencePipelineBuilder { Name = $"{cluster}/{endpoint}", TimeProvider = timeProvider }
             .AddCircuitBreaker(new CircuitBreakerStrategyOptions
             {
                 FailureRatio = options.BreakerFailureRatio,
@@ -31,10 +36,11 @@ internal sealed class EndpointCircuit
                 BreakDuration = options.BreakerBreakDuration,
                 StateProvider = _state,
                 ManualControl = _control,
-                ShouldHandle = args => new ValueTask<bool>(args.Outcome.Exception is { } e && isEndpointFailure(e)),
-                OnOpened = _ =>
+                ShouldHandle = args => new ValueTask<bool>(args.Outcome.Exception is { } e && Counts(e)),
+                OnOpened = args =>
                 {
-                    Volatile.Write(ref _openedAt, Stopwatch.GetTimestamp());
+                    // When Polly will let a trial call through: the router offers the endpoint again from then on.
+                    Volatile.Write(ref _retryAt, _time.GetTimestamp() + (long)(args.BreakDuration.TotalSeconds * _time.TimestampFrequency));
                     return Transition(cluster, endpoint, "open");
                 },
                 OnClosed = _ => Transition(cluster, endpoint, "closed"),
@@ -42,6 +48,10 @@ internal sealed class EndpointCircuit
             })
             .Build();
     }
+
+    /// <summary>Whether <paramref name="e"/> counts against the endpoint: only an <see cref="FailureKind.EndpointFailure"/>,
+    /// and never the caller's own deadline.</summary>
+    public bool Counts(Exception e) => e is not OperationDeadlineExceededException && _classify(e) == FailureKind.EndpointFailure;
 
     /// <summary>host:port.</summary>
     public string Endpoint { get; }
@@ -57,7 +67,7 @@ internal sealed class EndpointCircuit
     public bool IsAvailable => _state.CircuitState switch
     {
         CircuitState.Closed or CircuitState.HalfOpen => true,
-        CircuitState.Open => Stopwatch.GetTimestamp() - Volatile.Read(ref _openedAt) >= _breakTicks,
+        CircuitState.Open => _time.GetTimestamp() >= Volatile.Read(ref _retryAt),
         _ => false,
     };
 
@@ -68,17 +78,17 @@ internal sealed class EndpointCircuit
         => _pipeline.ExecuteAsync(callback, state, cancellationToken);
 
     /// <summary>
-    /// Runs <paramref name="call"/> through the breaker within <paramref name="remaining"/> (see <see cref="Budget"/>).
+    /// Runs <paramref name="call"/> through the breaker until <paramref name="deadline"/> (see <see cref="Budget"/>).
     /// While the circuit is closed (nearly always) the call runs outside Polly's pipeline and its outcome is reported when
     /// it ends (<see cref="RecordAsync"/>); otherwise it runs inside, so Polly admits one trial call at a time and rejects
     /// the rest with <see cref="BrokenCircuitException"/>. Pooled: await the result once.
     /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    public async ValueTask<T> ExecuteBoundedAsync<T, TState>(Func<TState, CancellationToken, Task<T>> call, TState state, TimeSpan remaining, CancellationToken cancellationToken)
+    public async ValueTask<T> ExecuteBoundedAsync<T, TState>(Func<TState, CancellationToken, Task<T>> call, TState state, OperationDeadline deadline, CancellationToken cancellationToken)
     {
         if (!IsClosed)
         {
-            return await ExecuteInsideAsync(call, state, remaining, cancellationToken).ConfigureAwait(false);
+            return await ExecuteInsideAsync(call, state, deadline, cancellationToken).ConfigureAwait(false);
         }
 
         // Inline rather than through Budget.RunAsync: one pooled state machine fewer on every call.
@@ -87,13 +97,28 @@ internal sealed class EndpointCircuit
         T result;
         try
         {
-            result = await task.WaitAsync(Budget.AtLeastOneMillisecond(remaining), cancellationToken).ConfigureAwait(false);
+            result = await task.WaitAsync(Budget.AtLeastOneMillisecond(deadline.Remaining), deadline.TimeProvider, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception) when (task.IsCompletedSuccessfully)
+        {
+            // The call ended just as the deadline passed: its result stands.
+            result = task.Result;
         }
         catch (Exception e)
         {
-            Budget.Settle(task, cts, e, cancellationToken);
-            await RecordAsync(e).ConfigureAwait(false);
-            throw;
+            var failure = Budget.Settle(task, cts, e, deadline.Budget, cancellationToken);
+            if (task.IsCompleted)
+            {
+                // The call's own failure: the breaker judges it. An abandoned call (the caller's deadline) is not reported.
+                await RecordAsync(failure).ConfigureAwait(false);
+            }
+
+            if (ReferenceEquals(failure, e))
+            {
+                throw;
+            }
+
+            throw failure;
         }
 
         Budget.ReturnSource(cts);
@@ -101,15 +126,15 @@ internal sealed class EndpointCircuit
         return result;
     }
 
-    private async ValueTask<T> ExecuteInsideAsync<T, TState>(Func<TState, CancellationToken, Task<T>> call, TState state, TimeSpan remaining, CancellationToken cancellationToken)
+    private async ValueTask<T> ExecuteInsideAsync<T, TState>(Func<TState, CancellationToken, Task<T>> call, TState state, OperationDeadline deadline, CancellationToken cancellationToken)
     {
         var context = ResilienceContextPool.Shared.Get(cancellationToken);
         try
         {
             var outcome = await _pipeline.ExecuteOutcomeAsync(
-                static (ctx, s) => Budget.RunAsync(s.call, s.state, s.remaining, ctx.CancellationToken),
+                static (ctx, s) => Budget.RunAsync(s.call, s.state, s.deadline, ctx.CancellationToken),
                 context,
-                (call, state, remaining)).ConfigureAwait(false);
+                (call, state, deadline)).ConfigureAwait(false);
             outcome.ThrowIfException();
             return (T)outcome.Result!;
         }

@@ -118,4 +118,40 @@ public class OptionsValidationTests
         Assert.Null(error);
         Assert.Equal(new HostEndpoint(host, port), e);
     }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(-5)]
+    [InlineData(10_001)]
+    public void A_connection_cap_out_of_range_names_the_setting(int cap)
+    {
+        var o = Valid();
+        o.MaxConnectionsPerHost = cap;
+        Assert.Contains(Errors(o), e => e.StartsWith("MaxConnectionsPerHost:", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_connection_cap_that_contradicts_the_connection_string_names_both()
+    {
+        var o = Valid();
+        o.ConnectionString += ";Maximum Pool Size=25";
+        o.MaxConnectionsPerHost = 30;
+        var e = Assert.Single(Errors(o));
+        Assert.StartsWith("MaxConnectionsPerHost:", e, StringComparison.Ordinal);
+        Assert.Contains("Maximum Pool Size=25", e, StringComparison.Ordinal);
+        Assert.DoesNotContain(Secret, e, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_connection_cap_defaults_to_40_or_to_the_connection_string_s_pool_size()
+    {
+        var errors = new List<string>();
+        Assert.Equal(40, PostgresClusterOptionsValidator.Resolve(Valid(), errors)!.MaxConnectionsPerHost);
+        var o = Valid();
+        o.ConnectionString += ";Maximum Pool Size=12";
+        Assert.Equal(12, PostgresClusterOptionsValidator.Resolve(o, errors)!.MaxConnectionsPerHost);
+        o.MaxConnectionsPerHost = 12;
+        Assert.Equal(12, PostgresClusterOptionsValidator.Resolve(o, errors)!.MaxConnectionsPerHost);
+        Assert.Empty(errors);
+    }
 }

@@ -17,7 +17,7 @@ public class RouterTests
         return states.Select((s, i) =>
         {
             var ep = new HostEndpoint("127.0.0.1", 1000 + i);
-            var slot = new HostSlot(i, ep, NpgsqlDataSource.Create($"Host=127.0.0.1;Port={1000 + i}"), NpgsqlDataSource.Create($"Host=127.0.0.1;Port={1000 + i}"), new EndpointCircuit("t", ep.ToString(), new EndpointResilienceOptions(), _ => true));
+            var slot = new HostSlot(i, ep, NpgsqlDataSource.Create($"Host=127.0.0.1;Port={1000 + i}"), NpgsqlDataSource.Create($"Host=127.0.0.1;Port={1000 + i}"), new EndpointCircuit("t", ep.ToString(), new EndpointResilienceOptions(), _ => FailureKind.EndpointFailure, TimeProvider.System));
             slot.State = State(ep, s.Role, s.Timeline, s.Lsn, s.Lag, now);
             return slot;
         }).ToArray();
@@ -27,7 +27,7 @@ public class RouterTests
     /// that long before the probe.</summary>
     private static PostgresHostState State(HostEndpoint ep, PostgresRole role, int timeline, ulong lsn, double? lag, long probedAt)
     {
-        var state = new PostgresHostState(ep, role, timeline, lsn, lag, probedAt, TimeSpan.Zero, null);
+        var state = new PostgresHostState(ep, role, timeline, lsn, lag, probedAt, default, TimeSpan.Zero, null);
         if (role == PostgresRole.Replica && lag is { } l)
         {
             state.CurrentAsOfTimestamp = probedAt - (long)(l * Stopwatch.Frequency);
@@ -37,7 +37,7 @@ public class RouterTests
     }
 
     private static int Read(HostSlot[] slots, ReadConsistency c, bool fallback = true, int exclude = -1)
-        => Router.SelectReader(slots, 0, c, Lag, fallback, Stopwatch.GetTimestamp(), exclude, 0);
+        => Router.SelectReader(slots, 0, c, Lag, fallback, Stopwatch.GetTimestamp(), Stopwatch.Frequency, exclude, 0);
 
     [Fact]
     public void Writes_go_only_to_a_primary()
@@ -45,7 +45,7 @@ public class RouterTests
         var slots = Slots((PostgresRole.Primary, 1, 5000, null), (PostgresRole.Replica, 1, 5000, 0));
         Assert.Equal(0, Router.SelectPrimary(slots, 0));
         Assert.Equal(-1, Router.SelectPrimary(slots, -1));
-        slots[0].State = new PostgresHostState(slots[0].Endpoint, PostgresRole.Replica, 1, 5000, 0, Stopwatch.GetTimestamp(), TimeSpan.Zero, null);
+        slots[0].State = new PostgresHostState(slots[0].Endpoint, PostgresRole.Replica, 1, 5000, 0, Stopwatch.GetTimestamp(), default, TimeSpan.Zero, null);
         Assert.Equal(-1, Router.SelectPrimary(slots, 0));
     }
 
@@ -83,7 +83,7 @@ public class RouterTests
         var slots = Slots((PostgresRole.Primary, 1, 900, null), (PostgresRole.Replica, 1, 900, 0));
         slots[1].State.CurrentAsOfTimestamp = 0;
         Assert.Equal(0, Read(slots, ReadConsistency.WithinLagBound));
-        Assert.Equal(1, Router.SelectReader(slots, 0, ReadConsistency.WithinLagBound, new ReplicaLagPolicy { MaxLagTime = null }, true, Stopwatch.GetTimestamp(), -1, 0));
+        Assert.Equal(1, Router.SelectReader(slots, 0, ReadConsistency.WithinLagBound, new ReplicaLagPolicy { MaxLagTime = null }, true, Stopwatch.GetTimestamp(), Stopwatch.Frequency, -1, 0));
     }
 
     [Fact]

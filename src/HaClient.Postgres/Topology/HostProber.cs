@@ -1,0 +1,242 @@
+using HaClient.Monitoring;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace HaClient.Postgres;
+
+/// <summary>
+/// Probes every host on a thread of its own, with synchronous I/O, so that the monitor never waits for a thread-pool
+/// thread: on a 2-core machine under a burst of callers the pool is exactly what is short, and a probe that comes late
+/// because the client is starved is no evidence against the server. A watchdog thread marks a host down once its probe
+/// has run longer than <see cref="PostgresClusterOptions.ProbeTimeout"/>, not counting the time the watchdog itself was
+/// kept from running (the client machine's own lateness).
+/// </summary>
+internal sealed partial class HostProber
+{
+    // One round trip: role, timeline, WAL position and replay lag. A replica's lag is 0 only while its WAL receiver is
+    // streaming and has replayed everything received; otherwise (cut off from the primary, reconnecting after a
+    // switchover, replay behind) it is the time since the last replayed transaction: everything acknowledged after
+    // that moment may be missing there. Reading the receiver's status needs pg_read_all_stats (pg_monitor) or superuser;
+    // without it a replica is taken as not streaming, which is conservative.
+    internal const string ProbeSql = """
+        SELECT s.r,
+               CASE WHEN s.r THEN w.received_tli
+                    ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END,
+               CASE WHEN s.r THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END,
+               CASE WHEN NOT s.r THEN NULL
+                    WHEN w.status = 'streaming' AND pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0::float8
+                    ELSE extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp())::float8 END
+        FROM (SELECT pg_is_in_recovery() AS r) s
+        LEFT JOIN pg_stat_wal_receiver w ON true
+        """;
+
+    private readonly string _cluster;
+    private readonly HostSlot[] _slots;
+    private readonly PostgresClusterOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly Action<HostSlot, PostgresHostState> _publish;
+    private readonly Func<HostSlot, TimeSpan> _nextProbeIn;
+    private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _running;
+
+    public HostProber(string cluster, HostSlot[] slots, PostgresClusterOptions options, TimeProvider time, ILogger logger, Action<HostSlot, PostgresHostState> publish, Func<HostSlot, TimeSpan> nextProbeIn)
+    {
+        _cluster = cluster;
+        _slots = slots;
+        _options = options;
+        _time = time;
+        _logger = logger;
+        _publish = publish;
+        _nextProbeIn = nextProbeIn;
+    }
+
+    /// <summary>Completes when every probe thread and the watchdog have ended (after <c>stop</c> is cancelled).</summary>
+    public Task Stopped => _stopped.Task;
+
+    public void Start(CancellationToken stop)
+    {
+        _running = _slots.Length + 1;
+        foreach (var slot in _slots)
+        {
+            StartThread($"HaClient probe {slot.Name}", () => Loop(slot, stop));
+        }
+
+        StartThread($"HaClient probe watchdog {_cluster}", () => Watchdog(stop));
+    }
+
+    private void StartThread(string name, Action body)
+    {
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                body();
+            }
+            finally
+            {
+                if (Interlocked.Decrement(ref _running) == 0)
+                {
+                    _stopped.TrySetResult();
+                }
+            }
+        })
+        {
+            IsBackground = true,
+            Name = name,
+        };
+        thread.Start();
+    }
+
+    private void Loop(HostSlot slot, CancellationToken stop)
+    {
+        try
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                var state = Probe(slot, stop);
+                if (stop.IsCancellationRequested)
+                {
+                    break;
+                }
+
+                Publish(slot, state);
+                if (!slot.Wake.Wait(_nextProbeIn(slot), _time, stop) && stop.IsCancellationRequested)
+                {
+                    break;
+                }
+            }
+        }
+        finally
+        {
+            DropConnection(slot);
+        }
+    }
+
+    private PostgresHostState Probe(HostSlot slot, CancellationToken stop)
+    {
+        var start = _time.GetTimestamp();
+        Volatile.Write(ref slot.ProbeStarvedTicks, 0);
+        Volatile.Write(ref slot.ProbeStartedAt, start);
+        try
+        {
+            var connection = slot.ProbeConnection ??= slot.ProbeSource.OpenConnection();
+            using var command = new NpgsqlCommand(ProbeSql, connection);
+            using var reader = command.ExecuteReader();
+            if (!reader.Read())
+            {
+                throw new InvalidOperationException("The probe returned no row.");
+            }
+
+            var inRecovery = reader.GetBoolean(0);
+            var timeline = reader.IsDBNull(1) ? 0 : reader.GetInt32(1);
+            var lsn = reader.IsDBNull(2) ? 0UL : (ulong)reader.GetFieldValue<NpgsqlLogSequenceNumber>(2);
+            double? lag = inRecovery ? (reader.IsDBNull(3) ? null : Math.Max(0, reader.GetDouble(3))) : null;
+            return new PostgresHostState(slot.Endpoint, inRecovery ? PostgresRole.Replica : PostgresRole.Primary, timeline, lsn, lag, _time.GetTimestamp(), _time.GetUtcNow(), _time.GetElapsedTime(start), null);
+        }
+        catch (Exception e) when (!stop.IsCancellationRequested)
+        {
+            DropConnection(slot);
+            var error = e is TimeoutException || e.InnerException is TimeoutException
+                ? $"probe timed out after {_time.GetElapsedTime(start).TotalMilliseconds:0} ms"
+                : $"{e.GetType().Name}: {e.Message}";
+            LogProbeFailed(_logger, _cluster, slot.Name, error);
+            return Down(slot, start, error);
+        }
+        catch (Exception)
+        {
+            // Stopping: the connection is being torn down under the probe.
+            DropConnection(slot);
+            return slot.State;
+        }
+        finally
+        {
+            Volatile.Write(ref slot.ProbeStartedAt, 0);
+            Volatile.Write(ref slot.ProbeOverdue, 0);
+        }
+    }
+
+    private PostgresHostState Down(HostSlot slot, long start, string error)
+    {
+        var last = slot.State;
+        return new PostgresHostState(slot.Endpoint, PostgresRole.Down, last.Timeline, last.WalLsn, null, _time.GetTimestamp(), _time.GetUtcNow(), _time.GetElapsedTime(start), error);
+    }
+
+    /// <summary>
+    /// Ticks every quarter of the probe timeout (5-50 ms). Each tick it measures how late it woke (the machine's own
+    /// starvation) and charges that to every probe in flight; a probe in flight for longer than the timeout plus what it
+    /// was charged marks its host down at once, without waiting for the driver's own timeout (whole seconds).
+    /// </summary>
+    private void Watchdog(CancellationToken stop)
+    {
+        var tick = TimeSpan.FromTicks(Math.Clamp(_options.ProbeTimeout.Ticks / 4, TimeSpan.FromMilliseconds(5).Ticks, TimeSpan.FromMilliseconds(50).Ticks));
+        var frequency = _time.TimestampFrequency;
+        var timeoutTicks = (long)(_options.ProbeTimeout.TotalSeconds * frequency);
+        var tickTicks = (long)(tick.TotalSeconds * frequency);
+        using var never = new ProbeWakeup();
+        while (!stop.IsCancellationRequested)
+        {
+            var before = _time.GetTimestamp();
+            never.Wait(tick, _time, stop);
+            var now = _time.GetTimestamp();
+            var late = Math.Max(0, now - before - tickTicks);
+            foreach (var slot in _slots)
+            {
+                var started = Volatile.Read(ref slot.ProbeStartedAt);
+                if (started == 0)
+                {
+                    continue;
+                }
+
+                var starved = Interlocked.Add(ref slot.ProbeStarvedTicks, late);
+                if (now - started - starved > timeoutTicks && Interlocked.CompareExchange(ref slot.ProbeOverdue, 1, 0) == 0
+                    && Volatile.Read(ref slot.ProbeStartedAt) == started)
+                {
+                    var error = $"probe timed out after {_options.ProbeTimeout.TotalMilliseconds:0} ms";
+                    LogProbeFailed(_logger, _cluster, slot.Name, error);
+                    Publish(slot, Down(slot, started, error));
+                }
+            }
+        }
+    }
+
+    /// <summary>Publishes a probe result. A dedicated thread must never die of an exception: a failing
+    /// <c>TopologyChanged</c> handler is logged and the thread goes on.</summary>
+    private void Publish(HostSlot slot, PostgresHostState state)
+    {
+        try
+        {
+            _publish(slot, state);
+        }
+        catch (Exception e)
+        {
+            LogPublishFailed(_logger, _cluster, slot.Name, e);
+        }
+    }
+
+    private static void DropConnection(HostSlot slot)
+    {
+        var connection = slot.ProbeConnection;
+        slot.ProbeConnection = null;
+        if (connection is null)
+        {
+            return;
+        }
+
+        try
+        {
+            connection.Dispose();
+        }
+        catch (Exception)
+        {
+            // A broken connection may fail to close; it is gone either way.
+        }
+    }
+
+    [LoggerMessage(EventId = 1006, Level = LogLevel.Error, Message = "Cluster {Cluster}: publishing the probe of {Endpoint} failed (a TopologyChanged handler threw)")]
+    private static partial void LogPublishFailed(ILogger logger, string cluster, string endpoint, Exception exception);
+
+    [LoggerMessage(EventId = 1005, Level = LogLevel.Debug, Message = "Cluster {Cluster}: probe of {Endpoint} failed: {Error}")]
+    private static partial void LogProbeFailed(ILogger logger, string cluster, string endpoint, string error);
+}

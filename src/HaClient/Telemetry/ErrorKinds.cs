@@ -1,0 +1,40 @@
+namespace HaClient.Telemetry;
+
+/// <summary>The values of the <c>error.type</c> tag on <c>haclient.errors</c>: one name per event, the same for every
+/// store, counted where the engine decides what the failure means.</summary>
+public static class ErrorKinds
+{
+    /// <summary>A write failed after it was sent; it was not retried (<see cref="WriteOutcomeUnknownException"/>).</summary>
+    public const string WriteOutcomeUnknown = "write_outcome_unknown";
+
+    /// <summary>A node refused a write as read-only (it was demoted): nothing was written; the write was re-routed.</summary>
+    public const string WriteRerouted = "write_rerouted";
+
+    /// <summary>A write failed before anything was sent (no connection, open failed): it was re-routed.</summary>
+    public const string WriteNotSent = "write_not_sent";
+
+    /// <summary>A write met an open circuit: nothing was sent; it was re-routed.</summary>
+    public const string WriteCircuitOpen = "write_circuit_open";
+
+    /// <summary>A read failed on one node with an endpoint failure and was retried on another.</summary>
+    public const string ReadRetried = "read_retried";
+
+    /// <summary>A read met an open circuit and was retried on another node.</summary>
+    public const string ReadCircuitOpen = "read_circuit_open";
+
+    /// <summary>A read failed on every node it was tried on (<see cref="ReadFailedException"/>).</summary>
+    public const string ReadFailed = "read_failed";
+
+    /// <summary>No eligible endpoint within the budget (<see cref="NoEligibleEndpointException"/>).</summary>
+    public const string NoEligibleEndpoint = "no_eligible_endpoint";
+
+    /// <summary>Opening a connection for the caller failed (<c>OpenWriteConnectionAsync</c>, <c>OpenReadConnectionAsync</c>).</summary>
+    public const string OpenFailed = "open_failed";
+
+    /// <summary>A call met overload: the caller's own deadline, or a server or pool with no room. Never counted against the
+    /// endpoint.</summary>
+    public const string Overload = "overload";
+
+    /// <summary>A durable write was not confirmed by enough replicas in time.</summary>
+    public const string ReplicationNotConfirmed = "replication_not_confirmed";
+}

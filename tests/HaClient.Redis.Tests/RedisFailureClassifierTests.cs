@@ -1,0 +1,34 @@
+#pragma warning disable CS0618 // the obsolete constructors are the plain ones: the classifier reads only the type and the message
+using HaClient.Redis;
+using HaClient.Resilience;
+using StackExchange.Redis;
+using Xunit;
+
+namespace HaClient.Redis.Tests;
+
+public class RedisFailureClassifierTests
+{
+    [Theory]
+    [InlineData("READONLY You can't write against a read only replica.", FailureKind.ReadOnly)]
+    [InlineData("LOADING Redis is loading the dataset in memory", FailureKind.EndpointFailure)]
+    [InlineData("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.", FailureKind.EndpointFailure)]
+    [InlineData("BUSY Redis is busy running a script.", FailureKind.EndpointFailure)]
+    [InlineData("ERR max number of clients reached", FailureKind.Overload)]
+    [InlineData("WRONGTYPE Operation against a key holding the wrong kind of value", FailureKind.ServerError)]
+    [InlineData("NOPERM this user has no permissions to run the 'set' command", FailureKind.ServerError)]
+    public void Error_replies_are_classified_by_their_prefix(string reply, FailureKind expected)
+    {
+        Assert.Equal(expected, RedisFailureClassifier.Classify(new RedisServerException(reply)));
+        Assert.Equal(expected, RedisFailureClassifier.ClassifyReply(reply));
+    }
+
+    [Fact]
+    public void Deadlines_are_overload_and_broken_connections_are_endpoint_failures()
+    {
+        Assert.Equal(FailureKind.Overload, RedisFailureClassifier.Classify(new OperationDeadlineExceededException(TimeSpan.FromSeconds(1))));
+        Assert.Equal(FailureKind.Overload, RedisFailureClassifier.Classify(new RedisTimeoutException("Timeout awaiting response", CommandStatus.Sent)));
+        Assert.Equal(FailureKind.EndpointFailure, RedisFailureClassifier.Classify(new RedisConnectionException(ConnectionFailureType.SocketFailure, "socket closed")));
+        Assert.Equal(FailureKind.EndpointFailure, RedisFailureClassifier.Classify(new IOException()));
+        Assert.Equal(FailureKind.ServerError, RedisFailureClassifier.Classify(new InvalidOperationException()));
+    }
+}

@@ -1,0 +1,52 @@
+using HaClient.Postgres;
+using Npgsql;
+using Xunit;
+
+namespace HaClient.Tests.Unit;
+
+/// <summary>The settings HaClient applies to each host's pool when the connection string leaves them out (no server is
+/// needed: creating a cluster opens nothing).</summary>
+public class PoolSettingsTests
+{
+    private static async Task<NpgsqlConnectionStringBuilder> PoolSettingsAsync(string extra, Action<PostgresClusterOptions>? configure = null)
+    {
+        var o = new PostgresClusterOptions
+        {
+            // Port 1 on loopback: nothing listens, the monitor's probes fail at once.
+            ConnectionString = "Host=127.0.0.1:1;Username=u;Password=p;Database=d" + extra,
+            Resilience = { OperationTimeout = TimeSpan.FromMilliseconds(2500) },
+        };
+        configure?.Invoke(o);
+        await using var cluster = PostgresCluster.Create(o);
+        return new NpgsqlConnectionStringBuilder(cluster.GetPool(0).ConnectionString);
+    }
+
+    [Fact]
+    public async Task Left_out_settings_get_the_budget_s_timeouts_no_cancel_wait_and_the_connection_cap()
+    {
+        // Failed on the old code: NpgsqlConnectionStringBuilder.ContainsKey is true for every known keyword, so none of
+        // these was ever applied.
+        var b = await PoolSettingsAsync(string.Empty);
+        Assert.Equal(3, b.Timeout);
+        Assert.Equal(3, b.CommandTimeout);
+        Assert.Equal(-1, b.CancellationTimeout);
+        Assert.Equal(PostgresClusterOptions.DefaultMaxConnectionsPerHost, b.MaxPoolSize);
+    }
+
+    [Fact]
+    public async Task Settings_the_connection_string_sets_are_kept()
+    {
+        var b = await PoolSettingsAsync(";Timeout=7;Command Timeout=9;Cancellation Timeout=500;Maximum Pool Size=12");
+        Assert.Equal(7, b.Timeout);
+        Assert.Equal(9, b.CommandTimeout);
+        Assert.Equal(500, b.CancellationTimeout);
+        Assert.Equal(12, b.MaxPoolSize);
+    }
+
+    [Fact]
+    public async Task An_explicit_cap_is_the_pool_size()
+    {
+        var b = await PoolSettingsAsync(string.Empty, o => o.MaxConnectionsPerHost = 7);
+        Assert.Equal(7, b.MaxPoolSize);
+    }
+}
