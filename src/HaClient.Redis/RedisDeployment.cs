@@ -1,3 +1,4 @@
+using HaClient.Failover;
 using HaClient.Resilience;
 using HaClient.Telemetry;
 using Microsoft.Extensions.Logging;
@@ -27,7 +28,8 @@ public sealed partial class RedisDeployment : IAsyncDisposable, IEndpointStateSo
     private readonly KeyValuePair<string, object?> _clusterTag;
     private readonly RedisMonitor? _monitor;
     private readonly RedisNode? _clusterNode;
-    private int _rotation;
+    private readonly RedisFailoverTopology _routing;
+    private readonly FailoverEngine<RedisNode, RedisReadPreference> _engine;
     private int _disposed;
 
     private RedisDeployment(string name, RedisOptions options, ResolvedRedisSettings settings, ILoggerFactory loggerFactory, TimeProvider timeProvider)
@@ -58,6 +60,8 @@ public sealed partial class RedisDeployment : IAsyncDisposable, IEndpointStateSo
             _monitor.Start();
         }
 
+        _routing = new RedisFailoverTopology(_monitor, _clusterNode, options, timeProvider);
+        _engine = new FailoverEngine<RedisNode, RedisReadPreference>(name, _routing, RedisFailureClassifier.Classify, options.Resilience.OperationTimeout, options.FailoverProbeInterval * 2, timeProvider, _logger);
         HaClientTelemetry.Register(this);
     }
 
@@ -147,7 +151,7 @@ public sealed partial class RedisDeployment : IAsyncDisposable, IEndpointStateSo
     public IDatabase GetWriteDatabase(int db = -1)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        var node = SelectMaster() ?? throw new NoEligibleEndpointException(Name, "master", TimeSpan.Zero);
+        var node = _routing.SelectWriter() ?? throw new NoEligibleEndpointException(Name, "primary", TimeSpan.Zero);
         return node.Multiplexer!.GetDatabase(db);
     }
 
@@ -157,7 +161,7 @@ public sealed partial class RedisDeployment : IAsyncDisposable, IEndpointStateSo
     public IDatabase GetReadDatabase(RedisReadPreference preference = RedisReadPreference.ReplicaPreferred, int db = -1)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        var node = SelectReader(preference, null) ?? throw new NoEligibleEndpointException(Name, "replica or master", TimeSpan.Zero);
+        var node = _routing.SelectReader(preference, null) ?? throw new NoEligibleEndpointException(Name, "replica or primary", TimeSpan.Zero);
         return node.Multiplexer!.GetDatabase(db);
     }
 
@@ -173,7 +177,7 @@ public sealed partial class RedisDeployment : IAsyncDisposable, IEndpointStateSo
     /// when left default, <see cref="RedisOptions.WaitReplicas"/>) asks for replicas; fewer acknowledgements throw
     /// <see cref="ReplicationNotConfirmedException"/>.</param>
     /// <param name="cancellationToken">Cancels the call.</param>
-    public async Task<T> ExecuteWriteAsync<T>(Func<IDatabase, CancellationToken, Task<T>> work, WriteDurability durability = default, CancellationToken cancellationToken = default)
+    public Task<T> ExecuteWriteAsync<T>(Func<IDatabase, CancellationToken, Task<T>> work, WriteDurability durability = default, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(work);
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
@@ -182,69 +186,7 @@ public sealed partial class RedisDeployment : IAsyncDisposable, IEndpointStateSo
             durability = new WriteDurability(_options.WaitReplicas, _options.WaitTimeout);
         }
 
-        var deadline = new OperationDeadline(_time, _options.Resilience.OperationTimeout);
-        Exception? last = null;
-        for (var attempt = 0; ; attempt++)
-        {
-            var node = await WaitForMasterNodeAsync(deadline, last, cancellationToken).ConfigureAwait(false);
-            var sent = new SentFlag();
-            var context = new WorkContext<T>(node, work, durability, sent);
-            try
-            {
-                return await RunAsync(node, context, deadline, cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception e) when (!cancellationToken.IsCancellationRequested && RedisFailureClassifier.Classify(e) == FailureKind.ReadOnly)
-            {
-                // A demoted master refuses the write: nothing was written. Re-route.
-                CountError(ErrorKinds.WriteRerouted);
-                _monitor?.ReportMasterFailure(node, "READONLY reply");
-                last = e;
-            }
-            catch (Exception e) when (!cancellationToken.IsCancellationRequested && (!sent.Value || IsNotSent(e)) && IsUnavailable(e))
-            {
-                // Refused before anything was sent (no connection, circuit open, the server is full): safe to re-route.
-                CountError(e is BrokenCircuitException ? ErrorKinds.WriteCircuitOpen : ErrorKinds.WriteNotSent);
-                OnFailure(node, e);
-                last = e;
-            }
-            catch (Exception e) when (!cancellationToken.IsCancellationRequested && sent.Value && IsUnavailable(e))
-            {
-                OnFailure(node, e);
-                CountError(ErrorKinds.WriteOutcomeUnknown);
-                LogOutcomeUnknown(_logger, Name, node.Name, e.GetType().Name);
-                throw new WriteOutcomeUnknownException(node.Name, e);
-            }
-            catch (ReplicationNotConfirmedException)
-            {
-                CountError(ErrorKinds.ReplicationNotConfirmed);
-                throw;
-            }
-
-            if (attempt > 0 && _monitor is not null)
-            {
-                // Wait for the topology to move before trying again (bounded by the budget).
-                await WaitForChangeAsync(_monitor.Changed, deadline, "master", last, cancellationToken).ConfigureAwait(false);
-            }
-        }
-    }
-
-    /// <summary>After a failed call: a broken connection to the master is reported to the monitor (it re-verifies the
-    /// master at once), any other endpoint failure wakes the monitor, and overload is counted and says nothing against
-    /// the node.</summary>
-    private void OnFailure(RedisNode node, Exception e)
-    {
-        switch (RedisFailureClassifier.Classify(e))
-        {
-            case FailureKind.EndpointFailure when e is RedisConnectionException or NodeNotConnectedException or BrokenCircuitException:
-                _monitor?.ReportMasterFailure(node, e.GetType().Name);
-                break;
-            case FailureKind.EndpointFailure:
-                _monitor?.RequestProbe();
-                break;
-            case FailureKind.Overload:
-                CountError(ErrorKinds.Overload);
-                break;
-        }
+        return _engine.ExecuteWriteAsync<T, RedisCall<T>>(new(work, durability, _engine), cancellationToken);
     }
 
     /// <summary>
@@ -252,187 +194,14 @@ public sealed partial class RedisDeployment : IAsyncDisposable, IEndpointStateSo
     /// the node's circuit. A read that fails with a connection-level error is retried once on another node; then
     /// <see cref="ReadFailedException"/>. Do not write in <paramref name="work"/>.
     /// </summary>
-    public async Task<T> ExecuteReadAsync<T>(Func<IDatabase, CancellationToken, Task<T>> work, RedisReadPreference preference = RedisReadPreference.ReplicaPreferred, CancellationToken cancellationToken = default)
+    public Task<T> ExecuteReadAsync<T>(Func<IDatabase, CancellationToken, Task<T>> work, RedisReadPreference preference = RedisReadPreference.ReplicaPreferred, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(work);
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        var deadline = new OperationDeadline(_time, _options.Resilience.OperationTimeout);
-        RedisNode? exclude = null;
-        Exception? last = null;
-        for (var attempt = 0; attempt < 2; attempt++)
-        {
-            var node = await WaitForReaderAsync(preference, exclude, deadline, last, cancellationToken).ConfigureAwait(false);
-            var context = new WorkContext<T>(node, work, WriteDurability.None, null);
-            try
-            {
-                return await RunAsync(node, context, deadline, cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception e) when (!cancellationToken.IsCancellationRequested && IsUnavailable(e))
-            {
-                CountError(e is BrokenCircuitException ? ErrorKinds.ReadCircuitOpen : ErrorKinds.ReadRetried);
-                if (RedisFailureClassifier.Classify(e) == FailureKind.EndpointFailure)
-                {
-                    _monitor?.RequestProbe();
-                }
-                else
-                {
-                    CountError(ErrorKinds.Overload);
-                }
-
-                last = e;
-                exclude = node;
-            }
-        }
-
-        CountError(ErrorKinds.ReadFailed);
-        throw new ReadFailedException(exclude!.Name, last);
-    }
-
-    private async Task<T> RunAsync<T>(RedisNode node, WorkContext<T> context, OperationDeadline deadline, CancellationToken cancellationToken)
-    {
-        // Counted where the decision is made, before the call, as for every store.
-        HaClientTelemetry.RoutingDecisions.Add(1, _clusterTag, new("haclient.target_role", ReferenceEquals(node, _monitor?.Master) || _monitor is null ? "primary" : "replica"));
-        // The call ends at the budget (Budget cancels the call's own token off the thread pool; no CancelAfter here),
-        // when the caller cancels, or when the node is abandoned (a new master was adopted while this one hangs). A linked
-        // source only when the caller's token can cancel; usually the node's abandon token alone does.
-        var abandon = node.AbandonToken;
-        using var linked = cancellationToken.CanBeCanceled ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, abandon) : null;
-        return await node.Circuit.ExecuteBoundedAsync(
-            static (c, ct) => RunOnNodeAsync(c, ct),
-            context,
-            deadline,
-            linked?.Token ?? abandon).ConfigureAwait(false);
-    }
-
-    private static async Task<T> RunOnNodeAsync<T>(WorkContext<T> c, CancellationToken cancellationToken)
-    {
-        var mux = c.Node.Multiplexer ?? throw new NodeNotConnectedException(c.Node.Name);
-        var db = mux.GetDatabase();
-        if (c.Sent is not null)
-        {
-            c.Sent.Value = true;
-        }
-
-        var result = await c.Work(db, cancellationToken).ConfigureAwait(false);
-        if (c.Durability.Replicas > 0)
-        {
-            var timeoutMs = Math.Max(1, (long)c.Durability.Timeout.TotalMilliseconds);
-            var acked = (long)await db.ExecuteAsync("WAIT", c.Durability.Replicas, timeoutMs).ConfigureAwait(false);
-            if (acked < c.Durability.Replicas)
-            {
-                throw new ReplicationNotConfirmedException(c.Node.Name, c.Durability.Replicas, acked, c.Durability.Timeout);
-            }
-        }
-
-        return result;
-    }
-
-    private RedisNode? SelectMaster()
-    {
-        if (_clusterNode is not null)
-        {
-            return _clusterNode.Multiplexer is not null && _clusterNode.Circuit.IsAvailable ? _clusterNode : null;
-        }
-
-        var m = _monitor!.Master;
-        return m is not null && m.Multiplexer is not null && m.Circuit.IsAvailable ? m : null;
-    }
-
-    private RedisNode? SelectReader(RedisReadPreference preference, RedisNode? exclude)
-    {
-        if (_clusterNode is not null || preference == RedisReadPreference.Master)
-        {
-            var m = SelectMaster();
-            return ReferenceEquals(m, exclude) ? null : m;
-        }
-
-        if (preference == RedisReadPreference.MasterPreferred && SelectMaster() is { } preferred && !ReferenceEquals(preferred, exclude))
-        {
-            return preferred;
-        }
-
-        var nodes = _monitor!.Nodes;
-        var master = _monitor.Master;
-        var rotation = Interlocked.Increment(ref _rotation);
-        for (var i = 0; i < nodes.Count; i++)
-        {
-            var n = nodes[(int)((uint)(rotation + i) % (uint)nodes.Count)];
-            if (ReferenceEquals(n, exclude) || ReferenceEquals(n, master) || n.State.Role != RedisNodeRole.Replica
-                || n.Multiplexer is null || !n.Circuit.IsAvailable)
-            {
-                continue;
-            }
-
-            if (_monitor.LagBytes(n) is { } lag && lag <= _options.MaxLagBytes)
-            {
-                return n;
-            }
-        }
-
-        if (_options.FallbackToMaster && master is not null && !ReferenceEquals(master, exclude) && master.Multiplexer is not null && master.Circuit.IsAvailable)
-        {
-            return master;
-        }
-
-        return null;
-    }
-
-    private async ValueTask<RedisNode> WaitForMasterNodeAsync(OperationDeadline deadline, Exception? last, CancellationToken cancellationToken)
-    {
-        while (true)
-        {
-            var changed = _monitor?.Changed ?? Task.Delay(_options.FailoverProbeInterval, _time, cancellationToken);
-            if (SelectMaster() is { } node)
-            {
-                return node;
-            }
-
-            await WaitForChangeAsync(changed, deadline, "master", last, cancellationToken).ConfigureAwait(false);
-        }
-    }
-
-    private async ValueTask<RedisNode> WaitForReaderAsync(RedisReadPreference preference, RedisNode? exclude, OperationDeadline deadline, Exception? last, CancellationToken cancellationToken)
-    {
-        while (true)
-        {
-            var changed = _monitor?.Changed ?? Task.Delay(_options.FailoverProbeInterval, _time, cancellationToken);
-            if (SelectReader(preference, exclude) is { } node)
-            {
-                return node;
-            }
-
-            await WaitForChangeAsync(changed, deadline, preference == RedisReadPreference.Master ? "master" : "replica or master", last, cancellationToken).ConfigureAwait(false);
-        }
-    }
-
-    private async Task WaitForChangeAsync(Task changed, OperationDeadline deadline, string target, Exception? last, CancellationToken cancellationToken)
-    {
-        var remaining = deadline.Remaining;
-        if (remaining <= TimeSpan.Zero)
-        {
-            CountError(ErrorKinds.NoEligibleEndpoint);
-            throw new NoEligibleEndpointException(Name, target, deadline.Elapsed, last);
-        }
-
-        _monitor?.RequestProbe();
-        try
-        {
-            // Wake on a master change; re-check at least every few probe intervals (a breaker may have half-opened).
-            await changed.WaitAsync(Min(remaining, _options.FailoverProbeInterval * 2), _time, cancellationToken).ConfigureAwait(false);
-        }
-        catch (TimeoutException)
-        {
-        }
+        return _engine.ExecuteReadAsync<T, RedisCall<T>>(preference, new(work, WriteDurability.None, _engine), cancellationToken);
     }
 
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
-
-    /// <summary>SE.Redis refused the command because no connection could take it: it was never written to a socket.</summary>
-    private static bool IsNotSent(Exception e) => e is RedisConnectionException { FailureType: ConnectionFailureType.UnableToResolvePhysicalConnection } || e is NodeNotConnectedException;
-
-    /// <summary>Whether a call failed because its node could not serve it (an endpoint failure or overload), as opposed to
-    /// an error reply about the command itself.</summary>
-    private static bool IsUnavailable(Exception e) => RedisFailureClassifier.Classify(e) is FailureKind.EndpointFailure or FailureKind.Overload;
 
     private EndpointCircuit NewCircuit(string endpoint) => new(Name, endpoint, _options.Resilience, RedisFailureClassifier.Classify, _time);
 
@@ -474,7 +243,6 @@ public sealed partial class RedisDeployment : IAsyncDisposable, IEndpointStateSo
         return c;
     }
 
-    private void CountError(string kind) => HaClientTelemetry.Errors.Add(1, _clusterTag, new("error.type", kind));
 
     IReadOnlyList<EndpointSnapshot> IEndpointStateSource.GetEndpointStates()
     {
@@ -514,14 +282,4 @@ public sealed partial class RedisDeployment : IAsyncDisposable, IEndpointStateSo
             await _clusterNode.DisposeAsync().ConfigureAwait(false);
         }
     }
-
-    [LoggerMessage(EventId = 2020, Level = LogLevel.Warning, Message = "Redis {Cluster}: write to {Endpoint} failed after it was sent ({Error}); its outcome is unknown and it was not retried")]
-    private static partial void LogOutcomeUnknown(ILogger logger, string cluster, string endpoint, string error);
-
-    private sealed class SentFlag
-    {
-        public volatile bool Value;
-    }
-
-    private sealed record WorkContext<T>(RedisNode Node, Func<IDatabase, CancellationToken, Task<T>> Work, WriteDurability Durability, SentFlag? Sent);
 }

@@ -4,9 +4,14 @@ namespace HaClient.Monitoring;
 /// Wakes a monitor's probe loop early: the loop waits for its interval or for <see cref="Set"/>, whichever comes first.
 /// Any number of <see cref="Set"/> calls before the loop waits again collapse into one wake-up.
 /// </summary>
-internal sealed class ProbeWakeup : IDisposable
+public sealed class ProbeWakeup : IDisposable
 {
     private readonly SemaphoreSlim _signal = new(0, 1);
+
+    /// <summary>Creates a wake-up signal that is not set.</summary>
+    public ProbeWakeup()
+    {
+    }
 
     /// <summary>Makes the next (or current) wait return at once.</summary>
     public void Set()

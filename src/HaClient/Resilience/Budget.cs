@@ -8,7 +8,7 @@ namespace HaClient.Resilience;
 /// cancellation for seconds, so the caller is released when the budget ends and the abandoned call is cancelled and
 /// left to finish in the background.
 /// </summary>
-internal static class Budget
+public static class Budget
 {
     /// <summary>Awaits <paramref name="task"/> for at most <paramref name="remaining"/> on <paramref name="time"/> (the
     /// system clock when <see langword="null"/>). On expiry cancels <paramref name="cts"/> off the thread pool and throws
@@ -34,7 +34,7 @@ internal static class Budget
     /// await it once.
     /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    public static async ValueTask<Outcome<object?>> RunAsync<T, TState>(Func<TState, CancellationToken, Task<T>> call, TState state, OperationDeadline deadline, CancellationToken callerToken)
+    internal static async ValueTask<Outcome<object?>> RunAsync<T, TState>(Func<TState, CancellationToken, Task<T>> call, TState state, OperationDeadline deadline, CancellationToken callerToken)
     {
         var cts = RentSource();
         var task = call(state, cts.Token);
@@ -52,14 +52,14 @@ internal static class Budget
 
     /// <summary>A budget that has run out still gets a moment (<see cref="Task.WaitAsync(TimeSpan)"/> takes 0 as "no
     /// wait", not "expired").</summary>
-    public static TimeSpan AtLeastOneMillisecond(TimeSpan remaining) => remaining <= TimeSpan.Zero ? TimeSpan.FromMilliseconds(1) : remaining;
+    internal static TimeSpan AtLeastOneMillisecond(TimeSpan remaining) => remaining <= TimeSpan.Zero ? TimeSpan.FromMilliseconds(1) : remaining;
 
     /// <summary>After a bounded wait on <paramref name="task"/> (started with <paramref name="cts"/>'s token) threw
     /// <paramref name="e"/>, returns what the caller gets. When <paramref name="task"/> has not ended, the deadline passed
     /// or the caller cancelled: the call is abandoned, and the caller gets <see cref="OperationDeadlineExceededException"/>
     /// (or the cancellation). Otherwise the call itself failed: nothing holds the token, the source is reused, and the
     /// call's own exception is returned. Exact: a <see cref="TimeoutException"/> the driver threw itself is the call's.</summary>
-    public static Exception Settle(Task task, CancellationTokenSource cts, Exception e, TimeSpan budget, CancellationToken callerToken)
+    internal static Exception Settle(Task task, CancellationTokenSource cts, Exception e, TimeSpan budget, CancellationToken callerToken)
     {
         if (task.IsCompleted)
         {
@@ -73,7 +73,7 @@ internal static class Budget
 
     /// <summary>Gives up on <paramref name="task"/>: cancels <paramref name="cts"/> off the thread pool and observes the
     /// task's fault. <paramref name="cts"/> must not be reused afterwards.</summary>
-    public static void Abandon(Task task, CancellationTokenSource cts)
+    internal static void Abandon(Task task, CancellationTokenSource cts)
     {
         CancelOffThreadPool(cts);
         _ = task.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
@@ -81,7 +81,7 @@ internal static class Budget
 
     /// <summary>A cancellation source for one bounded call, reused across calls: a fresh source per call costs an object,
     /// its registration list and the driver's registration node every time. Pair with <see cref="ReturnSource"/>.</summary>
-    public static CancellationTokenSource RentSource()
+    internal static CancellationTokenSource RentSource()
     {
         var sources = s_sources;
         for (var i = 0; i < sources.Length; i++)
@@ -99,7 +99,7 @@ internal static class Budget
     /// <summary>Returns a source after its call finished (never after <see cref="Abandon"/>): kept when it resets cleanly
     /// (no cancellation was requested; its registrations are dropped), disposed otherwise. The finished call must not
     /// keep the token.</summary>
-    public static void ReturnSource(CancellationTokenSource cts)
+    internal static void ReturnSource(CancellationTokenSource cts)
     {
         if (cts.TryReset())
         {

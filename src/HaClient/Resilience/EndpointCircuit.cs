@@ -9,7 +9,7 @@ namespace HaClient.Resilience;
 /// The circuit breaker of one endpoint (Polly v8). Routing reads <see cref="IsAvailable"/> (a field read, no allocation)
 /// to skip isolated endpoints; calls run through <see cref="ExecuteBoundedAsync{T, TState}"/>.
 /// </summary>
-internal sealed class EndpointCircuit
+public sealed class EndpointCircuit
 {
     private readonly CircuitBreakerStateProvider _state = new();
     private readonly CircuitBreakerManualControl _control = new();
@@ -74,7 +74,7 @@ internal sealed class EndpointCircuit
     /// <summary>Runs a call through the breaker's pipeline, with no budget. Throws <see cref="BrokenCircuitException"/> when
     /// open. The product's calls use <see cref="ExecuteBoundedAsync{T, TState}"/>; this plain form is what the unit tests
     /// and the breaker benchmark compare with a raw Polly pipeline.</summary>
-    public ValueTask<TResult> ExecuteAsync<TResult, TState>(Func<TState, CancellationToken, ValueTask<TResult>> callback, TState state, CancellationToken cancellationToken)
+    internal ValueTask<TResult> ExecuteAsync<TResult, TState>(Func<TState, CancellationToken, ValueTask<TResult>> callback, TState state, CancellationToken cancellationToken)
         => _pipeline.ExecuteAsync(callback, state, cancellationToken);
 
     /// <summary>

@@ -15,30 +15,31 @@ public static class HaClientTelemetry
 
     private static readonly ConcurrentDictionary<IEndpointStateSource, byte> Sources = new();
 
-    internal static readonly ActivitySource ActivitySource = new(Name, typeof(HaClientTelemetry).Assembly.GetName().Version?.ToString());
+    /// <summary>The activity source of <c>haclient.failover</c> spans (for stores built on HaClient).</summary>
+    public static ActivitySource ActivitySource { get; } = new(Name, typeof(HaClientTelemetry).Assembly.GetName().Version?.ToString());
 
     internal static readonly Meter Meter = new(Name, typeof(HaClientTelemetry).Assembly.GetName().Version?.ToString());
 
     /// <summary><c>haclient.routing.decisions</c> {decision}: tags <c>haclient.cluster</c>, <c>haclient.target_role</c> (primary, replica).</summary>
-    internal static readonly Counter<long> RoutingDecisions = Meter.CreateCounter<long>("haclient.routing.decisions", "{decision}", "Requests routed, by the role of the node chosen.");
+    public static Counter<long> RoutingDecisions { get; } = Meter.CreateCounter<long>("haclient.routing.decisions", "{decision}", "Requests routed, by the role of the node chosen.");
 
     /// <summary><c>haclient.role_changes</c>: tags cluster, endpoint, role.</summary>
-    internal static readonly Counter<long> RoleChanges = Meter.CreateCounter<long>("haclient.role_changes", "{change}", "Role changes observed by the topology monitors.");
+    public static Counter<long> RoleChanges { get; } = Meter.CreateCounter<long>("haclient.role_changes", "{change}", "Role changes observed by the topology monitors.");
 
     /// <summary><c>haclient.failovers</c>: tags cluster.</summary>
-    internal static readonly Counter<long> Failovers = Meter.CreateCounter<long>("haclient.failovers", "{failover}", "Failovers followed: a new primary/master was adopted.");
+    public static Counter<long> Failovers { get; } = Meter.CreateCounter<long>("haclient.failovers", "{failover}", "Failovers followed: a new primary/master was adopted.");
 
     /// <summary><c>haclient.failover.duration</c> in seconds: from losing the primary to adopting the new one.</summary>
-    internal static readonly Histogram<double> FailoverDuration = Meter.CreateHistogram<double>("haclient.failover.duration", "s", "Time from losing the primary to adopting the new one.");
+    public static Histogram<double> FailoverDuration { get; } = Meter.CreateHistogram<double>("haclient.failover.duration", "s", "Time from losing the primary to adopting the new one.");
 
     /// <summary><c>haclient.breaker.transitions</c>: tags cluster, endpoint, state.</summary>
-    internal static readonly Counter<long> BreakerTransitions = Meter.CreateCounter<long>("haclient.breaker.transitions", "{transition}", "Circuit breaker state transitions per endpoint.");
+    public static Counter<long> BreakerTransitions { get; } = Meter.CreateCounter<long>("haclient.breaker.transitions", "{transition}", "Circuit breaker state transitions per endpoint.");
 
     /// <summary><c>haclient.errors</c>: tags cluster, error.type.</summary>
-    internal static readonly Counter<long> Errors = Meter.CreateCounter<long>("haclient.errors", "{error}", "Operation errors, by kind.");
+    public static Counter<long> Errors { get; } = Meter.CreateCounter<long>("haclient.errors", "{error}", "Operation errors, by kind.");
 
     /// <summary><c>haclient.session.operations</c>: tags operation, outcome.</summary>
-    internal static readonly Counter<long> SessionOperations = Meter.CreateCounter<long>("haclient.session.operations", "{operation}", "Distributed session store operations, by outcome.");
+    public static Counter<long> SessionOperations { get; } = Meter.CreateCounter<long>("haclient.session.operations", "{operation}", "Distributed session store operations, by outcome.");
 
     static HaClientTelemetry()
     {
@@ -46,9 +47,11 @@ public static class HaClientTelemetry
         Meter.CreateObservableGauge("haclient.breaker.state", ObserveBreakers, "{state}", "Circuit breaker state per endpoint: 0 closed, 1 half-open, 2 open, 3 isolated.");
     }
 
-    internal static void Register(IEndpointStateSource source) => Sources.TryAdd(source, 0);
+    /// <summary>Lets the gauges observe <paramref name="source"/> (a store calls this when it starts).</summary>
+    public static void Register(IEndpointStateSource source) => Sources.TryAdd(source, 0);
 
-    internal static void Unregister(IEndpointStateSource source) => Sources.TryRemove(source, out _);
+    /// <summary>Stops observing <paramref name="source"/> (a store calls this when it is disposed).</summary>
+    public static void Unregister(IEndpointStateSource source) => Sources.TryRemove(source, out _);
 
     private static IEnumerable<Measurement<double>> ObserveLag()
     {
@@ -84,9 +87,11 @@ public static class HaClientTelemetry
 public readonly record struct EndpointSnapshot(string Endpoint, string Role, double? LagSeconds, Polly.CircuitBreaker.CircuitState Breaker);
 
 /// <summary>A component (a Postgres cluster, a Redis deployment) whose endpoints are observed by the gauges.</summary>
-internal interface IEndpointStateSource
+public interface IEndpointStateSource
 {
+    /// <summary>The component's logical name.</summary>
     string ClusterName { get; }
 
+    /// <summary>Every endpoint as last observed.</summary>
     IReadOnlyList<EndpointSnapshot> GetEndpointStates();
 }

@@ -28,7 +28,7 @@ public class PoolSettingsTests
         // these was ever applied.
         var b = await PoolSettingsAsync(string.Empty);
         Assert.Equal(3, b.Timeout);
-        Assert.Equal(3, b.CommandTimeout);
+        Assert.Equal(30, b.CommandTimeout); // above the budget: HaClient's off-pool cancel ends abandoned calls
         Assert.Equal(-1, b.CancellationTimeout);
         Assert.Equal(PostgresClusterOptions.DefaultMaxConnectionsPerHost, b.MaxPoolSize);
     }
@@ -41,6 +41,14 @@ public class PoolSettingsTests
         Assert.Equal(9, b.CommandTimeout);
         Assert.Equal(500, b.CancellationTimeout);
         Assert.Equal(12, b.MaxPoolSize);
+    }
+
+    [Fact]
+    public async Task A_long_budget_keeps_the_command_timeout_above_it()
+    {
+        var b = await PoolSettingsAsync(string.Empty, o => o.Resilience.OperationTimeout = TimeSpan.FromSeconds(40));
+        Assert.Equal(40, b.Timeout);
+        Assert.Equal(80, b.CommandTimeout);
     }
 
     [Fact]

@@ -1,0 +1,77 @@
+using HaClient.Failover;
+using HaClient.Resilience;
+using Npgsql;
+
+namespace HaClient.Postgres;
+
+/// <summary>The calls the engine makes on a host: open a pooled connection through the host's breaker, until the
+/// deadline (<see cref="EndpointCircuit.ExecuteBoundedAsync{T, TState}"/>: outside Polly's pipeline while the circuit is
+/// closed, pooled state machines, a reused cancellation source), and run the work. A call counts as in flight on its host
+/// until it really ends (a call abandoned at its deadline still occupies the host), which least-busy routing sees.</summary>
+internal static class PostgresCalls
+{
+    /// <summary>The work as a read or a write.</summary>
+    public readonly struct Work<T>(Func<NpgsqlConnection, CancellationToken, Task<T>> work) : IEndpointCall<HostSlot, T>
+    {
+        public ValueTask<T> RunAsync(HostSlot endpoint, WriteProgress? progress, OperationDeadline deadline, CancellationToken cancellationToken)
+            => endpoint.Circuit.ExecuteBoundedAsync(static (s, ct) => RunWorkAsync(s.endpoint, s.work, s.progress, ct), (endpoint, work, progress), deadline, cancellationToken);
+    }
+
+    /// <summary>A write that also returns its read-your-writes token (the primary's WAL position after the work).</summary>
+    public readonly struct WorkWithToken<T>(Func<NpgsqlConnection, CancellationToken, Task<T>> work) : IEndpointCall<HostSlot, WriteResult<T>>
+    {
+        public ValueTask<WriteResult<T>> RunAsync(HostSlot endpoint, WriteProgress? progress, OperationDeadline deadline, CancellationToken cancellationToken)
+            => endpoint.Circuit.ExecuteBoundedAsync(static (s, ct) => RunWorkWithTokenAsync(s.endpoint, s.work, s.progress, ct), (endpoint, work, progress), deadline, cancellationToken);
+    }
+
+    private static async Task<T> RunWorkAsync<T>(HostSlot slot, Func<NpgsqlConnection, CancellationToken, Task<T>> work, WriteProgress? progress, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref slot.InFlight);
+        try
+        {
+            await using var connection = await OpenAsync(slot, progress, cancellationToken).ConfigureAwait(false);
+            return await work(connection, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref slot.InFlight);
+        }
+    }
+
+    private static async Task<WriteResult<T>> RunWorkWithTokenAsync<T>(HostSlot slot, Func<NpgsqlConnection, CancellationToken, Task<T>> work, WriteProgress? progress, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref slot.InFlight);
+        try
+        {
+            await using var connection = await OpenAsync(slot, progress, cancellationToken).ConfigureAwait(false);
+            var value = await work(connection, cancellationToken).ConfigureAwait(false);
+            return new WriteResult<T>(value, await PostgresCluster.GetConsistencyTokenAsync(connection, cancellationToken).ConfigureAwait(false));
+        }
+        finally
+        {
+            Interlocked.Decrement(ref slot.InFlight);
+        }
+    }
+
+    /// <summary>Opens a pooled connection; for a write, refuses one that says <c>in_hot_standby=on</c> (nothing sent)
+    /// and then marks the write sent.</summary>
+    private static async ValueTask<NpgsqlConnection> OpenAsync(HostSlot slot, WriteProgress? progress, CancellationToken cancellationToken)
+    {
+        var connection = await slot.Pool.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        if (progress is not null)
+        {
+            if (IsHotStandby(connection))
+            {
+                await connection.DisposeAsync().ConfigureAwait(false);
+                throw new NotPrimaryException();
+            }
+
+            progress.MarkSent();
+        }
+
+        return connection;
+    }
+
+    public static bool IsHotStandby(NpgsqlConnection connection)
+        => connection.PostgresParameters.TryGetValue("in_hot_standby", out var v) && v == "on";
+}

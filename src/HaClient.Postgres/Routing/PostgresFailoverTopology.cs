@@ -1,0 +1,39 @@
+using HaClient.Failover;
+
+namespace HaClient.Postgres;
+
+/// <summary>The cluster as the failover engine sees it: the pure <see cref="Router"/> over the monitor's latest state,
+/// and the monitor as the place failures are reported to.</summary>
+internal sealed class PostgresFailoverTopology(HostSlot[] slots, TopologyMonitor monitor, PostgresClusterOptions options, TimeProvider time)
+    : IFailoverTopology<HostSlot, ReadConsistency>
+{
+    private int _rotation;
+
+    public Task Changed => monitor.Changed;
+
+    public HostSlot? SelectWriter()
+    {
+        var i = Router.SelectPrimary(slots, monitor.PrimaryIndex);
+        return i >= 0 ? slots[i] : null;
+    }
+
+    public HostSlot? SelectReader(ReadConsistency intent, HostSlot? exclude)
+    {
+        var rotation = Interlocked.Increment(ref _rotation);
+        var i = Router.SelectReader(slots, monitor.PrimaryIndex, intent, options.ReplicaLag, options.FallbackToPrimary, time.GetTimestamp(), time.TimestampFrequency, exclude?.Index ?? -1, rotation);
+        return i >= 0 ? slots[i] : null;
+    }
+
+    public bool IsPrimary(HostSlot endpoint) => endpoint.Index == monitor.PrimaryIndex;
+
+    public string NameOf(HostSlot endpoint) => endpoint.Name;
+
+    public void RequestProbe() => monitor.RequestProbe();
+
+    public void ReportNotPrimary(HostSlot endpoint) => monitor.ReportNotPrimary(endpoint);
+
+    public void ReportEndpointFailure(HostSlot endpoint, Exception failure) => monitor.RequestProbe();
+
+    // Npgsql sends a command as soon as it has a connection: once the work started, nothing proves it was not sent.
+    public bool ProvesNotSent(Exception failure) => false;
+}

@@ -1,0 +1,70 @@
+using HaClient.Resilience;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace HaClient.Postgres;
+
+/// <summary>Builds every host's slot: its request pool (with HaClient's defaults for what the connection string leaves
+/// out), its unpooled monitor source and its breaker.</summary>
+internal static class HostSlots
+{
+    public static HostSlot[] Create(string name, ResolvedPostgresSettings settings, PostgresClusterOptions options, ILoggerFactory loggerFactory, TimeProvider timeProvider)
+    {
+        var opSeconds = Math.Max(1, (int)Math.Ceiling(options.Resilience.OperationTimeout.TotalSeconds));
+        var probeSeconds = Math.Max(1, (int)Math.Ceiling(options.ProbeTimeout.TotalSeconds));
+        var slots = new HostSlot[settings.Hosts.Count];
+        for (var i = 0; i < slots.Length; i++)
+        {
+            var endpoint = settings.Hosts[i];
+            var user = new NpgsqlConnectionStringBuilder(settings.Template.ConnectionString)
+            {
+                Host = endpoint.Host,
+                Port = endpoint.Port,
+                TargetSessionAttributes = null,
+            };
+            if (!settings.IsSet("Timeout"))
+            {
+                user.Timeout = opSeconds;
+            }
+
+            if (!settings.IsSet("Command Timeout"))
+            {
+                // Longer than the budget, so that HaClient's own cancellation (off the thread pool, at the budget) ends an
+                // abandoned call. Npgsql's command timeout sends its cancel request synchronously on the thread that
+                // awaited the read: against a frozen server each such connect holds a thread-pool thread for up to
+                // Timeout, and a burst of them is the whole pool.
+                user.CommandTimeout = Math.Max(30, 2 * opSeconds);
+            }
+
+            // Admission: never open more per host than the cap; callers beyond it wait for a connection within their
+            // deadline (Npgsql's pool queue) instead of meeting the server's max_connections.
+            user.MaxPoolSize = settings.MaxConnectionsPerHost;
+            if (user.MinPoolSize > user.MaxPoolSize)
+            {
+                user.MinPoolSize = user.MaxPoolSize;
+            }
+
+            if (!settings.IsSet("Cancellation Timeout"))
+            {
+                // Do not wait for a cancel request's answer: the server it goes to may be frozen.
+                user.CancellationTimeout = -1;
+            }
+
+            var probe = new NpgsqlConnectionStringBuilder(user.ConnectionString)
+            {
+                Pooling = false,
+                Timeout = probeSeconds,
+                CommandTimeout = probeSeconds,
+                CancellationTimeout = -1,
+                ApplicationName = "haclient-monitor",
+                Multiplexing = false,
+            };
+            var pool = new NpgsqlDataSourceBuilder(user.ConnectionString) { Name = $"{name}/{endpoint}" }.UseLoggerFactory(loggerFactory).Build();
+            var probeSource = new NpgsqlDataSourceBuilder(probe.ConnectionString) { Name = $"{name}/{endpoint}/monitor" }.Build();
+            var circuit = new EndpointCircuit(name, endpoint.ToString(), options.Resilience, PostgresFailureClassifier.Classify, timeProvider);
+            slots[i] = new HostSlot(i, endpoint, pool, probeSource, circuit);
+        }
+
+        return slots;
+    }
+}

@@ -1,0 +1,248 @@
+using System.Runtime.CompilerServices;
+using HaClient.Resilience;
+using HaClient.Telemetry;
+using Microsoft.Extensions.Logging;
+
+namespace HaClient.Failover;
+
+/// <summary>
+/// The one failover engine every store runs on. For each operation it starts an <see cref="OperationDeadline"/>, waits
+/// within it for an eligible endpoint (the store's pure selection), makes the bounded call, classifies a failure
+/// (<see cref="FailureKind"/>) and then re-routes or throws, by the same rules for every store:
+/// <list type="bullet">
+/// <item>a write refused as read-only, or refused before anything was sent, is re-routed while the deadline lasts (at
+/// most <see cref="MaxWriteAttempts"/> attempts, each after the first waiting for the topology to move), then fails with
+/// <see cref="NoEligibleEndpointException"/>, which is safe to retry;</item>
+/// <item>a write that fails after it was sent is never retried: <see cref="WriteOutcomeUnknownException"/>;</item>
+/// <item>a read that meets an endpoint failure, overload or a read-only refusal is retried once on another endpoint,
+/// then fails with <see cref="ReadFailedException"/>;</item>
+/// <item>server errors (a constraint, a wrong type) reach the caller unchanged.</item>
+/// </list>
+/// Errors are counted under <see cref="ErrorKinds"/> and routing decisions before each call, the same for every store.
+/// </summary>
+/// <typeparam name="TEndpoint">The store's endpoint.</typeparam>
+/// <typeparam name="TReadIntent">What a read asks for.</typeparam>
+public sealed partial class FailoverEngine<TEndpoint, TReadIntent>
+    where TEndpoint : class
+{
+    /// <summary>The most attempts one write makes before it fails as not sent.</summary>
+    public const int MaxWriteAttempts = 3;
+
+    private readonly IFailoverTopology<TEndpoint, TReadIntent> _topology;
+    private readonly Func<Exception, FailureKind> _classify;
+    private readonly TimeSpan _budget;
+    private readonly TimeSpan _recheck;
+    private readonly ILogger _logger;
+    private readonly KeyValuePair<string, object?> _clusterTag;
+
+    /// <summary>Creates the engine of one component.</summary>
+    /// <param name="cluster">The component's logical name (metrics, logs, errors).</param>
+    /// <param name="topology">The store's selection and reports.</param>
+    /// <param name="classify">The store's failure classifier.</param>
+    /// <param name="budget">The time one operation may take, waits included.</param>
+    /// <param name="recheckInterval">While no endpoint is eligible, how often the selection is tried again even without a
+    /// topology change (a breaker may have let a trial call through).</param>
+    /// <param name="timeProvider">The component's clock.</param>
+    /// <param name="logger">Where unknown outcomes are logged.</param>
+    public FailoverEngine(string cluster, IFailoverTopology<TEndpoint, TReadIntent> topology, Func<Exception, FailureKind> classify, TimeSpan budget, TimeSpan recheckInterval, TimeProvider timeProvider, ILogger logger)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(cluster);
+        ArgumentNullException.ThrowIfNull(topology);
+        ArgumentNullException.ThrowIfNull(classify);
+        ArgumentNullException.ThrowIfNull(timeProvider);
+        ArgumentNullException.ThrowIfNull(logger);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(budget, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(recheckInterval, TimeSpan.Zero);
+        Cluster = cluster;
+        _topology = topology;
+        _classify = classify;
+        _budget = budget;
+        _recheck = recheckInterval;
+        TimeProvider = timeProvider;
+        _logger = logger;
+        _clusterTag = new("haclient.cluster", cluster);
+    }
+
+    /// <summary>The component's logical name.</summary>
+    public string Cluster { get; }
+
+    /// <summary>The component's clock.</summary>
+    public TimeProvider TimeProvider { get; }
+
+    /// <summary>Starts the deadline of one operation.</summary>
+    public OperationDeadline StartOperation() => new(TimeProvider, _budget);
+
+    /// <summary>Runs a write on the primary by the rules above.</summary>
+    public async Task<T> ExecuteWriteAsync<T, TCall>(TCall call, CancellationToken cancellationToken)
+        where TCall : IEndpointCall<TEndpoint, T>
+    {
+        var deadline = StartOperation();
+        Exception? last = null;
+        TEndpoint? failed = null;
+        for (var attempt = 0; ; attempt++)
+        {
+            if (failed is not null)
+            {
+                // Re-routing: at once when the selection has moved on; otherwise wait (within the deadline) for the
+                // topology to move, or for the re-check interval.
+                var changed = _topology.Changed;
+                var next = _topology.SelectWriter();
+                if (next is null || ReferenceEquals(next, failed))
+                {
+                    await WaitForChangeAsync(changed, deadline, last, cancellationToken).ConfigureAwait(false);
+                }
+            }
+
+            var endpoint = await WaitForWriterAsync(deadline, last, cancellationToken).ConfigureAwait(false);
+            var progress = new WriteProgress();
+            try
+            {
+                CountRouting(endpoint);
+                return await call.RunAsync(endpoint, progress, deadline, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (!cancellationToken.IsCancellationRequested && _classify(e) is var kind && kind != FailureKind.ServerError)
+            {
+                if (kind == FailureKind.ReadOnly)
+                {
+                    // The node said it is no primary before it wrote anything: re-route.
+                    _topology.ReportNotPrimary(endpoint);
+                    CountError(ErrorKinds.WriteRerouted);
+                }
+                else if (!progress.Sent || _topology.ProvesNotSent(e))
+                {
+                    Report(endpoint, e, kind);
+                    CountError(e is Polly.CircuitBreaker.BrokenCircuitException ? ErrorKinds.WriteCircuitOpen : ErrorKinds.WriteNotSent);
+                }
+                else
+                {
+                    Report(endpoint, e, kind);
+                    CountError(ErrorKinds.WriteOutcomeUnknown);
+                    var name = _topology.NameOf(endpoint);
+                    LogOutcomeUnknown(_logger, Cluster, name, e.GetType().Name);
+                    throw new WriteOutcomeUnknownException(name, e);
+                }
+
+                last = e;
+                failed = endpoint;
+                if (attempt + 1 >= MaxWriteAttempts || deadline.IsExpired)
+                {
+                    CountError(ErrorKinds.NoEligibleEndpoint);
+                    throw new NoEligibleEndpointException(Cluster, "primary", deadline.Elapsed, e);
+                }
+            }
+        }
+    }
+
+    /// <summary>Runs a read on an endpoint that serves <paramref name="intent"/>, by the rules above.</summary>
+    public async Task<T> ExecuteReadAsync<T, TCall>(TReadIntent intent, TCall call, CancellationToken cancellationToken)
+        where TCall : IEndpointCall<TEndpoint, T>
+    {
+        var deadline = StartOperation();
+        TEndpoint? exclude = null;
+        Exception? last = null;
+        for (var attempt = 0; attempt < 2; attempt++)
+        {
+            var endpoint = await WaitForReaderAsync(intent, exclude, deadline, last, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                CountRouting(endpoint);
+                return await call.RunAsync(endpoint, null, deadline, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (!cancellationToken.IsCancellationRequested && _classify(e) is var kind && kind != FailureKind.ServerError)
+            {
+                CountError(e is Polly.CircuitBreaker.BrokenCircuitException ? ErrorKinds.ReadCircuitOpen : ErrorKinds.ReadRetried);
+                if (kind == FailureKind.EndpointFailure)
+                {
+                    _topology.RequestProbe();
+                }
+                else if (kind == FailureKind.Overload)
+                {
+                    CountError(ErrorKinds.Overload);
+                }
+
+                last = e;
+                exclude = endpoint;
+            }
+        }
+
+        CountError(ErrorKinds.ReadFailed);
+        throw new ReadFailedException(_topology.NameOf(exclude!), last);
+    }
+
+    /// <summary>Waits within <paramref name="deadline"/> for an endpoint that takes writes.</summary>
+    /// <exception cref="NoEligibleEndpointException">None within the deadline (carries <paramref name="last"/>).</exception>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    public async ValueTask<TEndpoint> WaitForWriterAsync(OperationDeadline deadline, Exception? last, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var changed = _topology.Changed;
+            if (_topology.SelectWriter() is { } endpoint)
+            {
+                return endpoint;
+            }
+
+            await WaitForChangeAsync(changed, deadline, last, cancellationToken, "primary").ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Waits within <paramref name="deadline"/> for an endpoint that serves <paramref name="intent"/>.</summary>
+    /// <exception cref="NoEligibleEndpointException">None within the deadline (carries <paramref name="last"/>).</exception>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    public async ValueTask<TEndpoint> WaitForReaderAsync(TReadIntent intent, TEndpoint? exclude, OperationDeadline deadline, Exception? last, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var changed = _topology.Changed;
+            if (_topology.SelectReader(intent, exclude) is { } endpoint)
+            {
+                return endpoint;
+            }
+
+            await WaitForChangeAsync(changed, deadline, last, cancellationToken, "replica or primary").ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Counts an error under <paramref name="kind"/> (one of <see cref="ErrorKinds"/>).</summary>
+    public void CountError(string kind) => HaClientTelemetry.Errors.Add(1, _clusterTag, new("error.type", kind));
+
+    private void CountRouting(TEndpoint endpoint)
+        => HaClientTelemetry.RoutingDecisions.Add(1, _clusterTag, new("haclient.target_role", _topology.IsPrimary(endpoint) ? "primary" : "replica"));
+
+    /// <summary>An endpoint failure is reported to the store (it probes, or re-verifies its primary); overload is only
+    /// counted: it says nothing against the endpoint.</summary>
+    private void Report(TEndpoint endpoint, Exception e, FailureKind kind)
+    {
+        if (kind == FailureKind.EndpointFailure)
+        {
+            _topology.ReportEndpointFailure(endpoint, e);
+        }
+        else if (kind == FailureKind.Overload)
+        {
+            CountError(ErrorKinds.Overload);
+        }
+    }
+
+    private async Task WaitForChangeAsync(Task changed, OperationDeadline deadline, Exception? last, CancellationToken cancellationToken, string target = "primary")
+    {
+        var remaining = deadline.Remaining;
+        if (remaining <= TimeSpan.Zero)
+        {
+            CountError(ErrorKinds.NoEligibleEndpoint);
+            throw new NoEligibleEndpointException(Cluster, target, deadline.Elapsed, last);
+        }
+
+        _topology.RequestProbe();
+        try
+        {
+            // Wake on a topology change; re-check at least every re-check interval (a breaker may have half-opened).
+            await changed.WaitAsync(remaining < _recheck ? remaining : _recheck, TimeProvider, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+        }
+    }
+
+    [LoggerMessage(EventId = 20, Level = LogLevel.Warning, Message = "{Cluster}: write to {Endpoint} failed after it was sent ({Error}); its outcome is unknown and it was not retried")]
+    private static partial void LogOutcomeUnknown(ILogger logger, string cluster, string endpoint, string error);
+}
