@@ -133,7 +133,19 @@ public sealed class PostgresCluster : IAsyncDisposable, IEndpointStateSource
         {
             var slot = await _engine.WaitForWriterAsync(deadline, null, cancellationToken).ConfigureAwait(false);
             var connection = await OpenAsync(slot, deadline, cancellationToken).ConfigureAwait(false);
-            if (!PostgresCalls.IsHotStandby(connection))
+            bool standby;
+            try
+            {
+                standby = await PostgresCalls.IsStandbyAsync(connection, cancellationToken).AsTask()
+                    .WaitAsync(deadline.Remaining > TimeSpan.Zero ? deadline.Remaining : TimeSpan.FromMilliseconds(1), _engine.TimeProvider, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+            {
+                await connection.DisposeAsync().ConfigureAwait(false);
+                throw new NoEligibleEndpointException(Name, "primary", deadline.Elapsed, e);
+            }
+
+            if (!standby)
             {
                 return connection;
             }

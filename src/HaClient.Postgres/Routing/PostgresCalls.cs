@@ -53,14 +53,14 @@ internal static class PostgresCalls
         }
     }
 
-    /// <summary>Opens a pooled connection; for a write, refuses one that says <c>in_hot_standby=on</c> (nothing sent)
-    /// and then marks the write sent.</summary>
+    /// <summary>Opens a pooled connection; for a write, refuses one to a standby (nothing sent) and then marks the write
+    /// sent.</summary>
     private static async ValueTask<NpgsqlConnection> OpenAsync(HostSlot slot, WriteProgress? progress, CancellationToken cancellationToken)
     {
         var connection = await slot.Pool.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         if (progress is not null)
         {
-            if (IsHotStandby(connection))
+            if (await IsStandbyAsync(connection, cancellationToken).ConfigureAwait(false))
             {
                 await connection.DisposeAsync().ConfigureAwait(false);
                 throw new NotPrimaryException();
@@ -72,6 +72,20 @@ internal static class PostgresCalls
         return connection;
     }
 
-    public static bool IsHotStandby(NpgsqlConnection connection)
-        => connection.PostgresParameters.TryGetValue("in_hot_standby", out var v) && v == "on";
+    /// <summary>
+    /// Whether <paramref name="connection"/> is to a standby. PostgreSQL reports <c>in_hot_standby</c> on every session
+    /// and updates it when the server is promoted, but an idle pooled connection reads that update only with its next
+    /// reply: right after a promotion it still says <c>on</c>. So <c>on</c> is confirmed with one round trip (which also
+    /// brings the update in) before the host is reported as no primary; <c>off</c> needs none.
+    /// </summary>
+    public static async ValueTask<bool> IsStandbyAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
+        if (!(connection.PostgresParameters.TryGetValue("in_hot_standby", out var v) && v == "on"))
+        {
+            return false;
+        }
+
+        await using var command = new NpgsqlCommand("SELECT pg_is_in_recovery()", connection);
+        return (bool)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+    }
 }

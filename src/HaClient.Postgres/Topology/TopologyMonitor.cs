@@ -259,6 +259,12 @@ internal sealed partial class TopologyMonitor : IAsyncDisposable
             slot.Pool.Clear();
         }
 
+        if (to == PostgresRole.Down && slot.Circuit.AbandonInFlight() is var abandoned and > 0)
+        {
+            // Its callers would otherwise wait out their whole budgets on a host that no longer answers.
+            LogAbandoned(_logger, _cluster, slot.Name, abandoned);
+        }
+
         if (from == PostgresRole.Down && to is PostgresRole.Primary or PostgresRole.Replica)
         {
             _ = slot.Circuit.ResetAsync();
@@ -335,6 +341,9 @@ internal sealed partial class TopologyMonitor : IAsyncDisposable
 
     [LoggerMessage(EventId = 1003, Level = LogLevel.Information, Message = "Cluster {Cluster}: writes now go to {Endpoint} (timeline {Timeline})")]
     private static partial void LogPrimaryChosen(ILogger logger, string cluster, string endpoint, int timeline);
+
+    [LoggerMessage(EventId = 1007, Level = LogLevel.Warning, Message = "Cluster {Cluster}: host {Endpoint} is down; cancelled its {Count} calls in flight")]
+    private static partial void LogAbandoned(ILogger logger, string cluster, string endpoint, int count);
 
     [LoggerMessage(EventId = 1004, Level = LogLevel.Error, Message = "Cluster {Cluster}: split brain, several hosts claim primary: {Claims}. Writes go only to {Chosen}")]
     private static partial void LogSplitBrain(ILogger logger, string cluster, string claims, string chosen);

@@ -45,7 +45,6 @@ internal sealed class RedisNode
     private Task<ConnectionMultiplexer>? _connecting;
     private volatile ConnectionMultiplexer? _mux;
     private volatile NodeState _state = NodeState.Initial;
-    private CancellationTokenSource _abandon = new();
 
     public RedisNode(HostEndpoint endpoint, EndpointCircuit circuit, Func<HostEndpoint, ConfigurationOptions> configure)
     {
@@ -56,18 +55,6 @@ internal sealed class RedisNode
     }
 
     public HostEndpoint Endpoint { get; }
-
-    /// <summary>Cancelled when the node's connections are dropped (it stopped being the master): calls in flight on it end.</summary>
-    public CancellationToken AbandonToken
-    {
-        get
-        {
-            lock (_gate)
-            {
-                return _abandon.Token;
-            }
-        }
-    }
 
     public string Name { get; }
 
@@ -138,27 +125,14 @@ internal sealed class RedisNode
     public void ResetConnection()
     {
         ConnectionMultiplexer? old;
-        CancellationTokenSource abandoned;
         lock (_gate)
         {
             old = _mux;
             _mux = null;
-            abandoned = _abandon;
-            _abandon = new CancellationTokenSource();
         }
 
         // Calls still waiting on this node (a frozen old master) are released now rather than at the end of their budget.
-        _ = Task.Run(() =>
-        {
-            try
-            {
-                abandoned.Cancel();
-            }
-            catch (AggregateException)
-            {
-            }
-        });
-
+        Circuit.AbandonInFlight();
         if (old is not null)
         {
             _ = CloseQuietlyAsync(old);

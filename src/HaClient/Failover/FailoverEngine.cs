@@ -73,7 +73,18 @@ public sealed partial class FailoverEngine<TEndpoint, TReadIntent>
     public OperationDeadline StartOperation() => new(TimeProvider, _budget);
 
     /// <summary>Runs a write on the primary by the rules above.</summary>
-    public async Task<T> ExecuteWriteAsync<T, TCall>(TCall call, CancellationToken cancellationToken)
+    public Task<T> ExecuteWriteAsync<T, TCall>(TCall call, CancellationToken cancellationToken)
+        where TCall : IEndpointCall<TEndpoint, T>
+        => WriteAsync<T, TCall>(call, cancellationToken).AsTask();
+
+    /// <summary>Runs a read on an endpoint that serves <paramref name="intent"/>, by the rules above.</summary>
+    public Task<T> ExecuteReadAsync<T, TCall>(TReadIntent intent, TCall call, CancellationToken cancellationToken)
+        where TCall : IEndpointCall<TEndpoint, T>
+        => ReadAsync<T, TCall>(intent, call, cancellationToken).AsTask();
+
+    // Pooled state machines: a call that waits on I/O costs the public Task only, not a box of every local as well.
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<T> WriteAsync<T, TCall>(TCall call, CancellationToken cancellationToken)
         where TCall : IEndpointCall<TEndpoint, T>
     {
         var deadline = StartOperation();
@@ -133,8 +144,8 @@ public sealed partial class FailoverEngine<TEndpoint, TReadIntent>
         }
     }
 
-    /// <summary>Runs a read on an endpoint that serves <paramref name="intent"/>, by the rules above.</summary>
-    public async Task<T> ExecuteReadAsync<T, TCall>(TReadIntent intent, TCall call, CancellationToken cancellationToken)
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<T> ReadAsync<T, TCall>(TReadIntent intent, TCall call, CancellationToken cancellationToken)
         where TCall : IEndpointCall<TEndpoint, T>
     {
         var deadline = StartOperation();

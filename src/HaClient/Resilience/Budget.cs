@@ -123,6 +123,34 @@ public static class Budget
     /// synchronously and may then wait for the server. Against a frozen server that holds the thread for seconds; on a
     /// 2-core machine two such threads are the whole thread pool. Never on the pool, then.
     /// </summary>
+    /// <summary>Observes <paramref name="task"/>'s fault without cancelling anything (someone else already did).</summary>
+    internal static void Observe(Task task)
+        => _ = task.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+
+    /// <summary>Cancels every source in <paramref name="sources"/> on one dedicated thread (see the single form).</summary>
+    internal static void CancelOffThreadPool(List<CancellationTokenSource> sources)
+    {
+        var thread = new Thread(static state =>
+        {
+            foreach (var cts in (List<CancellationTokenSource>)state!)
+            {
+                try
+                {
+                    cts.Cancel();
+                }
+                catch (Exception)
+                {
+                    // Best effort: each abandoned call's own outcome reaches its caller.
+                }
+            }
+        })
+        {
+            IsBackground = true,
+            Name = "HaClient cancel",
+        };
+        thread.Start(sources);
+    }
+
     private static void CancelOffThreadPool(CancellationTokenSource cts)
     {
         var thread = new Thread(static state =>

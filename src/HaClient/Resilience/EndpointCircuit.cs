@@ -34,6 +34,7 @@ public sealed class EndpointCircuit
                 MinimumThroughput = options.BreakerMinimumThroughput,
                 SamplingDuration = options.BreakerSamplingDuration,
                 BreakDuration = options.BreakerBreakDuration,
+                BreakDurationGenerator = options.BreakerBreakDurationGrowth > 1 ? GrowingBreak(options) : null,
                 StateProvider = _state,
                 ManualControl = _control,
                 ShouldHandle = args => new ValueTask<bool>(args.Outcome.Exception is { } e && Counts(e)),
@@ -47,6 +48,16 @@ public sealed class EndpointCircuit
                 OnHalfOpened = _ => Transition(cluster, endpoint, "half_open"),
             })
             .Build();
+    }
+
+    /// <summary>Polly's break for the n-th consecutive opening (<c>HalfOpenAttempts</c> counts the failed trials since the
+    /// circuit last closed): the base break × growth^n, capped.</summary>
+    private static Func<BreakDurationGeneratorArguments, ValueTask<TimeSpan>> GrowingBreak(EndpointResilienceOptions options)
+    {
+        var baseTicks = (double)options.BreakerBreakDuration.Ticks;
+        var maxTicks = Math.Max(options.BreakerMaxBreakDuration.Ticks, options.BreakerBreakDuration.Ticks);
+        var growth = options.BreakerBreakDurationGrowth;
+        return args => new ValueTask<TimeSpan>(TimeSpan.FromTicks((long)Math.Min(maxTicks, baseTicks * Math.Pow(growth, args.HalfOpenAttempts))));
     }
 
     /// <summary>Whether <paramref name="e"/> counts against the endpoint: only an <see cref="FailureKind.EndpointFailure"/>,
@@ -94,37 +105,111 @@ public sealed class EndpointCircuit
         // Inline rather than through Budget.RunAsync: one pooled state machine fewer on every call.
         var cts = Budget.RentSource();
         var task = call(state, cts.Token);
+        if (!task.IsCompleted)
+        {
+            // Wait for the first of: the call's end, its deadline, the caller's cancellation, the endpoint found down.
+            var waiter = CallWaiter.Arm(task, deadline.Remaining, deadline.TimeProvider, cancellationToken);
+            var entry = Track(waiter);
+            if (entry < 0)
+            {
+                waiter.ReleaseRegistry();
+            }
+
+            var reason = await waiter.AsValueTask().ConfigureAwait(false);
+            if (entry >= 0 && Untrack(entry, waiter))
+            {
+                waiter.ReleaseRegistry();
+            }
+
+            if (reason != CallWaiter.Reason.Completed && !task.IsCompleted)
+            {
+                // The caller is released now; the call is cancelled off the thread pool and left to end in the
+                // background. The caller's own deadline or cancellation is not held against the endpoint; an endpoint
+                // found down is already known to the monitor.
+                Budget.Abandon(task, cts);
+                throw reason switch
+                {
+                    CallWaiter.Reason.Deadline => new OperationDeadlineExceededException(deadline.Budget),
+                    CallWaiter.Reason.Abandoned => new OperationCanceledException($"{Endpoint} was found down while the call was in flight; the call was abandoned."),
+                    _ => new OperationCanceledException(cancellationToken),
+                };
+            }
+        }
+
         T result;
         try
         {
-            result = await task.WaitAsync(Budget.AtLeastOneMillisecond(deadline.Remaining), deadline.TimeProvider, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception) when (task.IsCompletedSuccessfully)
-        {
-            // The call ended just as the deadline passed: its result stands.
-            result = task.Result;
+            result = await task.ConfigureAwait(false);
         }
         catch (Exception e)
         {
-            var failure = Budget.Settle(task, cts, e, deadline.Budget, cancellationToken);
-            if (task.IsCompleted)
-            {
-                // The call's own failure: the breaker judges it. An abandoned call (the caller's deadline) is not reported.
-                await RecordAsync(failure).ConfigureAwait(false);
-            }
-
-            if (ReferenceEquals(failure, e))
-            {
-                throw;
-            }
-
-            throw failure;
+            // The call's own failure: nothing holds the token any more, and the breaker judges it.
+            Budget.ReturnSource(cts);
+            await RecordAsync(e).ConfigureAwait(false);
+            throw;
         }
 
         Budget.ReturnSource(cts);
         await RecordAsync(null).ConfigureAwait(false);
         return result;
     }
+
+    /// <summary>
+    /// Releases every caller whose call is in flight on this endpoint, at once (their calls are then cancelled off the
+    /// thread pool): the monitor found the endpoint down (frozen, dead), so waiting out their deadlines would only hold
+    /// them. A write that was sent then has an unknown outcome, as it would at its deadline, only sooner. Returns how
+    /// many callers were released.
+    /// </summary>
+    public int AbandonInFlight()
+    {
+        List<CallWaiter>? taken = null;
+        for (var i = 0; i < _inFlight.Length; i++)
+        {
+            if (Volatile.Read(ref _inFlight[i]) is not null && Interlocked.Exchange(ref _inFlight[i], null) is { } waiter)
+            {
+                (taken ??= []).Add(waiter);
+            }
+        }
+
+        if (taken is null)
+        {
+            return 0;
+        }
+
+        // The callers continue where they are released: on the thread pool, never on the monitor's thread.
+        ThreadPool.UnsafeQueueUserWorkItem(static list =>
+        {
+            foreach (var w in list)
+            {
+                w.Abandon();
+            }
+        }, taken, preferLocal: false);
+        return taken.Count;
+    }
+
+    // Calls in flight by their waiters, so that AbandonInFlight can release them. Fixed size, lock-free: a call that
+    // finds no free entry (more than 512 in flight on one endpoint) is simply not abandonable.
+    private readonly CallWaiter?[] _inFlight = new CallWaiter?[512];
+    private int _inFlightHint;
+
+    private int Track(CallWaiter waiter)
+    {
+        var start = Interlocked.Increment(ref _inFlightHint);
+        for (var k = 0; k < _inFlight.Length; k++)
+        {
+            var i = (int)((uint)(start + k) % (uint)_inFlight.Length);
+            if (Volatile.Read(ref _inFlight[i]) is null && Interlocked.CompareExchange(ref _inFlight[i], waiter, null) is null)
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
+    /// <summary>Removes the call's entry; false when AbandonInFlight took it first (and will release it).</summary>
+    private bool Untrack(int index, CallWaiter waiter)
+        => ReferenceEquals(Interlocked.CompareExchange(ref _inFlight[index], null, waiter), waiter);
 
     private async ValueTask<T> ExecuteInsideAsync<T, TState>(Func<TState, CancellationToken, Task<T>> call, TState state, OperationDeadline deadline, CancellationToken cancellationToken)
     {

@@ -4,7 +4,7 @@ namespace HaClient.Resilience;
 
 /// <summary>Per-endpoint resilience: the bounded time of each operation and the circuit breaker that isolates a failing
 /// endpoint.</summary>
-public sealed class EndpointResilienceOptions
+public sealed class EndpointResilienceOptions : IValidatableObject
 {
     /// <summary>The most time one operation (open + command, including its single safe retry) may take. Default 5 s.</summary>
     [Range(typeof(TimeSpan), "00:00:00.010", "01:00:00", ErrorMessage = "OperationTimeout must be between 10 ms and 1 hour.")]
@@ -25,4 +25,25 @@ public sealed class EndpointResilienceOptions
     /// <summary>How long an open circuit stays open before one trial call. Default 5 s.</summary>
     [Range(typeof(TimeSpan), "00:00:00.500", "1.00:00:00", ErrorMessage = "BreakerBreakDuration must be between 500 ms and 1 day (Polly's own bounds).")]
     public TimeSpan BreakerBreakDuration { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How much longer each break is than the last while the endpoint keeps failing its trial calls: the n-th
+    /// consecutive break lasts <see cref="BreakerBreakDuration"/> × growth^(n-1), at most
+    /// <see cref="BreakerMaxBreakDuration"/>; a successful trial closes the circuit and starts again from
+    /// <see cref="BreakerBreakDuration"/>. Default 1 (every break the same, as in Polly); the seed guides' breaker doubles
+    /// (2).</summary>
+    [Range(1.0, 10.0, ErrorMessage = "BreakerBreakDurationGrowth must be between 1 (a fixed break) and 10.")]
+    public double BreakerBreakDurationGrowth { get; set; } = 1.0;
+
+    /// <summary>The longest break when <see cref="BreakerBreakDurationGrowth"/> is above 1. Default 5 minutes.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.500", "1.00:00:00", ErrorMessage = "BreakerMaxBreakDuration must be between 500 ms and 1 day.")]
+    public TimeSpan BreakerMaxBreakDuration { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <inheritdoc />
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (BreakerMaxBreakDuration < BreakerBreakDuration)
+        {
+            yield return new ValidationResult("BreakerMaxBreakDuration must not be shorter than BreakerBreakDuration.", [nameof(BreakerMaxBreakDuration)]);
+        }
+    }
 }

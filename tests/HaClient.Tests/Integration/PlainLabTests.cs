@@ -65,14 +65,27 @@ public sealed class PlainLabTests
             return (r.GetInt64(0), r.GetInt32(1));
         }, ct);
 
-    /// <summary>Keeps writing until replica n2 (127.0.0.1:15433) shows more than 1.5 s of lag, then reads 40 times:
-    /// the ports that served those reads.</summary>
+    /// <summary>Keeps writing until replica n2 (127.0.0.1:15433) has been behind the primary for more than 1.5 s, then
+    /// reads 40 times: the ports that served those reads. (Its own lag figure is no clock for this: after an idle spell it
+    /// reads as the time since the last write anywhere, already above 1.5 s while the replica is still current.)</summary>
     private static async Task<List<int>> ReadPortsOnceN2LagsAsync(PostgresCluster cluster, string neverLagged)
     {
         using var writing = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         var writer = KeepWritingAsync(cluster, writing.Token);
-        Assert.True(await Lab.EventuallyAsync(
-            () => Task.FromResult(cluster.Topology.Hosts[1].ReplayLagSeconds > 1.5), TimeSpan.FromSeconds(15)), neverLagged);
+        var behindSince = (Stopwatch?)null;
+        Assert.True(await Lab.EventuallyAsync(() =>
+        {
+            var hosts = cluster.Topology.Hosts;
+            var primary = cluster.Topology.Primary;
+            if (primary is null || hosts[1].WalLsn >= primary.WalLsn)
+            {
+                behindSince = null;
+                return Task.FromResult(false);
+            }
+
+            behindSince ??= Stopwatch.StartNew();
+            return Task.FromResult(behindSince.Elapsed > TimeSpan.FromSeconds(1.5) && hosts[1].ReplayLagSeconds > 1.5);
+        }, TimeSpan.FromSeconds(15)), neverLagged);
         var ports = new List<int>();
         for (var i = 0; i < 40; i++)
         {

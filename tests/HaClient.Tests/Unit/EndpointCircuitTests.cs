@@ -155,6 +155,80 @@ public class EndpointCircuitTests
     }
 
     [Fact]
+    public async Task Calls_in_flight_on_an_endpoint_that_went_down_are_released_before_their_deadline()
+    {
+        var c = Circuit(TimeSpan.FromMinutes(1));
+        var started = new TaskCompletionSource();
+        var pending = c.ExecuteBoundedAsync(static async (s, ct) =>
+        {
+            s.TrySetResult();
+            await Task.Delay(Timeout.Infinite, ct);
+            return 0;
+        }, started, Deadline(TimeSpan.FromSeconds(2)), CancellationToken.None).AsTask();
+        await started.Task;
+        Assert.Equal(1, c.AbandonInFlight());
+
+        // The fake clock never moves: only the abandonment can end the call.
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => pending.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(0, c.AbandonInFlight());
+    }
+
+    [Fact]
+    public async Task A_call_that_ended_is_no_longer_in_flight()
+    {
+        var c = Circuit(TimeSpan.FromMinutes(1));
+        Assert.Equal(1, await c.ExecuteBoundedAsync<int, int>(static (_, _) => Task.FromResult(1), 0, Deadline(TimeSpan.FromSeconds(2)), CancellationToken.None));
+        Assert.Equal(0, c.AbandonInFlight());
+    }
+
+    [Fact]
+    public async Task With_growth_each_failed_trial_doubles_the_break_up_to_the_cap_and_a_success_starts_again()
+    {
+        var c = new EndpointCircuit("t", "h:1", new EndpointResilienceOptions
+        {
+            BreakerMinimumThroughput = 2,
+            BreakerFailureRatio = 0.5,
+            BreakerBreakDuration = TimeSpan.FromSeconds(5),
+            BreakerBreakDurationGrowth = 2,
+            BreakerMaxBreakDuration = TimeSpan.FromSeconds(15),
+        }, Classify, _time);
+        await c.RecordAsync(new IOException());
+        await c.RecordAsync(new IOException());
+        foreach (var expected in new[] { 5.0, 10.0, 15.0, 15.0 })
+        {
+            Assert.Equal(CircuitState.Open, c.State);
+            _time.Advance(TimeSpan.FromSeconds(expected) - TimeSpan.FromMilliseconds(1));
+            Assert.False(c.IsAvailable);
+            _time.Advance(TimeSpan.FromMilliseconds(1));
+            Assert.True(c.IsAvailable);
+            await FailAsync(c, new IOException()); // the trial call fails: open again, for longer
+        }
+
+        _time.Advance(TimeSpan.FromSeconds(15));
+        Assert.Equal(1, await c.ExecuteAsync<int, int>(static (_, _) => ValueTask.FromResult(1), 0, CancellationToken.None));
+        Assert.Equal(CircuitState.Closed, c.State);
+        await c.RecordAsync(new IOException());
+        await c.RecordAsync(new IOException());
+        _time.Advance(TimeSpan.FromSeconds(5));
+        Assert.True(c.IsAvailable);
+    }
+
+    [Fact]
+    public async Task Without_growth_every_break_is_the_same()
+    {
+        var c = Circuit(TimeSpan.FromSeconds(5));
+        await c.RecordAsync(new IOException());
+        await c.RecordAsync(new IOException());
+        for (var i = 0; i < 3; i++)
+        {
+            _time.Advance(TimeSpan.FromSeconds(5));
+            Assert.True(c.IsAvailable);
+            await FailAsync(c, new IOException());
+            Assert.False(c.IsAvailable);
+        }
+    }
+
+    [Fact]
     public void A_deadline_runs_on_its_clock()
     {
         var d = Deadline(TimeSpan.FromSeconds(2));

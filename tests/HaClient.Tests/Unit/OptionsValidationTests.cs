@@ -154,4 +154,23 @@ public class OptionsValidationTests
         Assert.Equal(12, PostgresClusterOptionsValidator.Resolve(o, errors)!.MaxConnectionsPerHost);
         Assert.Empty(errors);
     }
+
+    [Fact]
+    public void A_break_cap_below_the_break_names_the_setting()
+    {
+        var o = Valid();
+        o.Resilience.BreakerBreakDuration = TimeSpan.FromSeconds(10);
+        o.Resilience.BreakerMaxBreakDuration = TimeSpan.FromSeconds(5);
+        Assert.Contains(Errors(o), e => e.StartsWith("Resilience:BreakerMaxBreakDuration:", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData(0.5)]
+    [InlineData(11.0)]
+    public void A_break_growth_out_of_range_names_the_setting(double growth)
+    {
+        var o = Valid();
+        o.Resilience.BreakerBreakDurationGrowth = growth;
+        Assert.Contains(Errors(o), e => e.StartsWith("Resilience:BreakerBreakDurationGrowth:", StringComparison.Ordinal));
+    }
 }

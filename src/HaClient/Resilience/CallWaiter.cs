@@ -1,0 +1,181 @@
+using System.Threading.Tasks.Sources;
+
+namespace HaClient.Resilience;
+
+/// <summary>
+/// What a bounded call waits on: the first of the call's own completion, its deadline, the caller's cancellation, or
+/// its endpoint being abandoned (found down). Pooled and reused: a call costs no timer, no promise and no delegate
+/// (<see cref="Task.WaitAsync(TimeSpan, TimeProvider, CancellationToken)"/> allocates about 120 B of them per call),
+/// and abandonment reaches every waiting caller at once instead of at its deadline.
+/// </summary>
+/// <remarks>
+/// A waiter is referenced by the awaiting caller, by the call's task continuation (which always runs, possibly long
+/// after the caller left) and by the endpoint's in-flight registry; it returns to the pool when all three let go. A
+/// reused timer is guarded by the armed deadline: a late callback of an earlier use finds the deadline not reached and
+/// does nothing.
+/// </remarks>
+internal sealed class CallWaiter : IValueTaskSource<CallWaiter.Reason>
+{
+    /// <summary>Why the wait ended.</summary>
+    public enum Reason
+    {
+        /// <summary>The call ended (successfully or not): its task holds the outcome.</summary>
+        Completed = 1,
+
+        /// <summary>The deadline passed first.</summary>
+        Deadline = 2,
+
+        /// <summary>The endpoint was found down while the call was in flight.</summary>
+        Abandoned = 3,
+
+        /// <summary>The caller cancelled.</summary>
+        Cancelled = 4,
+    }
+
+    private static readonly CallWaiter?[] s_pool = new CallWaiter?[Math.Max(32, Environment.ProcessorCount * 16)];
+
+    private readonly Action _onCallCompleted;
+    private ManualResetValueTaskSourceCore<Reason> _core;
+    private ITimer? _timer;
+    private TimeProvider? _timerClock;
+    private TimeProvider _time = TimeProvider.System;
+    private long _deadline;
+    private CancellationTokenRegistration _callerRegistration;
+    private int _fired;
+    private int _refs;
+
+    private CallWaiter()
+    {
+        _onCallCompleted = () => Release(fire: Reason.Completed);
+        _core.RunContinuationsAsynchronously = false;
+    }
+
+    /// <summary>Rents a waiter and arms it for <paramref name="call"/>: it completes at the first of the call's end,
+    /// <paramref name="remaining"/> on <paramref name="time"/>, or <paramref name="callerToken"/>'s cancellation. The
+    /// caller awaits <see cref="AsValueTask"/> exactly once, then calls <see cref="ReleaseRegistry"/> or lets the
+    /// registry do it.</summary>
+    public static CallWaiter Arm(Task call, TimeSpan remaining, TimeProvider time, CancellationToken callerToken)
+    {
+        var waiter = Rent();
+        waiter._fired = 0;
+        waiter._refs = 3; // the awaiter, the call's continuation, the in-flight registry
+        waiter._time = time;
+        waiter._deadline = time.GetTimestamp() + (long)(remaining.TotalSeconds * time.TimestampFrequency);
+        call.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(waiter._onCallCompleted);
+        if (callerToken.CanBeCanceled)
+        {
+            waiter._callerRegistration = callerToken.UnsafeRegister(static s => ((CallWaiter)s!).Fire(Reason.Cancelled), waiter);
+        }
+
+        waiter.StartTimer(remaining);
+        return waiter;
+    }
+
+    /// <summary>The wait, to await once.</summary>
+    public ValueTask<Reason> AsValueTask() => new(this, _core.Version);
+
+    /// <summary>Ends the wait because the endpoint was found down. Called by the registry that held the waiter; it
+    /// gives up the registry's reference.</summary>
+    public void Abandon()
+    {
+        Fire(Reason.Abandoned);
+        Release(fire: null);
+    }
+
+    /// <summary>The awaiting caller took the waiter out of the registry itself: give up the registry's reference.</summary>
+    public void ReleaseRegistry() => Release(fire: null);
+
+    private void StartTimer(TimeSpan remaining)
+    {
+        var due = remaining <= TimeSpan.Zero ? TimeSpan.FromMilliseconds(1) : remaining;
+        if (_timer is null || !ReferenceEquals(_timerClock, _time))
+        {
+            _timer?.Dispose();
+            _timerClock = _time;
+            _timer = _time.CreateTimer(static s => ((CallWaiter)s!).OnTimer(), this, due, Timeout.InfiniteTimeSpan);
+        }
+        else
+        {
+            _timer.Change(due, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    private void OnTimer()
+    {
+        // A late callback of an earlier use (the timer is reused) finds this use's deadline not reached yet.
+        if (_time.GetTimestamp() >= Volatile.Read(ref _deadline))
+        {
+            Fire(Reason.Deadline);
+        }
+    }
+
+    private void Fire(Reason reason)
+    {
+        if (Interlocked.Exchange(ref _fired, 1) == 0)
+        {
+            _core.SetResult(reason);
+        }
+    }
+
+    private void Release(Reason? fire)
+    {
+        if (fire is { } reason)
+        {
+            Fire(reason);
+        }
+
+        if (Interlocked.Decrement(ref _refs) == 0)
+        {
+            Recycle();
+        }
+    }
+
+    private void Recycle()
+    {
+        _timer?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _callerRegistration.Dispose();
+        _callerRegistration = default;
+        _core.Reset();
+        for (var i = 0; i < s_pool.Length; i++)
+        {
+            if (Interlocked.CompareExchange(ref s_pool[i], this, null) is null)
+            {
+                return;
+            }
+        }
+
+        _timer?.Dispose();
+    }
+
+    private static CallWaiter Rent()
+    {
+        for (var i = 0; i < s_pool.Length; i++)
+        {
+            if (Volatile.Read(ref s_pool[i]) is not null && Interlocked.Exchange(ref s_pool[i], null) is { } w)
+            {
+                return w;
+            }
+        }
+
+        return new CallWaiter();
+    }
+
+    Reason IValueTaskSource<Reason>.GetResult(short token)
+    {
+        try
+        {
+            return _core.GetResult(token);
+        }
+        finally
+        {
+            // The awaiter is done with the waiter; the caller registration and timer are no longer needed for it.
+            _timer?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            Release(fire: null);
+        }
+    }
+
+    ValueTaskSourceStatus IValueTaskSource<Reason>.GetStatus(short token) => _core.GetStatus(token);
+
+    void IValueTaskSource<Reason>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
+        => _core.OnCompleted(continuation, state, token, flags);
+}
