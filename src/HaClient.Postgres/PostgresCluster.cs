@@ -23,12 +23,14 @@ public sealed class PostgresCluster : IAsyncDisposable, IEndpointStateSource
     private readonly TopologyMonitor _monitor;
     private readonly FailoverEngine<HostSlot, ReadConsistency> _engine;
     private readonly PostgresClusterOptions _options;
+    private readonly int _maxConnectionsPerHost;
     private int _disposed;
 
     private PostgresCluster(string name, ResolvedPostgresSettings settings, PostgresClusterOptions options, ILoggerFactory loggerFactory, TimeProvider timeProvider)
     {
         Name = name;
         _options = options;
+        _maxConnectionsPerHost = settings.MaxConnectionsPerHost;
         var logger = loggerFactory.CreateLogger("HaClient.Postgres");
         _slots = HostSlots.Create(name, settings, options, loggerFactory, timeProvider);
         _monitor = new TopologyMonitor(name, _slots, options, logger, timeProvider);
@@ -82,6 +84,10 @@ public sealed class PostgresCluster : IAsyncDisposable, IEndpointStateSource
 
     /// <summary>The options in force.</summary>
     public PostgresClusterOptions Options => _options;
+
+    /// <summary>How much of host <paramref name="hostIndex"/>'s pool is in use: calls in flight on it (connections in
+    /// use or awaited) and its cap (<see cref="PostgresClusterOptions.MaxConnectionsPerHost"/>).</summary>
+    public HostPoolUse GetPoolUse(int hostIndex) => new(Volatile.Read(ref _slots[hostIndex].InFlight), _maxConnectionsPerHost);
 
     /// <summary>Each host's circuit breaker state, in configuration order.</summary>
     public CircuitState GetCircuitState(int hostIndex) => _slots[hostIndex].Circuit.State;
@@ -205,7 +211,8 @@ public sealed class PostgresCluster : IAsyncDisposable, IEndpointStateSource
         for (var i = 0; i < _slots.Length; i++)
         {
             var s = _slots[i].State;
-            result[i] = new EndpointSnapshot(_slots[i].Name, TopologyMonitor.RoleName(s.Role), s.ReplayLagSeconds, _slots[i].Circuit.State);
+            var use = GetPoolUse(i);
+            result[i] = new EndpointSnapshot(_slots[i].Name, TopologyMonitor.RoleName(s.Role), s.ReplayLagSeconds, _slots[i].Circuit.State, use.InFlight, use.MaxConnections);
         }
 
         return result;
@@ -231,6 +238,11 @@ public sealed class PostgresCluster : IAsyncDisposable, IEndpointStateSource
         }
     }
 }
+
+/// <summary>How much of one host's pool is in use.</summary>
+/// <param name="InFlight">Calls in flight on the host: connections in use, or awaited from a full pool.</param>
+/// <param name="MaxConnections">The host's connection cap.</param>
+public readonly record struct HostPoolUse(int InFlight, int MaxConnections);
 
 /// <summary>The result of a write and its read-your-writes token.</summary>
 /// <typeparam name="T">The work's result.</typeparam>

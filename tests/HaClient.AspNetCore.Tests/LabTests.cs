@@ -113,6 +113,8 @@ public sealed class LabTests
                 Assert.Equal("closed", h.GetProperty("breaker").GetString());
                 Assert.InRange(h.GetProperty("probeAgeMs").GetInt64(), 0, 10_000);
                 Assert.True(h.GetProperty("probeMs").GetDouble() >= 0);
+                Assert.Equal(40, h.GetProperty("maxConnections").GetInt32()); // MaxConnectionsPerHost left out
+                Assert.InRange(h.GetProperty("inFlight").GetInt32(), 0, 40);
             }
 
             var badauth = components.EnumerateArray().First(c => c.GetProperty("name").GetString() == "badauth");

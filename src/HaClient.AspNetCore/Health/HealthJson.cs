@@ -25,6 +25,8 @@ internal static class HealthJson
     public static readonly JsonEncodedText Breaker = JsonEncodedText.Encode("breaker");
     public static readonly JsonEncodedText ProbeAgeMs = JsonEncodedText.Encode("probeAgeMs");
     public static readonly JsonEncodedText ProbeMs = JsonEncodedText.Encode("probeMs");
+    public static readonly JsonEncodedText InFlight = JsonEncodedText.Encode("inFlight");
+    public static readonly JsonEncodedText MaxConnections = JsonEncodedText.Encode("maxConnections");
     public static readonly JsonEncodedText Error = JsonEncodedText.Encode("error");
     public static readonly JsonEncodedText Time = JsonEncodedText.Encode("time");
 

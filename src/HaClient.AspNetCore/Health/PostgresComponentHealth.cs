@@ -138,6 +138,9 @@ internal sealed class PostgresComponentHealth : ComponentHealth
             }
 
             writer.WriteString(HealthJson.Breaker, HealthJson.BreakerText(_cluster.GetCircuitState(i)));
+            var pool = _cluster.GetPoolUse(i);
+            writer.WriteNumber(HealthJson.InFlight, pool.InFlight);
+            writer.WriteNumber(HealthJson.MaxConnections, pool.MaxConnections);
             if (h.Role == PostgresRole.Unknown)
             {
                 writer.WriteNull(HealthJson.ProbeAgeMs);

@@ -114,7 +114,7 @@ internal sealed partial class TopologyMonitor : IAsyncDisposable
     /// <summary>Every host every <see cref="PostgresClusterOptions.FailoverProbeInterval"/> while hunting for a primary;
     /// otherwise the primary every <see cref="PrimarySampleInterval"/> (its WAL position bounds replica staleness) and the
     /// others every <see cref="PostgresClusterOptions.ProbeInterval"/>.</summary>
-    private TimeSpan NextProbeIn(HostSlot slot)
+    internal TimeSpan NextProbeIn(HostSlot slot)
     {
         if (Hunting)
         {
@@ -129,7 +129,7 @@ internal sealed partial class TopologyMonitor : IAsyncDisposable
 
     private void OnPatroniView() => Recompute(null, null);
 
-    private void Apply(HostSlot slot, PostgresHostState state) => Recompute(slot, state);
+    internal void Apply(HostSlot slot, PostgresHostState state) => Recompute(slot, state);
 
     private void Recompute(HostSlot? slot, PostgresHostState? state)
     {

@@ -10,9 +10,9 @@ namespace HaClient.Resilience;
 /// </summary>
 /// <remarks>
 /// A waiter is referenced by the awaiting caller, by the call's task continuation (which always runs, possibly long
-/// after the caller left) and by the endpoint's in-flight registry; it returns to the pool when all three let go. A
-/// reused timer is guarded by the armed deadline: a late callback of an earlier use finds the deadline not reached and
-/// does nothing.
+/// after the caller left) and by the endpoint's in-flight registry; it returns to the pool when all three let go. Its
+/// timer is reused and never stopped; every fire is tied to the arming (generation) it saw, so a late callback of an
+/// earlier use does nothing.
 /// </remarks>
 internal sealed class CallWaiter : IValueTaskSource<CallWaiter.Reason>
 {
@@ -41,7 +41,10 @@ internal sealed class CallWaiter : IValueTaskSource<CallWaiter.Reason>
     private TimeProvider _time = TimeProvider.System;
     private long _deadline;
     private CancellationTokenRegistration _callerRegistration;
-    private int _fired;
+
+    // (generation << 1) | fired. A new arming moves to the next generation; a fire succeeds only on the generation it
+    // read, so a late callback of the reused timer can never end a later wait.
+    private long _state;
     private int _refs;
 
     private CallWaiter()
@@ -57,10 +60,10 @@ internal sealed class CallWaiter : IValueTaskSource<CallWaiter.Reason>
     public static CallWaiter Arm(Task call, TimeSpan remaining, TimeProvider time, CancellationToken callerToken)
     {
         var waiter = Rent();
-        waiter._fired = 0;
         waiter._refs = 3; // the awaiter, the call's continuation, the in-flight registry
         waiter._time = time;
-        waiter._deadline = time.GetTimestamp() + (long)(remaining.TotalSeconds * time.TimestampFrequency);
+        Volatile.Write(ref waiter._deadline, time.GetTimestamp() + (long)(remaining.TotalSeconds * time.TimestampFrequency));
+        Volatile.Write(ref waiter._state, (Volatile.Read(ref waiter._state) | 1) + 1); // next generation, not fired
         call.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(waiter._onCallCompleted);
         if (callerToken.CanBeCanceled)
         {
@@ -102,16 +105,20 @@ internal sealed class CallWaiter : IValueTaskSource<CallWaiter.Reason>
 
     private void OnTimer()
     {
-        // A late callback of an earlier use (the timer is reused) finds this use's deadline not reached yet.
-        if (_time.GetTimestamp() >= Volatile.Read(ref _deadline))
+        // The timer is reused and never stopped: a callback may belong to an earlier use. It acts only on the generation
+        // it read, and only once that generation's deadline has passed.
+        var state = Volatile.Read(ref _state);
+        if ((state & 1) == 0 && _time.GetTimestamp() >= Volatile.Read(ref _deadline))
         {
-            Fire(Reason.Deadline);
+            Fire(Reason.Deadline, state);
         }
     }
 
-    private void Fire(Reason reason)
+    private void Fire(Reason reason) => Fire(reason, Volatile.Read(ref _state));
+
+    private void Fire(Reason reason, long state)
     {
-        if (Interlocked.Exchange(ref _fired, 1) == 0)
+        if ((state & 1) == 0 && Interlocked.CompareExchange(ref _state, state | 1, state) == state)
         {
             _core.SetResult(reason);
         }
@@ -132,7 +139,6 @@ internal sealed class CallWaiter : IValueTaskSource<CallWaiter.Reason>
 
     private void Recycle()
     {
-        _timer?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         _callerRegistration.Dispose();
         _callerRegistration = default;
         _core.Reset();
@@ -168,8 +174,8 @@ internal sealed class CallWaiter : IValueTaskSource<CallWaiter.Reason>
         }
         finally
         {
-            // The awaiter is done with the waiter; the caller registration and timer are no longer needed for it.
-            _timer?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            // The awaiter is done with the waiter. The timer is left armed: re-arming moves it, and a late fire is a
+            // no-op (one timer operation per call instead of three).
             Release(fire: null);
         }
     }

@@ -45,6 +45,8 @@ public static class HaClientTelemetry
     {
         Meter.CreateObservableGauge("haclient.replica.lag", ObserveLag, "s", "Replica replay lag per endpoint, as last probed.");
         Meter.CreateObservableGauge("haclient.breaker.state", ObserveBreakers, "{state}", "Circuit breaker state per endpoint: 0 closed, 1 half-open, 2 open, 3 isolated.");
+        Meter.CreateObservableGauge("haclient.pool.in_flight", ObserveInFlight, "{call}", "Calls in flight per endpoint (its pool's connections in use or awaited).");
+        Meter.CreateObservableGauge("haclient.pool.limit", ObserveLimits, "{connection}", "The most connections HaClient opens per endpoint (MaxConnectionsPerHost).");
     }
 
     /// <summary>Lets the gauges observe <paramref name="source"/> (a store calls this when it starts).</summary>
@@ -67,6 +69,24 @@ public static class HaClientTelemetry
         }
     }
 
+    private static IEnumerable<Measurement<int>> ObserveInFlight() => ObservePools(static e => e.InFlight);
+
+    private static IEnumerable<Measurement<int>> ObserveLimits() => ObservePools(static e => e.ConnectionLimit);
+
+    private static IEnumerable<Measurement<int>> ObservePools(Func<EndpointSnapshot, int> value)
+    {
+        foreach (var source in Sources.Keys)
+        {
+            foreach (var e in source.GetEndpointStates())
+            {
+                if (e.ConnectionLimit > 0)
+                {
+                    yield return new Measurement<int>(value(e), new("haclient.cluster", source.ClusterName), new("haclient.endpoint", e.Endpoint));
+                }
+            }
+        }
+    }
+
     private static IEnumerable<Measurement<int>> ObserveBreakers()
     {
         foreach (var source in Sources.Keys)
@@ -84,7 +104,9 @@ public static class HaClientTelemetry
 /// <param name="Role">The role as last probed (primary, replica, master, down, unknown).</param>
 /// <param name="LagSeconds">Replication lag, when the endpoint is a replica.</param>
 /// <param name="Breaker">The endpoint's circuit state.</param>
-public readonly record struct EndpointSnapshot(string Endpoint, string Role, double? LagSeconds, Polly.CircuitBreaker.CircuitState Breaker);
+/// <param name="InFlight">Calls in flight on the endpoint (connections in use or awaited); 0 where not tracked.</param>
+/// <param name="ConnectionLimit">The most connections HaClient opens to it; 0 where it has no pool (Redis multiplexes).</param>
+public readonly record struct EndpointSnapshot(string Endpoint, string Role, double? LagSeconds, Polly.CircuitBreaker.CircuitState Breaker, int InFlight = 0, int ConnectionLimit = 0);
 
 /// <summary>A component (a Postgres cluster, a Redis deployment) whose endpoints are observed by the gauges.</summary>
 public interface IEndpointStateSource
