@@ -17,9 +17,11 @@ public sealed class OfflineHostTests
 {
     private const string Secret = "offline-s3cret";
 
-    private static Dictionary<string, string?> DownCluster() => new()
+    private static Dictionary<string, string?> DownCluster() => DownCluster(TestApp.ClosedPorts(2));
+
+    private static Dictionary<string, string?> DownCluster(int[] ports) => new()
     {
-        ["HighAvailability:Postgres:main:ConnectionString"] = $"Host=127.0.0.1:{TestApp.ClosedPort()},127.0.0.1:{TestApp.ClosedPort()};Username=u;Password={Secret};Database=d",
+        ["HighAvailability:Postgres:main:ConnectionString"] = $"Host=127.0.0.1:{ports[0]},127.0.0.1:{ports[1]};Username=u;Password={Secret};Database=d",
         ["HighAvailability:Postgres:main:ProbeInterval"] = "00:00:00.200",
         ["HighAvailability:Postgres:main:Resilience:OperationTimeout"] = "00:00:00.500",
         ["HighAvailability:RetryAfter"] = "00:00:02",

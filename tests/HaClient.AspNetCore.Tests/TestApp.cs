@@ -61,13 +61,29 @@ public sealed class TestApp : IAsyncDisposable
     }
 
     /// <summary>A loopback port nothing listens on.</summary>
-    public static int ClosedPort()
+    public static int ClosedPort() => ClosedPorts(1)[0];
+
+    /// <summary>Distinct loopback ports nothing listens on: all are held at once while they are chosen (two separate
+    /// picks can return the same ephemeral port, which the validator then rejects as a duplicate host).</summary>
+    public static int[] ClosedPorts(int count)
     {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        var port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
+        var listeners = Enumerable.Range(0, count).Select(_ => new TcpListener(IPAddress.Loopback, 0)).ToArray();
+        try
+        {
+            foreach (var l in listeners)
+            {
+                l.Start();
+            }
+
+            return listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port).ToArray();
+        }
+        finally
+        {
+            foreach (var l in listeners)
+            {
+                l.Stop();
+            }
+        }
     }
 
     public async ValueTask DisposeAsync()
