@@ -32,6 +32,7 @@ internal static class Router
         }
 
         var primaryLsn = primary >= 0 ? slots[primary].State.WalLsn : 0UL;
+        var primaryTimeline = primary >= 0 ? slots[primary].State.Timeline : 0;
         var maxLagSeconds = lag.MaxLagTime is { } t ? t.TotalSeconds : double.PositiveInfinity;
         var maxLagBytes = lag.MaxLagBytes ?? long.MaxValue;
         var best = -1;
@@ -48,6 +49,15 @@ internal static class Router
             var slot = slots[i];
             var s = slot.State;
             if (s.Role != PostgresRole.Replica || !slot.Circuit.IsAvailable || s.ReplayLagSeconds is null)
+            {
+                continue;
+            }
+
+            // A replica on another timeline than the primary (still following a dead or frozen old primary) holds a
+            // history the primary does not: its LSNs cannot be compared with the primary's, so it serves no bounded read
+            // while that primary is known. (Timeline 0: its WAL receiver is not visible, as for a role without
+            // pg_read_all_stats; the time bound alone then applies.)
+            if (primary >= 0 && consistency.Kind == ReadConsistencyKind.WithinLagBound && s.Timeline != 0 && s.Timeline != primaryTimeline)
             {
                 continue;
             }

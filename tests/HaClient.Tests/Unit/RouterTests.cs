@@ -68,6 +68,19 @@ public class RouterTests
     }
 
     [Fact]
+    public void A_replica_still_on_the_old_timeline_serves_no_bounded_read_after_a_promotion()
+    {
+        // n3 still follows the frozen old primary (timeline 1) while n2 was promoted (timeline 2): its LSN can look
+        // current against the new primary's samples, yet it lacks every write the new primary acknowledged. Failed on
+        // the old code (a stale read in the plain-hang drill).
+        var slots = Slots((PostgresRole.Down, 1, 900, null), (PostgresRole.Primary, 2, 950, null), (PostgresRole.Replica, 1, 960, 0));
+        Assert.Equal(1, Router.SelectReader(slots, 1, ReadConsistency.WithinLagBound, Lag, true, Stopwatch.GetTimestamp(), Stopwatch.Frequency, -1, 0));
+        Assert.Equal(-1, Router.SelectReader(slots, 1, ReadConsistency.WithinLagBound, Lag, false, Stopwatch.GetTimestamp(), Stopwatch.Frequency, -1, 0));
+        slots[2].State = State(slots[2].Endpoint, PostgresRole.Replica, 2, 950, 0, Stopwatch.GetTimestamp());
+        Assert.Equal(2, Router.SelectReader(slots, 1, ReadConsistency.WithinLagBound, Lag, false, Stopwatch.GetTimestamp(), Stopwatch.Frequency, -1, 0));
+    }
+
+    [Fact]
     public void Stale_probe_counts_against_the_time_bound()
     {
         var slots = Slots((PostgresRole.Primary, 1, 100, null), (PostgresRole.Replica, 1, 100, 0.0));
