@@ -18,7 +18,7 @@ namespace HaClient.Redis;
 /// </summary>
 /// <remarks>Create it once with <see cref="Create"/> and dispose it at shutdown. Thread-safe. Keep using
 /// StackExchange.Redis's <see cref="IDatabase"/>: take it per operation from <see cref="GetWriteDatabase"/> /
-/// <see cref="GetReadDatabase"/> (cheap), or let <see cref="ExecuteWriteAsync{T}(Func{IDatabase, CancellationToken, Task{T}}, WriteDurability, CancellationToken)"/>
+/// <see cref="GetReadDatabase"/> (cheap), or let <see cref="ExecuteWriteAsync{T}(Func{IDatabase, CancellationToken, Task{T}}, WriteDurability?, CancellationToken)"/>
 /// and <see cref="ExecuteReadAsync{T}"/> route, bound and retry for you.</remarks>
 public sealed partial class RedisDeployment : IAsyncDisposable, IEndpointStateSource
 {
@@ -145,7 +145,7 @@ public sealed partial class RedisDeployment : IAsyncDisposable, IEndpointStateSo
     /// The master's <see cref="IDatabase"/>. Take it per operation: after a failover the next call returns the new
     /// master's. Calls on it are bounded by StackExchange.Redis's own timeouts (set from
     /// <c>Resilience:OperationTimeout</c>), not by HaClient's budget and circuit; prefer
-    /// <see cref="ExecuteWriteAsync{T}(Func{IDatabase, CancellationToken, Task{T}}, WriteDurability, CancellationToken)"/>.
+    /// <see cref="ExecuteWriteAsync{T}(Func{IDatabase, CancellationToken, Task{T}}, WriteDurability?, CancellationToken)"/>.
     /// </summary>
     /// <exception cref="NoEligibleEndpointException">No master is verified right now (a failover is under way).</exception>
     public IDatabase GetWriteDatabase(int db = -1)
@@ -174,19 +174,19 @@ public sealed partial class RedisDeployment : IAsyncDisposable, IEndpointStateSo
     /// </summary>
     /// <param name="work">The write, on the master's <see cref="IDatabase"/>.</param>
     /// <param name="durability">After the work, <c>WAIT numreplicas timeout</c> runs on the same connection when this (or,
-    /// when left default, <see cref="RedisOptions.WaitReplicas"/>) asks for replicas; fewer acknowledgements throw
-    /// <see cref="ReplicationNotConfirmedException"/>.</param>
+    /// when left out, <see cref="RedisOptions.WaitReplicas"/> and <see cref="RedisOptions.WaitTimeout"/>) asks for
+    /// replicas; fewer acknowledgements throw <see cref="ReplicationNotConfirmedException"/>. Pass
+    /// <see cref="WriteDurability.None"/> to skip the wait.</param>
     /// <param name="cancellationToken">Cancels the call.</param>
-    public Task<T> ExecuteWriteAsync<T>(Func<IDatabase, CancellationToken, Task<T>> work, WriteDurability durability = default, CancellationToken cancellationToken = default)
+    public Task<T> ExecuteWriteAsync<T>(Func<IDatabase, CancellationToken, Task<T>> work, WriteDurability? durability = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(work);
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        if (durability.IsDefault)
-        {
-            durability = new WriteDurability(_options.WaitReplicas, _options.WaitTimeout);
-        }
 
-        return _engine.ExecuteWriteAsync<T, RedisCall<T>>(new(work, durability, _engine), cancellationToken);
+        // Left out (null) or Default: the configured durability. (A non-nullable parameter defaulting to default(T) was
+        // (0, 0), the same as None: every write that left it out skipped WAIT.)
+        var d = durability is { IsDefault: false } explicitDurability ? explicitDurability : new WriteDurability(_options.WaitReplicas, _options.WaitTimeout);
+        return _engine.ExecuteWriteAsync<T, RedisCall<T>>(new(work, d, _engine), cancellationToken);
     }
 
     /// <summary>

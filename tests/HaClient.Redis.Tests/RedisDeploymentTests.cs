@@ -234,6 +234,25 @@ public sealed class RedisDeploymentTests
     }
 
     [Fact]
+    public async Task AWriteThatLeavesOutItsDurabilityWaitsForTheConfiguredReplicas()
+    {
+        // The settings alone ask for three replicas (two exist): a plain ExecuteWriteAsync must run WAIT and say so.
+        // Failed on the old code: the parameter defaulted to default(WriteDurability), (0, 0), the same as None, so
+        // every write that left it out skipped WAIT.
+        var o = RedisLabFixture.SentinelOptions();
+        o.WaitReplicas = 3;
+        o.WaitTimeout = TimeSpan.FromMilliseconds(200);
+        await using var d = RedisDeployment.Create(o);
+        Assert.True(await d.WaitForMasterAsync(TimeSpan.FromSeconds(10)));
+        var ex = await Assert.ThrowsAsync<ReplicationNotConfirmedException>(() => d.ExecuteWriteAsync((db, _) => db.StringSetAsync("t:durable-default", "1")));
+        Assert.Equal(3, ex.Required);
+        Assert.False(ex.IsSafeToRetry);
+
+        // Asking for no durability still skips the wait.
+        Assert.True(await d.ExecuteWriteAsync((db, _) => db.StringSetAsync("t:durable-default", "2"), WriteDurability.None));
+    }
+
+    [Fact]
     public async Task ASessionWriteThatCannotBeStoredThrows()
     {
         await using var d = RedisDeployment.Create(RedisLabFixture.SentinelOptions());

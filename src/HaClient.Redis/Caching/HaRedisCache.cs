@@ -14,7 +14,7 @@ namespace HaClient.Redis.Caching;
 /// <item>Sliding expiration is refreshed lazily: <see cref="RefreshAsync"/> (and every write) moves the expiry only when a
 /// quarter of the sliding window has passed since the last refresh; the TTL set is the window plus that quarter, so an
 /// entry never expires earlier than its sliding window after the last access, and at most 25% later.</item>
-/// <item>Writes go to the master through <see cref="RedisDeployment.ExecuteWriteAsync{T}(Func{IDatabase, CancellationToken, Task{T}}, WriteDurability, CancellationToken)"/>
+/// <item>Writes go to the master through <see cref="RedisDeployment.ExecuteWriteAsync{T}(Func{IDatabase, CancellationToken, Task{T}}, WriteDurability?, CancellationToken)"/>
 /// with the configured durability (<c>WAIT</c>). A write that cannot be stored throws (<see cref="NoEligibleEndpointException"/>,
 /// <see cref="WriteOutcomeUnknownException"/>, <see cref="ReplicationNotConfirmedException"/>); it is never dropped silently.</item>
 /// </list>
