@@ -258,11 +258,12 @@ public sealed class RedisDeploymentTests
         await using var d = RedisDeployment.Create(RedisLabFixture.SentinelOptions());
         Assert.True(await d.WaitForMasterAsync(TimeSpan.FromSeconds(10)));
 
-        // Three replicas required, two exist: WAIT cannot be satisfied, and the caller is told. (Both replicas must be
-        // linked first: right after an earlier test's failover one may still be resyncing.)
+        // Three replicas required, two exist: WAIT cannot be satisfied, and the caller is told. (Both replicas must
+        // acknowledge first: right after an earlier test's failover one may still be resyncing, and WAIT counts only
+        // replicas that have the write.)
         Assert.True(await Lab.EventuallyAsync(
-            () => Task.FromResult(d.Topology.Nodes.Count(n => n.Role == RedisNodeRole.Replica && n.LagBytes is not null) == 2),
-            TimeSpan.FromSeconds(20)), "two linked replicas");
+            async () => (long)await d.ExecuteWriteAsync((db, _) => db.ExecuteAsync("WAIT", 2, 200), WriteDurability.None) == 2,
+            TimeSpan.FromSeconds(30), pollMs: 200), "both replicas acknowledge");
         var cache = new HaRedisCache(d, new HaRedisCacheOptions { WaitReplicas = 3, WaitTimeout = TimeSpan.FromMilliseconds(200) });
         var ex = await Assert.ThrowsAsync<ReplicationNotConfirmedException>(() => cache.SetAsync("t:nostore", [1], new DistributedCacheEntryOptions()));
         Assert.Equal(2, ex.Acknowledged);
