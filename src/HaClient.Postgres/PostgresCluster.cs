@@ -192,10 +192,10 @@ public sealed class PostgresCluster : IAsyncDisposable, IEndpointStateSource
                 deadline,
                 cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (!cancellationToken.IsCancellationRequested && PostgresFailureClassifier.Classify(e) is FailureKind.EndpointFailure or FailureKind.Overload)
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested && PostgresFailureClassifier.Classify(e) is var kind && kind is FailureKind.EndpointFailure or FailureKind.Overload)
         {
             // Nothing was sent: the caller gets the safe, retryable exception with the cause inside.
-            if (PostgresFailureClassifier.Classify(e) == FailureKind.EndpointFailure)
+            if (kind == FailureKind.EndpointFailure)
             {
                 _monitor.RequestProbe();
             }

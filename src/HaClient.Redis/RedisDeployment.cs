@@ -20,12 +20,11 @@ namespace HaClient.Redis;
 /// StackExchange.Redis's <see cref="IDatabase"/>: take it per operation from <see cref="GetWriteDatabase"/> /
 /// <see cref="GetReadDatabase"/> (cheap), or let <see cref="ExecuteWriteAsync{T}(Func{IDatabase, CancellationToken, Task{T}}, WriteDurability?, CancellationToken)"/>
 /// and <see cref="ExecuteReadAsync{T}"/> route, bound and retry for you.</remarks>
-public sealed partial class RedisDeployment : IAsyncDisposable, IEndpointStateSource
+public sealed class RedisDeployment : IAsyncDisposable, IEndpointStateSource
 {
     private readonly RedisOptions _options;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
-    private readonly KeyValuePair<string, object?> _clusterTag;
     private readonly RedisMonitor? _monitor;
     private readonly RedisNode? _clusterNode;
     private readonly RedisFailoverTopology _routing;
@@ -38,7 +37,6 @@ public sealed partial class RedisDeployment : IAsyncDisposable, IEndpointStateSo
         _options = options;
         _time = timeProvider;
         _logger = loggerFactory.CreateLogger("HaClient.Redis");
-        _clusterTag = new("haclient.cluster", name);
         if (options.Cluster)
         {
             var seeds = settings.Endpoints;

@@ -81,76 +81,26 @@ public static class Budget
 
     /// <summary>A cancellation source for one bounded call, reused across calls: a fresh source per call costs an object,
     /// its registration list and the driver's registration node every time. Pair with <see cref="ReturnSource"/>.</summary>
-    internal static CancellationTokenSource RentSource()
-    {
-        var sources = s_sources;
-        for (var i = 0; i < sources.Length; i++)
-        {
-            var cts = Interlocked.Exchange(ref sources[i], null);
-            if (cts is not null)
-            {
-                return cts;
-            }
-        }
-
-        return new CancellationTokenSource();
-    }
+    internal static CancellationTokenSource RentSource() => s_sources.TryRent() ?? new CancellationTokenSource();
 
     /// <summary>Returns a source after its call finished (never after <see cref="Abandon"/>): kept when it resets cleanly
     /// (no cancellation was requested; its registrations are dropped), disposed otherwise. The finished call must not
     /// keep the token.</summary>
     internal static void ReturnSource(CancellationTokenSource cts)
     {
-        if (cts.TryReset())
+        if (!cts.TryReset() || !s_sources.TryReturn(cts))
         {
-            var sources = s_sources;
-            for (var i = 0; i < sources.Length; i++)
-            {
-                if (Interlocked.CompareExchange(ref sources[i], cts, null) is null)
-                {
-                    return;
-                }
-            }
+            cts.Dispose();
         }
-
-        cts.Dispose();
     }
 
-    private static readonly CancellationTokenSource?[] s_sources = new CancellationTokenSource?[Math.Max(16, Environment.ProcessorCount * 8)];
+    private static readonly ReusePool<CancellationTokenSource> s_sources = new(Math.Max(16, Environment.ProcessorCount * 8));
 
     /// <summary>
     /// Cancels on a dedicated thread. A driver's cancellation callback can block: Npgsql sends a PostgreSQL cancel request
     /// synchronously and may then wait for the server. Against a frozen server that holds the thread for seconds; on a
     /// 2-core machine two such threads are the whole thread pool. Never on the pool, then.
     /// </summary>
-    /// <summary>Observes <paramref name="task"/>'s fault without cancelling anything (someone else already did).</summary>
-    internal static void Observe(Task task)
-        => _ = task.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-
-    /// <summary>Cancels every source in <paramref name="sources"/> on one dedicated thread (see the single form).</summary>
-    internal static void CancelOffThreadPool(List<CancellationTokenSource> sources)
-    {
-        var thread = new Thread(static state =>
-        {
-            foreach (var cts in (List<CancellationTokenSource>)state!)
-            {
-                try
-                {
-                    cts.Cancel();
-                }
-                catch (Exception)
-                {
-                    // Best effort: each abandoned call's own outcome reaches its caller.
-                }
-            }
-        })
-        {
-            IsBackground = true,
-            Name = "HaClient cancel",
-        };
-        thread.Start(sources);
-    }
-
     private static void CancelOffThreadPool(CancellationTokenSource cts)
     {
         var thread = new Thread(static state =>

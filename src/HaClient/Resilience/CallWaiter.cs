@@ -32,7 +32,7 @@ internal sealed class CallWaiter : IValueTaskSource<CallWaiter.Reason>
         Cancelled = 4,
     }
 
-    private static readonly CallWaiter?[] s_pool = new CallWaiter?[Math.Max(32, Environment.ProcessorCount * 16)];
+    private static readonly ReusePool<CallWaiter> s_pool = new(Math.Max(32, Environment.ProcessorCount * 16));
 
     private readonly Action _onCallCompleted;
     private ManualResetValueTaskSourceCore<Reason> _core;
@@ -59,7 +59,7 @@ internal sealed class CallWaiter : IValueTaskSource<CallWaiter.Reason>
     /// registry do it.</summary>
     public static CallWaiter Arm(Task call, TimeSpan remaining, TimeProvider time, CancellationToken callerToken)
     {
-        var waiter = Rent();
+        var waiter = s_pool.TryRent() ?? new CallWaiter();
         waiter._refs = 3; // the awaiter, the call's continuation, the in-flight registry
         waiter._time = time;
         Volatile.Write(ref waiter._deadline, time.GetTimestamp() + (long)(remaining.TotalSeconds * time.TimestampFrequency));
@@ -142,28 +142,10 @@ internal sealed class CallWaiter : IValueTaskSource<CallWaiter.Reason>
         _callerRegistration.Dispose();
         _callerRegistration = default;
         _core.Reset();
-        for (var i = 0; i < s_pool.Length; i++)
+        if (!s_pool.TryReturn(this))
         {
-            if (Interlocked.CompareExchange(ref s_pool[i], this, null) is null)
-            {
-                return;
-            }
+            _timer?.Dispose();
         }
-
-        _timer?.Dispose();
-    }
-
-    private static CallWaiter Rent()
-    {
-        for (var i = 0; i < s_pool.Length; i++)
-        {
-            if (Volatile.Read(ref s_pool[i]) is not null && Interlocked.Exchange(ref s_pool[i], null) is { } w)
-            {
-                return w;
-            }
-        }
-
-        return new CallWaiter();
     }
 
     Reason IValueTaskSource<Reason>.GetResult(short token)
