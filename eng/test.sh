@@ -7,6 +7,14 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
 started=$(date +%s)
+# One lab user at a time: a second test run or a drill (eng/drill.sh takes the same lock) from another checkout would
+# reset or fault the lab under this one. The lock file lives beside the lab, which reset never deletes.
+mkdir -p /tmp/haclient-lab
+exec 8>/tmp/haclient-lab/drill.lock
+if ! flock -n 8; then
+  echo "== waiting for another test run or drill to release /tmp/haclient-lab/drill.lock (at most 40 min)"
+  flock -w 2400 8 || { echo "could not get the lab within 40 min" >&2; exit 1; }
+fi
 echo "== installing lab servers (apt-get, only what is missing)"
 bash eng/lab.sh install
 # Headless Chromium for the topology page test (Debian's package; the test skips only where it cannot be installed).
