@@ -16,7 +16,15 @@ public sealed class EndpointCircuit
     private readonly ResiliencePipeline _pipeline;
     private readonly TimeProvider _time;
     private readonly Func<Exception, FailureKind> _classify;
+    private readonly InFlightCalls _inFlight = new();
+    private readonly bool _consecutive;
+    private readonly int _consecutiveFailures;
+    private readonly int _openingReports;
+    private readonly int _recoverySuccesses;
     private long _retryAt;
+    private int _failureStreak;
+    private int _probation;
+    private int _breaksSinceRecovery;
 
     /// <summary>Creates the breaker of <paramref name="endpoint"/>. Only failures that <paramref name="classify"/> calls
     /// <see cref="FailureKind.EndpointFailure"/> count against it: a server error, a read-only refusal and overload (the
@@ -27,11 +35,20 @@ public sealed class EndpointCircuit
         Endpoint = endpoint;
         _time = timeProvider;
         _classify = classify;
+        _recoverySuccesses = Math.Max(1, options.BreakerHalfOpenSuccesses);
+
+        // The consecutive rule on Polly's breaker: HaClient counts the streak and reports nothing while the circuit is
+        // closed, then, at the n-th failure in a row, reports enough failures to meet Polly's minimum throughput at a
+        // ratio of 1. Polly keeps the clock, the break, half-open and the trial call.
+        _consecutiveFailures = options.BreakerConsecutiveFailures;
+        _consecutive = _consecutiveFailures > 0;
+        var minimumThroughput = _consecutive ? 2 : options.BreakerMinimumThroughput;
+        _openingReports = minimumThroughput;
         _pipeline = new ResiliencePipelineBuilder { Name = $"{cluster}/{endpoint}", TimeProvider = timeProvider }
             .AddCircuitBreaker(new CircuitBreakerStrategyOptions
             {
-                FailureRatio = options.BreakerFailureRatio,
-                MinimumThroughput = options.BreakerMinimumThroughput,
+                FailureRatio = _consecutive ? 1.0 : options.BreakerFailureRatio,
+                MinimumThroughput = minimumThroughput,
                 SamplingDuration = options.BreakerSamplingDuration,
                 BreakDuration = options.BreakerBreakDuration,
                 BreakDurationGenerator = options.BreakerBreakDurationGrowth > 1 ? GrowingBreak(options) : null,
@@ -42,22 +59,38 @@ public sealed class EndpointCircuit
                 {
                     // When Polly will let a trial call through: the router offers the endpoint again from then on.
                     Volatile.Write(ref _retryAt, _time.GetTimestamp() + (long)(args.BreakDuration.TotalSeconds * _time.TimestampFrequency));
+                    Interlocked.Increment(ref _breaksSinceRecovery);
+                    Volatile.Write(ref _probation, 0);
+                    Volatile.Write(ref _failureStreak, 0);
                     return Transition(cluster, endpoint, "open");
                 },
-                OnClosed = _ => Transition(cluster, endpoint, "closed"),
+                OnClosed = args =>
+                {
+                    // A successful trial starts the probation (the further successes the endpoint owes before it counts
+                    // recovered); the monitor's reset (manual) is recovery itself.
+                    var owed = args.IsManual ? 0 : _recoverySuccesses - 1;
+                    Volatile.Write(ref _probation, owed);
+                    Volatile.Write(ref _failureStreak, 0);
+                    if (owed == 0)
+                    {
+                        Volatile.Write(ref _breaksSinceRecovery, 0);
+                    }
+
+                    return Transition(cluster, endpoint, "closed");
+                },
                 OnHalfOpened = _ => Transition(cluster, endpoint, "half_open"),
             })
             .Build();
     }
 
-    /// <summary>Polly's break for the n-th consecutive opening (<c>HalfOpenAttempts</c> counts the failed trials since the
-    /// circuit last closed): the base break × growth^n, capped.</summary>
-    private static Func<BreakDurationGeneratorArguments, ValueTask<TimeSpan>> GrowingBreak(EndpointResilienceOptions options)
+    /// <summary>Polly's break for the n-th break since the endpoint last recovered (a failed trial or a failure on
+    /// probation each count one): the base break × growth^(n-1), capped.</summary>
+    private Func<BreakDurationGeneratorArguments, ValueTask<TimeSpan>> GrowingBreak(EndpointResilienceOptions options)
     {
         var baseTicks = (double)options.BreakerBreakDuration.Ticks;
         var maxTicks = Math.Max(options.BreakerMaxBreakDuration.Ticks, options.BreakerBreakDuration.Ticks);
         var growth = options.BreakerBreakDurationGrowth;
-        return args => new ValueTask<TimeSpan>(TimeSpan.FromTicks((long)Math.Min(maxTicks, baseTicks * Math.Pow(growth, args.HalfOpenAttempts))));
+        return _ => new ValueTask<TimeSpan>(TimeSpan.FromTicks((long)Math.Min(maxTicks, baseTicks * Math.Pow(growth, Volatile.Read(ref _breaksSinceRecovery)))));
     }
 
     /// <summary>Whether <paramref name="e"/> counts against the endpoint: only an <see cref="FailureKind.EndpointFailure"/>,
@@ -82,12 +115,6 @@ public sealed class EndpointCircuit
         _ => false,
     };
 
-    /// <summary>Runs a call through the breaker's pipeline, with no budget. Throws <see cref="BrokenCircuitException"/> when
-    /// open. The product's calls use <see cref="ExecuteBoundedAsync{T, TState}"/>; this plain form is what the unit tests
-    /// and the breaker benchmark compare with a raw Polly pipeline.</summary>
-    internal ValueTask<TResult> ExecuteAsync<TResult, TState>(Func<TState, CancellationToken, ValueTask<TResult>> callback, TState state, CancellationToken cancellationToken)
-        => _pipeline.ExecuteAsync(callback, state, cancellationToken);
-
     /// <summary>
     /// Runs <paramref name="call"/> through the breaker until <paramref name="deadline"/> (see <see cref="Budget"/>).
     /// While the circuit is closed (nearly always) the call runs outside Polly's pipeline and its outcome is reported when
@@ -109,14 +136,14 @@ public sealed class EndpointCircuit
         {
             // Wait for the first of: the call's end, its deadline, the caller's cancellation, the endpoint found down.
             var waiter = CallWaiter.Arm(task, deadline.Remaining, deadline.TimeProvider, cancellationToken);
-            var entry = Track(waiter);
+            var entry = _inFlight.Add(waiter);
             if (entry < 0)
             {
                 waiter.ReleaseRegistry();
             }
 
             var reason = await waiter.AsValueTask().ConfigureAwait(false);
-            if (entry >= 0 && Untrack(entry, waiter))
+            if (entry >= 0 && _inFlight.Remove(entry, waiter))
             {
                 waiter.ReleaseRegistry();
             }
@@ -160,56 +187,7 @@ public sealed class EndpointCircuit
     /// them. A write that was sent then has an unknown outcome, as it would at its deadline, only sooner. Returns how
     /// many callers were released.
     /// </summary>
-    public int AbandonInFlight()
-    {
-        List<CallWaiter>? taken = null;
-        for (var i = 0; i < _inFlight.Length; i++)
-        {
-            if (Volatile.Read(ref _inFlight[i]) is not null && Interlocked.Exchange(ref _inFlight[i], null) is { } waiter)
-            {
-                (taken ??= []).Add(waiter);
-            }
-        }
-
-        if (taken is null)
-        {
-            return 0;
-        }
-
-        // The callers continue where they are released: on the thread pool, never on the monitor's thread.
-        ThreadPool.UnsafeQueueUserWorkItem(static list =>
-        {
-            foreach (var w in list)
-            {
-                w.Abandon();
-            }
-        }, taken, preferLocal: false);
-        return taken.Count;
-    }
-
-    // Calls in flight by their waiters, so that AbandonInFlight can release them. Fixed size, lock-free: a call that
-    // finds no free entry (more than 512 in flight on one endpoint) is simply not abandonable.
-    private readonly CallWaiter?[] _inFlight = new CallWaiter?[512];
-    private int _inFlightHint;
-
-    private int Track(CallWaiter waiter)
-    {
-        var start = Interlocked.Increment(ref _inFlightHint);
-        for (var k = 0; k < _inFlight.Length; k++)
-        {
-            var i = (int)((uint)(start + k) % (uint)_inFlight.Length);
-            if (Volatile.Read(ref _inFlight[i]) is null && Interlocked.CompareExchange(ref _inFlight[i], waiter, null) is null)
-            {
-                return i;
-            }
-        }
-
-        return -1;
-    }
-
-    /// <summary>Removes the call's entry; false when AbandonInFlight took it first (and will release it).</summary>
-    private bool Untrack(int index, CallWaiter waiter)
-        => ReferenceEquals(Interlocked.CompareExchange(ref _inFlight[index], null, waiter), waiter);
+    public int AbandonInFlight() => _inFlight.ReleaseAll();
 
     private async ValueTask<T> ExecuteInsideAsync<T, TState>(Func<TState, CancellationToken, Task<T>> call, TState state, OperationDeadline deadline, CancellationToken cancellationToken)
     {
@@ -235,12 +213,67 @@ public sealed class EndpointCircuit
     /// <summary>
     /// Reports the outcome of a call that started while the circuit was closed (<see cref="IsClosed"/>) and ran outside the
     /// pipeline: <paramref name="failure"/> is <see langword="null"/> on success. The breaker judges it exactly as if the
-    /// call had run inside (same <c>ShouldHandle</c>, failure ratio and transitions), through a callback that completes at
+    /// call had run inside (same <c>ShouldHandle</c>, failure rule and transitions), through a callback that completes at
     /// once, which Polly runs without allocating. Holding Polly's asynchronous frame across the I/O instead costs two
     /// state machines per call. If the circuit opened meanwhile, Polly drops the report, as it would a call it rejected;
     /// if it is half-open, the report is the trial call.
     /// </summary>
     public ValueTask RecordAsync(Exception? failure)
+    {
+        if (!IsClosed)
+        {
+            return ReportAsync(failure);
+        }
+
+        if (failure is null || !Counts(failure))
+        {
+            // The endpoint answered: the streak of failures ends, and a success pays off probation. Neither tells Polly
+            // anything under the consecutive rule or on probation (its window must hold only failures then).
+            Volatile.Write(ref _failureStreak, 0);
+            if (Volatile.Read(ref _probation) > 0)
+            {
+                if (Interlocked.Decrement(ref _probation) == 0)
+                {
+                    Volatile.Write(ref _breaksSinceRecovery, 0);
+                }
+
+                return ValueTask.CompletedTask;
+            }
+
+            return _consecutive ? ValueTask.CompletedTask : ReportAsync(failure);
+        }
+
+        if (Volatile.Read(ref _probation) > 0 && Interlocked.Exchange(ref _probation, 0) > 0)
+        {
+            // A failure on probation: the endpoint has not recovered. Break again at once, for the grown break.
+            return OpenAsync(failure);
+        }
+
+        if (_consecutive)
+        {
+            // Polly's window is empty while the circuit is closed under this rule: the n-th failure in a row opens it.
+            return Interlocked.Increment(ref _failureStreak) >= _consecutiveFailures ? OpenAsync(failure) : ValueTask.CompletedTask;
+        }
+
+        return ReportAsync(failure);
+    }
+
+    /// <summary>Opens the circuit now: Polly's window is forgotten (a manual close of a closed circuit resets it and raises
+    /// no event), then its minimum throughput of failures is a ratio of 1.</summary>
+    private async ValueTask OpenAsync(Exception failure)
+    {
+        if (IsClosed)
+        {
+            await _control.CloseAsync().ConfigureAwait(false);
+        }
+
+        for (var i = 0; i < _openingReports && IsClosed; i++)
+        {
+            await ReportAsync(failure).ConfigureAwait(false);
+        }
+    }
+
+    private ValueTask ReportAsync(Exception? failure)
     {
         var context = ResilienceContextPool.Shared.Get();
         var pending = _pipeline.ExecuteOutcomeAsync(
@@ -253,9 +286,9 @@ public sealed class EndpointCircuit
             return ValueTask.CompletedTask;
         }
 
-        return AwaitRecordAsync(pending, context);
+        return AwaitReportAsync(pending, context);
 
-        static async ValueTask AwaitRecordAsync(ValueTask<Outcome<object?>> pending, ResilienceContext context)
+        static async ValueTask AwaitReportAsync(ValueTask<Outcome<object?>> pending, ResilienceContext context)
         {
             try
             {

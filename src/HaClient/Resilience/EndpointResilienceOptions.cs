@@ -38,6 +38,25 @@ public sealed class EndpointResilienceOptions : IValidatableObject
     [Range(typeof(TimeSpan), "00:00:00.500", "1.00:00:00", ErrorMessage = "BreakerMaxBreakDuration must be between 500 ms and 1 day.")]
     public TimeSpan BreakerMaxBreakDuration { get; set; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>
+    /// When above 0, the circuit opens after this many endpoint failures in a row (no call that the endpoint answered
+    /// between them), the seed guides' rule (5), in place of the failure ratio: <see cref="BreakerFailureRatio"/>,
+    /// <see cref="BreakerMinimumThroughput"/> and <see cref="BreakerSamplingDuration"/> then play no part. Default 0 (the
+    /// failure-ratio rule, as in Polly).
+    /// </summary>
+    [Range(0, 1000, ErrorMessage = "BreakerConsecutiveFailures must be between 0 (the failure-ratio rule) and 1000.")]
+    public int BreakerConsecutiveFailures { get; set; }
+
+    /// <summary>
+    /// How many calls in a row must succeed after a break before the endpoint counts as recovered. The first is Polly's
+    /// half-open trial call, which closes the circuit; the rest are ordinary calls on probation, and a failure among them
+    /// opens the circuit again at once, for a break grown by <see cref="BreakerBreakDurationGrowth"/>. Default 1 (Polly's
+    /// rule: one successful trial closes it); the seed guides use 3. The monitor's own evidence that the endpoint is
+    /// healthy again closes the circuit without probation.
+    /// </summary>
+    [Range(1, 100, ErrorMessage = "BreakerHalfOpenSuccesses must be between 1 and 100.")]
+    public int BreakerHalfOpenSuccesses { get; set; } = 1;
+
     /// <inheritdoc />
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {

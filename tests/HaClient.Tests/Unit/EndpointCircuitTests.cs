@@ -27,9 +27,12 @@ public class EndpointCircuitTests
         _ => FailureKind.ServerError,
     };
 
-    private static async Task FailAsync(EndpointCircuit c, Exception e)
+    private async Task FailAsync(EndpointCircuit c, Exception e)
         => await Assert.ThrowsAnyAsync<Exception>(async () =>
-            await c.ExecuteAsync<int, Exception>(static (ex, _) => throw ex, e, CancellationToken.None));
+            await c.ExecuteBoundedAsync<int, Exception>(static (ex, _) => Task.FromException<int>(ex), e, Deadline(TimeSpan.FromSeconds(2)), CancellationToken.None));
+
+    private async Task<int> SucceedAsync(EndpointCircuit c)
+        => await c.ExecuteBoundedAsync<int, int>(static (_, _) => Task.FromResult(1), 0, Deadline(TimeSpan.FromSeconds(2)), CancellationToken.None);
 
     private OperationDeadline Deadline(TimeSpan budget) => new(_time, budget);
 
@@ -41,7 +44,7 @@ public class EndpointCircuitTests
         await FailAsync(c, new IOException());
         Assert.Equal(CircuitState.Open, c.State);
         Assert.False(c.IsAvailable);
-        await Assert.ThrowsAsync<BrokenCircuitException>(async () => await c.ExecuteAsync<int, int>(static (_, _) => ValueTask.FromResult(1), 0, CancellationToken.None));
+        await Assert.ThrowsAsync<BrokenCircuitException>(() => SucceedAsync(c));
     }
 
     [Fact]
@@ -55,7 +58,7 @@ public class EndpointCircuitTests
         Assert.False(c.IsAvailable);
         _time.Advance(TimeSpan.FromMilliseconds(100));
         Assert.True(c.IsAvailable);
-        Assert.Equal(1, await c.ExecuteAsync<int, int>(static (_, _) => ValueTask.FromResult(1), 0, CancellationToken.None));
+        Assert.Equal(1, await SucceedAsync(c));
         Assert.Equal(CircuitState.Closed, c.State);
     }
 
@@ -65,8 +68,7 @@ public class EndpointCircuitTests
         var c = Circuit(TimeSpan.FromMinutes(1));
         for (var i = 0; i < 5; i++)
         {
-            await Assert.ThrowsAsync<InvalidOperationException>(async () =>
-                await c.ExecuteAsync<int, int>(static (_, _) => throw new InvalidOperationException(), 0, CancellationToken.None));
+            await FailAsync(c, new InvalidOperationException());
         }
 
         Assert.Equal(CircuitState.Closed, c.State);
@@ -205,7 +207,7 @@ public class EndpointCircuitTests
         }
 
         _time.Advance(TimeSpan.FromSeconds(15));
-        Assert.Equal(1, await c.ExecuteAsync<int, int>(static (_, _) => ValueTask.FromResult(1), 0, CancellationToken.None));
+        Assert.Equal(1, await SucceedAsync(c));
         Assert.Equal(CircuitState.Closed, c.State);
         await c.RecordAsync(new IOException());
         await c.RecordAsync(new IOException());

@@ -173,4 +173,28 @@ public class OptionsValidationTests
         o.Resilience.BreakerBreakDurationGrowth = growth;
         Assert.Contains(Errors(o), e => e.StartsWith("Resilience:BreakerBreakDurationGrowth:", StringComparison.Ordinal));
     }
+
+    [Theory]
+    [InlineData(-1, 1, "BreakerConsecutiveFailures")]
+    [InlineData(1001, 1, "BreakerConsecutiveFailures")]
+    [InlineData(5, 0, "BreakerHalfOpenSuccesses")]
+    [InlineData(5, 101, "BreakerHalfOpenSuccesses")]
+    public void Breaker_rule_counts_out_of_range_name_the_setting(int consecutive, int successes, string setting)
+    {
+        var o = Valid();
+        o.Resilience.BreakerConsecutiveFailures = consecutive;
+        o.Resilience.BreakerHalfOpenSuccesses = successes;
+        Assert.Contains(Errors(o), e => e.StartsWith($"Resilience:{setting}:", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void The_seed_guides_breaker_is_valid()
+    {
+        var o = Valid();
+        o.Resilience.BreakerConsecutiveFailures = 5;
+        o.Resilience.BreakerBreakDuration = TimeSpan.FromSeconds(60);
+        o.Resilience.BreakerHalfOpenSuccesses = 3;
+        o.Resilience.BreakerBreakDurationGrowth = 2;
+        Assert.Empty(Errors(o));
+    }
 }
