@@ -229,7 +229,12 @@ public sealed class EndpointCircuit
         {
             // The endpoint answered: the streak of failures ends, and a success pays off probation. Neither tells Polly
             // anything under the consecutive rule or on probation (its window must hold only failures then).
-            Volatile.Write(ref _failureStreak, 0);
+            if (Volatile.Read(ref _failureStreak) != 0)
+            {
+                // Written only when set: a store on every call would bounce the field's cache line between cores.
+                Volatile.Write(ref _failureStreak, 0);
+            }
+
             if (Volatile.Read(ref _probation) > 0)
             {
                 if (Interlocked.Decrement(ref _probation) == 0)
