@@ -19,39 +19,8 @@ internal static class AllocationTypes
     {
         var scenario = args.Length > 1 ? args[1] : "pg-read";
         var ops = args.Length > 2 ? int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 100_000;
-        await using var raw = NpgsqlDataSource.Create(Pg);
-        await using var cluster = PostgresCluster.Create(new PostgresClusterOptions { ConnectionString = Pg });
-        await cluster.WaitForTopologyAsync(TimeSpan.FromSeconds(10));
-        RedisDeployment? redis = null;
-        ConnectionMultiplexer? mux = null;
-        if (scenario.StartsWith("redis", StringComparison.Ordinal))
-        {
-            redis = RedisDeployment.Create(new RedisOptions { Sentinels = { "127.0.0.1:16479", "127.0.0.1:16480", "127.0.0.1:16481" }, ServiceName = "haclient" });
-            await redis.WaitForMasterAsync(TimeSpan.FromSeconds(10));
-            mux = await ConnectionMultiplexer.ConnectAsync(redis.CurrentMaster!);
-        }
-
-        Func<Task> op = scenario switch
-        {
-            "pg-raw" => async () =>
-            {
-                await using var c = await raw.OpenConnectionAsync();
-                await SelectOneAsync(c, default);
-            },
-            "pg-read" => () => cluster.ExecuteReadAsync(SelectOneAsync, ReadConsistency.Primary),
-            "pg-openwrite" => async () =>
-            {
-                await using var c = await cluster.OpenWriteConnectionAsync();
-                await SelectOneAsync(c, default);
-            },
-            "pg-write" => () => cluster.ExecuteWriteAsync(SelectOneAsync),
-            "redis-get" => () => redis!.ExecuteReadAsync(static (db, _) => db.StringGetAsync("haclient:bench:key"), RedisReadPreference.Master),
-            "redis-get-raw" => () => mux!.GetDatabase().StringGetAsync("haclient:bench:key"),
-            "redis-set" => () => redis!.ExecuteWriteAsync(static (db, _) => db.StringSetAsync("haclient:bench:key", "0123456789abcdef0123456789abcdef")),
-            "redis-set-raw" => () => mux!.GetDatabase().StringSetAsync("haclient:bench:key", "0123456789abcdef0123456789abcdef"),
-            _ => throw new ArgumentException($"unknown scenario {scenario}"),
-        };
-
+        await using var clients = await Clients.ConnectAsync(scenario.StartsWith("redis", StringComparison.Ordinal));
+        var op = clients.Scenario(scenario);
         for (var i = 0; i < 2_000; i++)
         {
             await op();
@@ -73,12 +42,6 @@ internal static class AllocationTypes
             Console.WriteLine($"  {bytes / (double)ops,8:F1}  {Shorten(type)}");
         }
 
-        if (redis is not null)
-        {
-            await redis.DisposeAsync();
-        }
-
-        mux?.Dispose();
         return 0;
     }
 
@@ -116,6 +79,66 @@ internal static class AllocationTypes
     {
         await using var command = new NpgsqlCommand("SELECT 1", connection);
         return (int)(await command.ExecuteScalarAsync(cancellationToken))!;
+    }
+
+    /// <summary>The clients every scenario runs on: raw Npgsql and a cluster on the plain lab's primary, and for Redis
+    /// scenarios a deployment over the lab's Sentinels and a raw multiplexer to its primary.</summary>
+    internal sealed class Clients : IAsyncDisposable
+    {
+        public required NpgsqlDataSource Raw { get; init; }
+        public required PostgresCluster Cluster { get; init; }
+        public RedisDeployment? Redis { get; init; }
+        public ConnectionMultiplexer? Mux { get; init; }
+
+        public static async Task<Clients> ConnectAsync(bool withRedis)
+        {
+            var cluster = PostgresCluster.Create(new PostgresClusterOptions { ConnectionString = Pg });
+            await cluster.WaitForTopologyAsync(TimeSpan.FromSeconds(10));
+            RedisDeployment? redis = null;
+            ConnectionMultiplexer? mux = null;
+            if (withRedis)
+            {
+                redis = RedisDeployment.Create(new RedisOptions { Sentinels = { "127.0.0.1:16479", "127.0.0.1:16480", "127.0.0.1:16481" }, ServiceName = "haclient" });
+                await redis.WaitForMasterAsync(TimeSpan.FromSeconds(10));
+                mux = await ConnectionMultiplexer.ConnectAsync(redis.CurrentMaster!);
+            }
+
+            return new Clients { Raw = NpgsqlDataSource.Create(Pg), Cluster = cluster, Redis = redis, Mux = mux };
+        }
+
+        public Func<Task> Scenario(string scenario)
+            => scenario switch
+            {
+                "pg-raw" => async () =>
+                {
+                    await using var c = await Raw.OpenConnectionAsync();
+                    await SelectOneAsync(c, default);
+                },
+                "pg-read" => () => Cluster.ExecuteReadAsync(SelectOneAsync, ReadConsistency.Primary),
+                "pg-openwrite" => async () =>
+                {
+                    await using var c = await Cluster.OpenWriteConnectionAsync();
+                    await SelectOneAsync(c, default);
+                },
+                "pg-write" => () => Cluster.ExecuteWriteAsync(SelectOneAsync),
+                "redis-get" => () => Redis!.ExecuteReadAsync(static (db, _) => db.StringGetAsync("haclient:bench:key"), RedisReadPreference.Master),
+                "redis-get-raw" => () => Mux!.GetDatabase().StringGetAsync("haclient:bench:key"),
+                "redis-set" => () => Redis!.ExecuteWriteAsync(static (db, _) => db.StringSetAsync("haclient:bench:key", "0123456789abcdef0123456789abcdef")),
+                "redis-set-raw" => () => Mux!.GetDatabase().StringSetAsync("haclient:bench:key", "0123456789abcdef0123456789abcdef"),
+                _ => throw new ArgumentException($"unknown scenario {scenario}"),
+            };
+
+        public async ValueTask DisposeAsync()
+        {
+            if (Redis is not null)
+            {
+                await Redis.DisposeAsync();
+            }
+
+            Mux?.Dispose();
+            await Cluster.DisposeAsync();
+            await Raw.DisposeAsync();
+        }
     }
 
     private sealed class AllocListener : EventListener

@@ -43,13 +43,13 @@ public class BreakerBenchmarks
     public ValueTask<int> RawPolly() => _raw.ExecuteAsync(Callback, _state, CancellationToken.None);
 
     [Benchmark(Description = "HaClient EndpointCircuit.ExecuteBoundedAsync (2 s budget)")]
-    public ValueTask<int> HaClientCircuit() => _circuit.ExecuteBoundedAsync(static (s, _) => Task.FromResult(s + 1), _state, new OperationDeadline(TimeProvider.System, TimeSpan.FromSeconds(2)), CancellationToken.None);
+    public ValueTask<int> HaClientCircuit() => _circuit.ExecuteBoundedAsync(static (s, _) => ValueTask.FromResult(s + 1), _state, new OperationDeadline(TimeProvider.System, TimeSpan.FromSeconds(2)), CancellationToken.None);
 
     [Benchmark(Description = "raw Polly pipeline, async callback (yields)")]
     public ValueTask<int> RawPollyAsync() => _raw.ExecuteAsync(YieldingCallback, _state, CancellationToken.None);
 
     [Benchmark(Description = "HaClient EndpointCircuit.ExecuteBoundedAsync, async callback (yields)")]
-    public ValueTask<int> HaClientCircuitAsync() => _circuit.ExecuteBoundedAsync(static (s, ct) => YieldingCallback(s, ct).AsTask(), _state, new OperationDeadline(TimeProvider.System, TimeSpan.FromSeconds(2)), CancellationToken.None);
+    public ValueTask<int> HaClientCircuitAsync() => _circuit.ExecuteBoundedAsync(YieldingCallback, _state, new OperationDeadline(TimeProvider.System, TimeSpan.FromSeconds(2)), CancellationToken.None);
 
     [Benchmark(Description = "HaClient fast path: async call outside, then EndpointCircuit.RecordAsync (yields)")]
     public async ValueTask<int> HaClientRecordAsync()

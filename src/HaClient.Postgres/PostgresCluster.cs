@@ -187,7 +187,7 @@ public sealed class PostgresCluster : IAsyncDisposable, IEndpointStateSource
         try
         {
             return await slot.Circuit.ExecuteBoundedAsync(
-                static (pool, ct) => pool.OpenConnectionAsync(ct).AsTask(),
+                static (pool, ct) => pool.OpenConnectionAsync(ct),
                 slot.Pool,
                 deadline,
                 cancellationToken).ConfigureAwait(false);

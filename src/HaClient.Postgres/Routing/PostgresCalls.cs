@@ -1,5 +1,6 @@
 using HaClient.Failover;
 using HaClient.Resilience;
+using System.Runtime.CompilerServices;
 using Npgsql;
 
 namespace HaClient.Postgres;
@@ -24,7 +25,8 @@ internal static class PostgresCalls
             => endpoint.Circuit.ExecuteBoundedAsync(static (s, ct) => RunWorkWithTokenAsync(s.endpoint, s.work, s.progress, ct), (endpoint, work, progress), deadline, cancellationToken);
     }
 
-    private static async Task<T> RunWorkAsync<T>(HostSlot slot, Func<NpgsqlConnection, CancellationToken, Task<T>> work, WriteProgress? progress, CancellationToken cancellationToken)
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private static async ValueTask<T> RunWorkAsync<T>(HostSlot slot, Func<NpgsqlConnection, CancellationToken, Task<T>> work, WriteProgress? progress, CancellationToken cancellationToken)
     {
         Interlocked.Increment(ref slot.InFlight);
         try
@@ -38,7 +40,8 @@ internal static class PostgresCalls
         }
     }
 
-    private static async Task<WriteResult<T>> RunWorkWithTokenAsync<T>(HostSlot slot, Func<NpgsqlConnection, CancellationToken, Task<T>> work, WriteProgress? progress, CancellationToken cancellationToken)
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private static async ValueTask<WriteResult<T>> RunWorkWithTokenAsync<T>(HostSlot slot, Func<NpgsqlConnection, CancellationToken, Task<T>> work, WriteProgress? progress, CancellationToken cancellationToken)
     {
         Interlocked.Increment(ref slot.InFlight);
         try

@@ -13,7 +13,7 @@ internal readonly struct RedisCall<T>(Func<IDatabase, CancellationToken, Task<T>
 {
     public ValueTask<T> RunAsync(RedisNode endpoint, WriteProgress? progress, OperationDeadline deadline, CancellationToken cancellationToken)
         => endpoint.Circuit.ExecuteBoundedAsync(
-            static (c, ct) => RunOnNode(c.endpoint, c.work, c.durability, c.progress, c.engine, ct),
+            static (c, ct) => new ValueTask<T>(RunOnNode(c.endpoint, c.work, c.durability, c.progress, c.engine, ct)),
             (endpoint, work, durability, progress, engine),
             deadline,
             cancellationToken);

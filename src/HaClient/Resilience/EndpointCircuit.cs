@@ -119,21 +119,26 @@ public sealed class EndpointCircuit
     /// Runs <paramref name="call"/> through the breaker until <paramref name="deadline"/> (see <see cref="Budget"/>).
     /// While the circuit is closed (nearly always) the call runs outside Polly's pipeline and its outcome is reported when
     /// it ends (<see cref="RecordAsync"/>); otherwise it runs inside, so Polly admits one trial call at a time and rejects
-    /// the rest with <see cref="BrokenCircuitException"/>. Pooled: await the result once.
+    /// the rest with <see cref="BrokenCircuitException"/>. The call returns a value task, awaited once: a pooled call costs
+    /// no allocation of its own when it completes at once, and one small task object when it does not. Pooled: await the
+    /// result once.
     /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    public async ValueTask<T> ExecuteBoundedAsync<T, TState>(Func<TState, CancellationToken, Task<T>> call, TState state, OperationDeadline deadline, CancellationToken cancellationToken)
+    public async ValueTask<T> ExecuteBoundedAsync<T, TState>(Func<TState, CancellationToken, ValueTask<T>> call, TState state, OperationDeadline deadline, CancellationToken cancellationToken)
     {
         if (!IsClosed)
         {
-            return await ExecuteInsideAsync(call, state, deadline, cancellationToken).ConfigureAwait(false);
+            return await ExecuteInsideAsync(static (s, ct) => s.call(s.state, ct).AsTask(), (call, state), deadline, cancellationToken).ConfigureAwait(false);
         }
 
         // Inline rather than through Budget.RunAsync: one pooled state machine fewer on every call.
         var cts = Budget.RentSource();
-        var task = call(state, cts.Token);
-        if (!task.IsCompleted)
+        var pending = call(state, cts.Token);
+        if (!pending.IsCompleted)
         {
+            // The waiter and the abandonment need a task (they may both observe it): the pooled call's small wrapper.
+            var task = pending.AsTask();
+            pending = new ValueTask<T>(task);
             // Wait for the first of: the call's end, its deadline, the caller's cancellation, the endpoint found down.
             var waiter = CallWaiter.Arm(task, deadline.Remaining, deadline.TimeProvider, cancellationToken);
             var entry = _inFlight.Add(waiter);
@@ -166,7 +171,7 @@ public sealed class EndpointCircuit
         T result;
         try
         {
-            result = await task.ConfigureAwait(false);
+            result = await pending.ConfigureAwait(false);
         }
         catch (Exception e)
         {

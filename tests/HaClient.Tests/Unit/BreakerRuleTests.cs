@@ -22,10 +22,10 @@ public class BreakerRuleTests
 
     private OperationDeadline Deadline => new(_time, TimeSpan.FromSeconds(2));
 
-    private Task<int> Succeed(EndpointCircuit c) => c.ExecuteBoundedAsync<int, int>(static (_, _) => Task.FromResult(1), 0, Deadline, CancellationToken.None).AsTask();
+    private Task<int> Succeed(EndpointCircuit c) => c.ExecuteBoundedAsync<int, int>(static (_, _) => ValueTask.FromResult(1), 0, Deadline, CancellationToken.None).AsTask();
 
     private async Task Fail(EndpointCircuit c, Exception? e = null)
-        => await Assert.ThrowsAnyAsync<Exception>(() => c.ExecuteBoundedAsync<int, Exception>(static (x, _) => Task.FromException<int>(x), e ?? new IOException(), Deadline, CancellationToken.None).AsTask());
+        => await Assert.ThrowsAnyAsync<Exception>(() => c.ExecuteBoundedAsync<int, Exception>(static (x, _) => ValueTask.FromException<int>(x), e ?? new IOException(), Deadline, CancellationToken.None).AsTask());
 
     private async Task FailTimes(EndpointCircuit c, int n)
     {

@@ -29,10 +29,10 @@ public class EndpointCircuitTests
 
     private async Task FailAsync(EndpointCircuit c, Exception e)
         => await Assert.ThrowsAnyAsync<Exception>(async () =>
-            await c.ExecuteBoundedAsync<int, Exception>(static (ex, _) => Task.FromException<int>(ex), e, Deadline(TimeSpan.FromSeconds(2)), CancellationToken.None));
+            await c.ExecuteBoundedAsync<int, Exception>(static (ex, _) => ValueTask.FromException<int>(ex), e, Deadline(TimeSpan.FromSeconds(2)), CancellationToken.None));
 
     private async Task<int> SucceedAsync(EndpointCircuit c)
-        => await c.ExecuteBoundedAsync<int, int>(static (_, _) => Task.FromResult(1), 0, Deadline(TimeSpan.FromSeconds(2)), CancellationToken.None);
+        => await c.ExecuteBoundedAsync<int, int>(static (_, _) => ValueTask.FromResult(1), 0, Deadline(TimeSpan.FromSeconds(2)), CancellationToken.None);
 
     private OperationDeadline Deadline(TimeSpan budget) => new(_time, budget);
 
@@ -83,7 +83,7 @@ public class EndpointCircuitTests
         for (var i = 0; i < 20; i++)
         {
             await Assert.ThrowsAsync<InsufficientExecutionStackException>(async () =>
-                await c.ExecuteBoundedAsync<int, int>(static (_, _) => Task.FromException<int>(new InsufficientExecutionStackException()), 0, Deadline(TimeSpan.FromSeconds(1)), CancellationToken.None));
+                await c.ExecuteBoundedAsync<int, int>(static (_, _) => ValueTask.FromException<int>(new InsufficientExecutionStackException()), 0, Deadline(TimeSpan.FromSeconds(1)), CancellationToken.None));
         }
 
         Assert.Equal(CircuitState.Closed, c.State);
@@ -99,7 +99,7 @@ public class EndpointCircuitTests
         {
             var never = new TaskCompletionSource<int>();
             calls.Add(never);
-            var pending = c.ExecuteBoundedAsync(static (t, _) => t.Task, never, Deadline(TimeSpan.FromSeconds(2)), CancellationToken.None).AsTask();
+            var pending = c.ExecuteBoundedAsync(static (t, _) => new ValueTask<int>(t.Task), never, Deadline(TimeSpan.FromSeconds(2)), CancellationToken.None).AsTask();
             _time.Advance(TimeSpan.FromSeconds(1.9));
             Assert.False(pending.IsCompleted);
             _time.Advance(TimeSpan.FromMilliseconds(100));
@@ -116,10 +116,10 @@ public class EndpointCircuitTests
         // Exact classification: only a call that had not ended at the deadline is the caller's expiry.
         var c = Circuit(TimeSpan.FromMinutes(1));
         var e = await Assert.ThrowsAsync<IOException>(async () =>
-            await c.ExecuteBoundedAsync<int, int>(static (_, _) => Task.FromException<int>(new IOException()), 0, Deadline(TimeSpan.FromSeconds(2)), CancellationToken.None));
+            await c.ExecuteBoundedAsync<int, int>(static (_, _) => ValueTask.FromException<int>(new IOException()), 0, Deadline(TimeSpan.FromSeconds(2)), CancellationToken.None));
         Assert.IsNotType<OperationDeadlineExceededException>(e);
         await Assert.ThrowsAsync<IOException>(async () =>
-            await c.ExecuteBoundedAsync<int, int>(static (_, _) => Task.FromException<int>(new IOException()), 0, Deadline(TimeSpan.FromSeconds(2)), CancellationToken.None));
+            await c.ExecuteBoundedAsync<int, int>(static (_, _) => ValueTask.FromException<int>(new IOException()), 0, Deadline(TimeSpan.FromSeconds(2)), CancellationToken.None));
         Assert.Equal(CircuitState.Open, c.State);
     }
 
@@ -179,7 +179,7 @@ public class EndpointCircuitTests
     public async Task A_call_that_ended_is_no_longer_in_flight()
     {
         var c = Circuit(TimeSpan.FromMinutes(1));
-        Assert.Equal(1, await c.ExecuteBoundedAsync<int, int>(static (_, _) => Task.FromResult(1), 0, Deadline(TimeSpan.FromSeconds(2)), CancellationToken.None));
+        Assert.Equal(1, await c.ExecuteBoundedAsync<int, int>(static (_, _) => ValueTask.FromResult(1), 0, Deadline(TimeSpan.FromSeconds(2)), CancellationToken.None));
         Assert.Equal(0, c.AbandonInFlight());
     }
 
