@@ -187,8 +187,8 @@ public sealed class PostgresCluster : IAsyncDisposable, IEndpointStateSource
         try
         {
             return await slot.Circuit.ExecuteBoundedAsync(
-                static (pool, ct) => pool.OpenConnectionAsync(ct),
-                slot.Pool,
+                static (slot, ct) => slot.OpenConnectionAsync(ct),
+                slot,
                 deadline,
                 cancellationToken).ConfigureAwait(false);
         }
@@ -220,6 +220,8 @@ public sealed class PostgresCluster : IAsyncDisposable, IEndpointStateSource
 
     /// <summary>The request pool of host <paramref name="hostIndex"/> (tests check the settings HaClient applied to it).</summary>
     internal NpgsqlDataSource GetPool(int hostIndex) => _slots[hostIndex].Pool;
+
+    internal ConnectionRamp GetRamp(int hostIndex) => _slots[hostIndex].Ramp;
 
     /// <summary>Stops the monitors and closes every pool.</summary>
     public async ValueTask DisposeAsync()

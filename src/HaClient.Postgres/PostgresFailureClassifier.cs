@@ -56,6 +56,12 @@ public static class PostgresFailureClassifier
             : FailureKind.ServerError;
     }
 
+    /// <summary>Whether <paramref name="exception"/> is the server refusing the connection settings themselves, which no
+    /// retry or failover can fix: class <c>28</c> (a wrong password, an unknown user, no <c>pg_hba.conf</c> entry) or
+    /// <c>3D000</c> (no such database).</summary>
+    public static bool IsMisconfiguration(Exception exception)
+        => exception is PostgresException pg && (pg.SqlState.StartsWith("28", StringComparison.Ordinal) || pg.SqlState == PostgresErrorCodes.InvalidCatalogName);
+
     // Npgsql reports a full pool as an NpgsqlException around a TimeoutException, with no code of its own.
     private static bool IsPoolExhausted(NpgsqlException e) => e.Message.Contains("pool has been exhausted", StringComparison.Ordinal);
 }

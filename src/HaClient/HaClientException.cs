@@ -43,7 +43,7 @@ public sealed class NoEligibleEndpointException : HaClientException
 {
     /// <summary>Creates the exception.</summary>
     public NoEligibleEndpointException(string cluster, string target, TimeSpan waited, Exception? innerException = null)
-        : base($"Cluster '{cluster}' has no {target} available (waited {waited.TotalMilliseconds:0} ms). Nothing was sent.", innerException)
+        : base($"Cluster '{cluster}' has no {target} available (waited {waited.TotalMilliseconds:0} ms). Nothing was sent.{(innerException is null ? "" : $" Last failure: {innerException.Message}")}", innerException)
     {
         Cluster = cluster;
         Target = target;

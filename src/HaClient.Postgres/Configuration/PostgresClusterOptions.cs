@@ -51,6 +51,16 @@ public sealed class PostgresClusterOptions
     /// <c>Maximum Pool Size</c> is set.</summary>
     public const int DefaultMaxConnectionsPerHost = 40;
 
+    /// <summary>
+    /// How many connections may be in the middle of opening at once to a host just adopted as primary. After a failover
+    /// every caller turns to the new primary together, and its pool is empty; this bound spreads the opens (each is a
+    /// fork and an authentication on the server, and a SCRAM key derivation on this machine) instead of starting all of
+    /// them in the same instant. Callers wait their turn within their budget; the bound lifts once
+    /// <see cref="MaxConnectionsPerHost"/> opens have passed, or after 5 s. Default 8; 0 = no bound.
+    /// </summary>
+    [Range(0, 10_000, ErrorMessage = "NewPrimaryConcurrentOpens must be between 0 (no bound) and 10000.")]
+    public int NewPrimaryConcurrentOpens { get; set; } = 8;
+
     /// <summary>Operation budget and per-host circuit breaker.</summary>
     [Required]
     public EndpointResilienceOptions Resilience { get; set; } = new();

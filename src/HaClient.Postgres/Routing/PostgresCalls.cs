@@ -60,7 +60,7 @@ internal static class PostgresCalls
     /// sent.</summary>
     private static async ValueTask<NpgsqlConnection> OpenAsync(HostSlot slot, WriteProgress? progress, CancellationToken cancellationToken)
     {
-        var connection = await slot.Pool.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        var connection = await slot.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         if (progress is not null)
         {
             if (await IsStandbyAsync(connection, cancellationToken).ConfigureAwait(false))

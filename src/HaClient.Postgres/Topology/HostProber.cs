@@ -133,11 +133,20 @@ internal sealed partial class HostProber
             var timeline = reader.IsDBNull(1) ? 0 : reader.GetInt32(1);
             var lsn = reader.IsDBNull(2) ? 0UL : (ulong)reader.GetFieldValue<NpgsqlLogSequenceNumber>(2);
             double? lag = inRecovery ? (reader.IsDBNull(3) ? null : Math.Max(0, reader.GetDouble(3))) : null;
+            slot.ProbeFailure = null;
             return new PostgresHostState(slot.Endpoint, inRecovery ? PostgresRole.Replica : PostgresRole.Primary, timeline, lsn, lag, _time.GetTimestamp(), _time.GetUtcNow(), _time.GetElapsedTime(start), null);
         }
         catch (Exception e) when (!stop.IsCancellationRequested)
         {
             DropConnection(slot);
+            var previous = slot.ProbeFailure;
+            slot.ProbeFailure = e;
+            if (PostgresFailureClassifier.IsMisconfiguration(e) && (previous as PostgresException)?.SqlState != (e as PostgresException)?.SqlState)
+            {
+                // Logged once when it starts, not at every probe: nothing will succeed on this host until it is fixed.
+                LogRefused(_logger, _cluster, slot.Name, e.Message);
+            }
+
             var error = e is TimeoutException || e.InnerException is TimeoutException
                 ? $"probe timed out after {_time.GetElapsedTime(start).TotalMilliseconds:0} ms"
                 : $"{e.GetType().Name}: {e.Message}";
@@ -236,6 +245,9 @@ internal sealed partial class HostProber
 
     [LoggerMessage(EventId = 1006, Level = LogLevel.Error, Message = "Cluster {Cluster}: publishing the probe of {Endpoint} failed (a TopologyChanged handler threw)")]
     private static partial void LogPublishFailed(ILogger logger, string cluster, string endpoint, Exception exception);
+
+    [LoggerMessage(EventId = 1007, Level = LogLevel.Error, Message = "Cluster {Cluster}: {Endpoint} refuses the connection settings ({Reason}); no request can succeed on it until they are fixed")]
+    private static partial void LogRefused(ILogger logger, string cluster, string endpoint, string reason);
 
     [LoggerMessage(EventId = 1005, Level = LogLevel.Debug, Message = "Cluster {Cluster}: probe of {Endpoint} failed: {Error}")]
     private static partial void LogProbeFailed(ILogger logger, string cluster, string endpoint, string error);

@@ -10,8 +10,9 @@ internal sealed class HostSlot
 {
     private PostgresHostState _state;
 
-    public HostSlot(int index, HostEndpoint endpoint, NpgsqlDataSource pool, NpgsqlDataSource probeSource, EndpointCircuit circuit)
+    public HostSlot(int index, HostEndpoint endpoint, NpgsqlDataSource pool, NpgsqlDataSource probeSource, EndpointCircuit circuit, ConnectionRamp? ramp = null)
     {
+        Ramp = ramp ?? ConnectionRamp.None;
         Index = index;
         Endpoint = endpoint;
         Name = endpoint.ToString();
@@ -31,6 +32,13 @@ internal sealed class HostSlot
     /// <summary>The pool user requests use.</summary>
     public NpgsqlDataSource Pool { get; }
 
+    /// <summary>Bounds the opens in progress while the host is new as primary (armed by the monitor).</summary>
+    public ConnectionRamp Ramp { get; }
+
+    /// <summary>A connection from <see cref="Pool"/>, through <see cref="Ramp"/>.</summary>
+    public ValueTask<NpgsqlConnection> OpenConnectionAsync(CancellationToken cancellationToken)
+        => Ramp.OpenAsync(static (pool, ct) => pool.OpenConnectionAsync(ct), Pool, cancellationToken);
+
     /// <summary>Unpooled source of the monitor's own connection.</summary>
     public NpgsqlDataSource ProbeSource { get; }
 
@@ -42,6 +50,9 @@ internal sealed class HostSlot
         get => Volatile.Read(ref _state);
         set => Volatile.Write(ref _state, value);
     }
+
+    /// <summary>The failure of the latest probe, while it failed (null once a probe succeeds).</summary>
+    public volatile Exception? ProbeFailure;
 
     /// <summary>Requests in flight on this host (for least-busy replica choice).</summary>
     public int InFlight;

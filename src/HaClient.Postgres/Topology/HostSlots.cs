@@ -8,6 +8,9 @@ namespace HaClient.Postgres;
 /// out), its unpooled monitor source and its breaker.</summary>
 internal static class HostSlots
 {
+    /// <summary>The longest a new primary's connection ramp stays armed, however few opens pass.</summary>
+    private static readonly TimeSpan NewPrimaryRampLimit = TimeSpan.FromSeconds(5);
+
     public static HostSlot[] Create(string name, ResolvedPostgresSettings settings, PostgresClusterOptions options, ILoggerFactory loggerFactory, TimeProvider timeProvider)
     {
         var opSeconds = Math.Max(1, (int)Math.Ceiling(options.Resilience.OperationTimeout.TotalSeconds));
@@ -62,7 +65,8 @@ internal static class HostSlots
             var pool = new NpgsqlDataSourceBuilder(user.ConnectionString) { Name = $"{name}/{endpoint}" }.UseLoggerFactory(loggerFactory).Build();
             var probeSource = new NpgsqlDataSourceBuilder(probe.ConnectionString) { Name = $"{name}/{endpoint}/monitor" }.Build();
             var circuit = new EndpointCircuit(name, endpoint.ToString(), options.Resilience, PostgresFailureClassifier.Classify, timeProvider);
-            slots[i] = new HostSlot(i, endpoint, pool, probeSource, circuit);
+            var ramp = new ConnectionRamp(options.NewPrimaryConcurrentOpens, settings.MaxConnectionsPerHost, NewPrimaryRampLimit, timeProvider);
+            slots[i] = new HostSlot(i, endpoint, pool, probeSource, circuit, ramp);
         }
 
         return slots;

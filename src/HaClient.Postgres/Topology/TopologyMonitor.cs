@@ -23,6 +23,8 @@ internal sealed partial class TopologyMonitor : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly PatroniWatcher? _patroni;
     private readonly PrimaryWalHistory _walHistory = new();
+    private readonly SplitBrainLog _splitBrainLog;
+    private readonly Func<string> _claims;
 
     /// <summary>The host whose WAL positions <see cref="_walHistory"/> holds (-1: none yet).</summary>
     private int _walHistoryHost = -1;
@@ -43,6 +45,8 @@ internal sealed partial class TopologyMonitor : IAsyncDisposable
         _logger = logger;
         _topology = new PostgresTopology(0, slots.Select(s => s.State).ToArray(), -1, false);
         _primaryLostAt = _time.GetTimestamp();
+        _splitBrainLog = new SplitBrainLog(cluster, logger, timeProvider);
+        _claims = Claims;
         _prober = new HostProber(cluster, slots, options, timeProvider, logger, Apply, NextProbeIn);
         if (options.PatroniUrls.Count > 0)
         {
@@ -167,7 +171,7 @@ internal sealed partial class TopologyMonitor : IAsyncDisposable
                 }
 
                 Volatile.Write(ref _primaryIndex, primary);
-                OnPrimaryChanged(oldPrimary, primary, splitBrain);
+                OnPrimaryChanged(oldPrimary, primary);
             }
 
             if (slot is not null && state is not null && slot.Index == primary && state.Role == PostgresRole.Primary && state.WalLsn != 0)
@@ -186,6 +190,7 @@ internal sealed partial class TopologyMonitor : IAsyncDisposable
                 }
             }
 
+            _splitBrainLog.Observe(splitBrain, _claims, primary >= 0 ? _slots[primary].Name : "none");
             var changed = roleChanged || primary != oldPrimary || splitBrain != _topology.SplitBrain;
             if (changed)
             {
@@ -207,6 +212,8 @@ internal sealed partial class TopologyMonitor : IAsyncDisposable
             TopologyChanged?.Invoke(topology);
         }
     }
+
+    private string Claims() => string.Join(", ", _slots.Where(s => s.State.Role == PostgresRole.Primary).Select(s => $"{s.Name} (timeline {s.State.Timeline})"));
 
     /// <summary>The single primary, or the one on the highest timeline when several claim it (none on a tie). A host
     /// Patroni does not name leader is never chosen while Patroni answers.</summary>
@@ -271,19 +278,16 @@ internal sealed partial class TopologyMonitor : IAsyncDisposable
         }
     }
 
-    private void OnPrimaryChanged(int from, int to, bool splitBrain)
+    private void OnPrimaryChanged(int from, int to)
     {
-        if (splitBrain)
-        {
-            LogSplitBrain(_logger, _cluster, string.Join(", ", _slots.Where(s => s.State.Role == PostgresRole.Primary).Select(s => $"{s.Name} (timeline {s.State.Timeline})")), to >= 0 ? _slots[to].Name : "none");
-        }
-
         if (to < 0)
         {
             _primaryLostAt = _time.GetTimestamp();
             LogPrimaryLost(_logger, _cluster, from >= 0 ? _slots[from].Name : "none");
             return;
         }
+
+        _slots[to].Ramp.Arm();
 
         var took = _time.GetElapsedTime(_primaryLostAt);
         LogPrimaryChosen(_logger, _cluster, _slots[to].Name, _slots[to].State.Timeline);
@@ -345,6 +349,4 @@ internal sealed partial class TopologyMonitor : IAsyncDisposable
     [LoggerMessage(EventId = 1007, Level = LogLevel.Warning, Message = "Cluster {Cluster}: host {Endpoint} is down; cancelled its {Count} calls in flight")]
     private static partial void LogAbandoned(ILogger logger, string cluster, string endpoint, int count);
 
-    [LoggerMessage(EventId = 1004, Level = LogLevel.Error, Message = "Cluster {Cluster}: split brain, several hosts claim primary: {Claims}. Writes go only to {Chosen}")]
-    private static partial void LogSplitBrain(ILogger logger, string cluster, string claims, string chosen);
 }

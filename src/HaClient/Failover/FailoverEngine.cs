@@ -240,7 +240,7 @@ public sealed partial class FailoverEngine<TEndpoint, TReadIntent>
         if (remaining <= TimeSpan.Zero)
         {
             CountError(ErrorKinds.NoEligibleEndpoint);
-            throw new NoEligibleEndpointException(Cluster, target, deadline.Elapsed, last);
+            throw new NoEligibleEndpointException(Cluster, target, deadline.Elapsed, last ?? _topology.CurrentFailure);
         }
 
         _topology.RequestProbe();

@@ -42,6 +42,12 @@ public interface IFailoverTopology<TEndpoint, TReadIntent>
     /// <summary>Whether <paramref name="failure"/>, thrown after the call began to send, proves that nothing reached the
     /// server (a client that refused the command for want of a connection).</summary>
     bool ProvesNotSent(Exception failure);
+
+    /// <summary>Why no endpoint qualifies right now, when the store's monitor knows (a server that refuses the
+    /// credentials, a database that does not exist): attached to <see cref="NoEligibleEndpointException"/> when the call
+    /// has no failure of its own, so that a misconfiguration is plain from the exception a caller catches. None by
+    /// default.</summary>
+    Exception? CurrentFailure => null;
 }
 
 /// <summary>One call on one endpoint, made by the engine for each attempt: open what it needs on the endpoint (through the endpoint's breaker and until the deadline) and run the work. A write marks

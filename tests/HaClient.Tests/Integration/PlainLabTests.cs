@@ -35,7 +35,7 @@ public sealed class PlainLabTests
 {
     private static readonly int[] Ports = [15432, 15433, 15434];
 
-    private static async Task<PostgresCluster> ClusterAsync(Action<PostgresClusterOptions>? configure = null)
+    private static async Task<PostgresCluster> ClusterAsync(Action<PostgresClusterOptions>? configure = null, RecordingLoggerFactory? logs = null)
     {
         var o = new PostgresClusterOptions
         {
@@ -43,7 +43,7 @@ public sealed class PlainLabTests
             ProbeInterval = TimeSpan.FromMilliseconds(200),
         };
         configure?.Invoke(o);
-        var cluster = PostgresCluster.Create(o, name: "test");
+        var cluster = PostgresCluster.Create(o, logs, name: "test");
         await cluster.WaitForTopologyAsync(TimeSpan.FromSeconds(10));
         Assert.True(await Lab.EventuallyAsync(() => Task.FromResult(cluster.Topology.Primary is not null), TimeSpan.FromSeconds(10)), "no primary found");
         return cluster;
@@ -336,9 +336,33 @@ public sealed class PlainLabTests
     }
 
     [Fact]
-    public async Task Split_brain_never_writes_to_the_lower_timeline()
+    public async Task A_wrong_password_reaches_the_caller_as_the_cause_and_is_logged_once()
     {
-        await using var cluster = await ClusterAsync();
+        var logs = new RecordingLoggerFactory();
+        await using var cluster = PostgresCluster.Create(new PostgresClusterOptions
+        {
+            ConnectionString = $"Host={string.Join(',', Ports.Select(p => $"127.0.0.1:{p}"))};Username=haclient;Password=not-the-password;Database=haclient",
+            ProbeInterval = TimeSpan.FromMilliseconds(200),
+            Resilience = { OperationTimeout = TimeSpan.FromSeconds(1) },
+        }, logs, name: "wrong-password");
+        var e = await Assert.ThrowsAsync<NoEligibleEndpointException>(() => InsertAsync(cluster));
+        var cause = Assert.IsType<PostgresException>(e.InnerException);
+        Assert.Equal(PostgresErrorCodes.InvalidPassword, cause.SqlState);
+        Assert.Contains("password authentication failed", e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("not-the-password", e.ToString(), StringComparison.Ordinal);
+
+        // One error line per host when the refusal starts, not one per probe.
+        await Task.Delay(TimeSpan.FromSeconds(1)); // several more probes of each host (every 200 ms)
+        var refused = logs.Entries.Where(x => x.Level == Microsoft.Extensions.Logging.LogLevel.Error && x.Message.Contains("refuses the connection settings", StringComparison.Ordinal)).ToList();
+        Assert.Equal(3, refused.Count);
+        Assert.All(refused, x => Assert.DoesNotContain("not-the-password", x.Message, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Split_brain_never_writes_to_the_lower_timeline_and_is_logged_while_it_lasts()
+    {
+        var logs = new RecordingLoggerFactory();
+        await using var cluster = await ClusterAsync(logs: logs);
         await EnsureTableAsync(cluster);
         try
         {
@@ -352,6 +376,12 @@ public sealed class PlainLabTests
             {
                 Assert.Equal(15433, (await InsertAsync(cluster)).Port);
             }
+
+            // Logged when it starts, naming both claims, and again while it lasts although the chosen primary stays.
+            Assert.Contains(logs.Entries, e => e.Level == Microsoft.Extensions.Logging.LogLevel.Error && e.Message.Contains("split brain, several hosts claim primary", StringComparison.Ordinal)
+                && e.Message.Contains("127.0.0.1:15432", StringComparison.Ordinal) && e.Message.Contains("127.0.0.1:15433", StringComparison.Ordinal));
+            Assert.True(await Lab.EventuallyAsync(() => Task.FromResult(logs.Entries.Any(e => e.Message.Contains("split brain for", StringComparison.Ordinal))), TimeSpan.FromSeconds(20)),
+                "a split brain that lasts was not logged again");
         }
         finally
         {
