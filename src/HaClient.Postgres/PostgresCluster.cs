@@ -23,6 +23,7 @@ public sealed class PostgresCluster : IAsyncDisposable, IEndpointStateSource
     private readonly TopologyMonitor _monitor;
     private readonly FailoverEngine<HostSlot, ReadConsistency> _engine;
     private readonly PostgresClusterOptions _options;
+    private readonly PostgresClusterOptions _optionsWithoutSecrets;
     private readonly int _maxConnectionsPerHost;
     private int _disposed;
 
@@ -30,6 +31,7 @@ public sealed class PostgresCluster : IAsyncDisposable, IEndpointStateSource
     {
         Name = name;
         _options = options;
+        _optionsWithoutSecrets = options.WithoutSecrets();
         _maxConnectionsPerHost = settings.MaxConnectionsPerHost;
         var logger = loggerFactory.CreateLogger("HaClient.Postgres");
         _slots = HostSlots.Create(name, settings, options, loggerFactory, timeProvider);
@@ -82,8 +84,9 @@ public sealed class PostgresCluster : IAsyncDisposable, IEndpointStateSource
         remove => _monitor.TopologyChanged -= value;
     }
 
-    /// <summary>The options in force.</summary>
-    public PostgresClusterOptions Options => _options;
+    /// <summary>The options in force, without secrets: a copy whose connection string has no password and whose Patroni
+    /// addresses have no user info (safe to log or serialize).</summary>
+    public PostgresClusterOptions Options => _optionsWithoutSecrets;
 
     /// <summary>How much of host <paramref name="hostIndex"/>'s pool is in use: calls in flight on it (connections in
     /// use or awaited) and its cap (<see cref="PostgresClusterOptions.MaxConnectionsPerHost"/>).</summary>

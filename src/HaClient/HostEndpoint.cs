@@ -19,6 +19,14 @@ public readonly record struct HostEndpoint(string Host, int Port)
             return null;
         }
 
+        if (s.AsSpan().IndexOfAny("=;@") >= 0)
+        {
+            // Never quoted back: a whole connection string (Host=...;Password=...) or user:password@host pasted where a
+            // host belongs carries its secrets with it.
+            error = "looks like a connection string or carries user info (it has '=', ';' or '@'), not host:port; its text is not repeated here because it may hold a password";
+            return null;
+        }
+
         string host;
         string? port = null;
         if (s[0] == '[')

@@ -21,11 +21,6 @@ internal abstract class ComponentHealth
 
     /// <summary>Writes the component's JSON object (status, reason, per host details).</summary>
     public abstract void Write(Utf8JsonWriter writer, ComponentStatus status, DateTimeOffset now);
-
-    /// <summary>Replaces <paramref name="secret"/> in <paramref name="text"/> (a probe's error message) so no credential
-    /// ever reaches health output.</summary>
-    protected static string? Redact(string? text, string? secret)
-        => text is null || string.IsNullOrEmpty(secret) || !text.Contains(secret, StringComparison.Ordinal) ? text : text.Replace(secret, "***", StringComparison.Ordinal);
 }
 
 /// <summary>The result of <see cref="ComponentHealth.Evaluate"/>.</summary>

@@ -16,7 +16,6 @@ internal sealed class PostgresComponentHealth : ComponentHealth
     ];
 
     private readonly PostgresCluster _cluster;
-    private readonly string? _password;
     private readonly JsonEncodedText _name;
     private readonly JsonEncodedText[] _endpoints;
 
@@ -28,14 +27,6 @@ internal sealed class PostgresComponentHealth : ComponentHealth
 
         // The host list is fixed at creation (in configuration order): encode each endpoint once.
         _endpoints = cluster.Topology.Hosts.Select(h => JsonEncodedText.Encode(h.Endpoint.ToString())).ToArray();
-        try
-        {
-            _password = new NpgsqlConnectionStringBuilder(cluster.Options.ConnectionString).Password;
-        }
-        catch (ArgumentException)
-        {
-            _password = null;
-        }
     }
 
     public override string Kind => "postgres";
@@ -152,7 +143,7 @@ internal sealed class PostgresComponentHealth : ComponentHealth
                 writer.WriteNumber(HealthJson.ProbeMs, Math.Round(h.ProbeDuration.TotalMilliseconds, 1));
             }
 
-            writer.WriteString(HealthJson.Error, Redact(h.Error, _password));
+            writer.WriteString(HealthJson.Error, h.Error);
             writer.WriteEndObject();
         }
 

@@ -68,6 +68,28 @@ public sealed class PostgresClusterOptions
     /// <summary>Optional Patroni REST base addresses (<c>http://127.0.0.1:8008</c>). When set, the monitor also reads
     /// <c>/cluster</c>: a member Patroni does not name leader never gets a write while Patroni answers.</summary>
     public IList<string> PatroniUrls { get; set; } = new List<string>();
+
+    /// <summary>A copy without secrets: the connection string loses its password (as Npgsql's own data source does
+    /// unless <c>Persist Security Info</c> is set) and the Patroni addresses their user info. What
+    /// <see cref="PostgresCluster.Options"/> hands out, so that logging or serializing it leaks nothing.</summary>
+    internal PostgresClusterOptions WithoutSecrets()
+    {
+        var copy = (PostgresClusterOptions)MemberwiseClone();
+        try
+        {
+            copy.ConnectionString = new Npgsql.NpgsqlConnectionStringBuilder(ConnectionString) { Password = null }.ConnectionString;
+        }
+        catch (ArgumentException)
+        {
+            copy.ConnectionString = string.Empty;
+        }
+
+        copy.Hosts = new List<string>(Hosts);
+        copy.PatroniUrls = PatroniUrls.Select(u => Uri.TryCreate(u, UriKind.Absolute, out var uri) && uri.UserInfo.Length > 0
+            ? new UriBuilder(uri) { UserName = string.Empty, Password = string.Empty }.Uri.ToString()
+            : u).ToList();
+        return copy;
+    }
 }
 
 /// <summary>The replication lag a replica may have and still serve reads. A replica qualifies only within every bound

@@ -80,7 +80,8 @@ public sealed class PostgresClusterOptionsValidator : IValidateOptions<PostgresC
         {
             if (!Uri.TryCreate(options.PatroniUrls[i], UriKind.Absolute, out var u) || (u.Scheme != Uri.UriSchemeHttp && u.Scheme != Uri.UriSchemeHttps))
             {
-                errors.Add($"PatroniUrls[{i}]: '{options.PatroniUrls[i]}' is not an absolute http(s) address.");
+                // Not quoted: an address may carry credentials (http://user:password@host:8008).
+                errors.Add($"PatroniUrls[{i}]: is not an absolute http(s) address (http://host:8008).");
             }
         }
 

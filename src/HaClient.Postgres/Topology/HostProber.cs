@@ -34,6 +34,7 @@ internal sealed partial class HostProber
     private readonly string _cluster;
     private readonly HostSlot[] _slots;
     private readonly PostgresClusterOptions _options;
+    private readonly string? _password;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly Action<HostSlot, PostgresHostState> _publish;
@@ -46,6 +47,7 @@ internal sealed partial class HostProber
         _cluster = cluster;
         _slots = slots;
         _options = options;
+        _password = new NpgsqlConnectionStringBuilder(options.ConnectionString).Password;
         _time = time;
         _logger = logger;
         _publish = publish;
@@ -144,12 +146,12 @@ internal sealed partial class HostProber
             if (PostgresFailureClassifier.IsMisconfiguration(e) && (previous as PostgresException)?.SqlState != (e as PostgresException)?.SqlState)
             {
                 // Logged once when it starts, not at every probe: nothing will succeed on this host until it is fixed.
-                LogRefused(_logger, _cluster, slot.Name, e.Message);
+                LogRefused(_logger, _cluster, slot.Name, Redact(e.Message));
             }
 
             var error = e is TimeoutException || e.InnerException is TimeoutException
                 ? $"probe timed out after {_time.GetElapsedTime(start).TotalMilliseconds:0} ms"
-                : $"{e.GetType().Name}: {e.Message}";
+                : $"{e.GetType().Name}: {Redact(e.Message)}";
             LogProbeFailed(_logger, _cluster, slot.Name, error);
             return Down(slot, start, error);
         }
@@ -165,6 +167,11 @@ internal sealed partial class HostProber
             Volatile.Write(ref slot.ProbeOverdue, 0);
         }
     }
+
+    /// <summary>A driver message with the password replaced, should a server or a driver ever echo it: the host state,
+    /// health output and logs carry this text.</summary>
+    private string Redact(string message)
+        => string.IsNullOrEmpty(_password) || !message.Contains(_password, StringComparison.Ordinal) ? message : message.Replace(_password, "***", StringComparison.Ordinal);
 
     private PostgresHostState Down(HostSlot slot, long start, string error)
     {
