@@ -12,6 +12,16 @@ public sealed class PostgresClusterOptions
     /// </summary>
     public string ConnectionString { get; set; } = string.Empty;
 
+    /// <summary>
+    /// Configures every Npgsql data source HaClient builds for this cluster (each host's request pool and its monitor
+    /// source), after HaClient's own settings: type plugins (<c>b =&gt; b.UseNodaTime()</c>), client certificates or a
+    /// custom root CA, a password provider for rotating credentials. Settings of the connection string belong in
+    /// <see cref="ConnectionString"/>: HaClient derives each pool's size and timeouts from it. Code only; configuration
+    /// does not bind it.
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public Action<Npgsql.NpgsqlDataSourceBuilder>? ConfigureDataSourceBuilder { get; set; }
+
     /// <summary>The hosts as <c>host:port</c> (or <c>host</c>, using the connection string's port). Optional when the
     /// connection string's <c>Host</c> lists them.</summary>
     public IList<string> Hosts { get; set; } = new List<string>();

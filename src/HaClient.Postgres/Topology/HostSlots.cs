@@ -62,8 +62,15 @@ internal static class HostSlots
                 ApplicationName = "haclient-monitor",
                 Multiplexing = false,
             };
-            var pool = new NpgsqlDataSourceBuilder(user.ConnectionString) { Name = $"{name}/{endpoint}" }.UseLoggerFactory(loggerFactory).Build();
-            var probeSource = new NpgsqlDataSourceBuilder(probe.ConnectionString) { Name = $"{name}/{endpoint}/monitor" }.Build();
+            var poolBuilder = new NpgsqlDataSourceBuilder(user.ConnectionString) { Name = $"{name}/{endpoint}" }.UseLoggerFactory(loggerFactory);
+            var probeBuilder = new NpgsqlDataSourceBuilder(probe.ConnectionString) { Name = $"{name}/{endpoint}/monitor" };
+
+            // The user's hook (type plugins, TLS certificates, a password provider) applies to the monitor's source too:
+            // it must connect the way requests do.
+            options.ConfigureDataSourceBuilder?.Invoke(poolBuilder);
+            options.ConfigureDataSourceBuilder?.Invoke(probeBuilder);
+            var pool = poolBuilder.Build();
+            var probeSource = probeBuilder.Build();
             var circuit = new EndpointCircuit(name, endpoint.ToString(), options.Resilience, PostgresFailureClassifier.Classify, timeProvider);
             var ramp = new ConnectionRamp(options.NewPrimaryConcurrentOpens, settings.MaxConnectionsPerHost, NewPrimaryRampLimit, timeProvider);
             slots[i] = new HostSlot(i, endpoint, pool, probeSource, circuit, ramp);

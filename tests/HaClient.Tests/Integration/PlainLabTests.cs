@@ -336,6 +336,24 @@ public sealed class PlainLabTests
     }
 
     [Fact]
+    public async Task The_data_source_hook_adds_a_type_plugin_to_every_host_s_pool()
+    {
+        // NodaTime through the hook: a timestamptz comes back as an Instant, on the primary and on a replica.
+        await using var cluster = await ClusterAsync(o => o.ConfigureDataSourceBuilder = b => b.UseNodaTime());
+        var onPrimary = await cluster.ExecuteReadAsync(ReadNowAsync, ReadConsistency.Primary);
+        var onReplica = await cluster.ExecuteReadAsync(ReadNowAsync, ReadConsistency.WithinLagBound);
+        Assert.IsType<NodaTime.Instant>(onPrimary);
+        Assert.IsType<NodaTime.Instant>(onReplica);
+        Assert.True(NodaTime.SystemClock.Instance.GetCurrentInstant() - (NodaTime.Instant)onPrimary < NodaTime.Duration.FromMinutes(5));
+
+        static async Task<object> ReadNowAsync(NpgsqlConnection c, CancellationToken ct)
+        {
+            await using var cmd = new NpgsqlCommand("SELECT now()", c);
+            return (await cmd.ExecuteScalarAsync(ct))!;
+        }
+    }
+
+    [Fact]
     public async Task A_wrong_password_reaches_the_caller_as_the_cause_and_is_logged_once()
     {
         var logs = new RecordingLoggerFactory();
