@@ -20,6 +20,18 @@ public static class HaClientTelemetry
 
     internal static readonly Meter Meter = new(Name, typeof(HaClientTelemetry).Assembly.GetName().Version?.ToString());
 
+    // The bucket lists come before the instruments whose advice they are (static initializers run in textual order).
+    /// <summary>The buckets of <c>haclient.failover.duration</c> (seconds): 1 ms to 50 ms, then every 50 ms up to 2 s
+    /// (a client following a crash or a promotion), every 250-500 ms up to 5 s and coarser up to 30 s (Patroni's leader
+    /// key expiry, a Sentinel vote).</summary>
+    public static IReadOnlyList<double> FailoverDurationBuckets { get; } =
+        [0.001, 0.0025, 0.005, 0.01, 0.025, .. Enumerable.Range(1, 40).Select(i => Math.Round(i * 0.05, 2)), 2.25, 2.5, 2.75, 3, 3.5, 4, 4.5, 5, 6, 7, 8, 9, 10, 12.5, 15, 17.5, 20, 25, 30];
+
+    /// <summary>The buckets of <c>haclient.operation.duration</c> (seconds): 1 ms to 30 s, finer below 100 ms where calls
+    /// on a healthy cluster land.</summary>
+    public static IReadOnlyList<double> OperationDurationBuckets { get; } =
+        [0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 30];
+
     /// <summary><c>haclient.routing.decisions</c> {decision}: tags <c>haclient.cluster</c>, <c>haclient.target_role</c> (primary, replica).</summary>
     public static Counter<long> RoutingDecisions { get; } = Meter.CreateCounter<long>("haclient.routing.decisions", "{decision}", "Requests routed, by the role of the node chosen.");
 
@@ -29,8 +41,21 @@ public static class HaClientTelemetry
     /// <summary><c>haclient.failovers</c>: tags cluster.</summary>
     public static Counter<long> Failovers { get; } = Meter.CreateCounter<long>("haclient.failovers", "{failover}", "Failovers followed: a new primary/master was adopted.");
 
-    /// <summary><c>haclient.failover.duration</c> in seconds: from losing the primary to adopting the new one.</summary>
-    public static Histogram<double> FailoverDuration { get; } = Meter.CreateHistogram<double>("haclient.failover.duration", "s", "Time from losing the primary to adopting the new one.");
+    /// <summary><c>haclient.failover.duration</c> in seconds: from losing the primary to adopting the new one. Buckets
+    /// <see cref="FailoverDurationBuckets"/>.</summary>
+    public static Histogram<double> FailoverDuration { get; } = Meter.CreateHistogram("haclient.failover.duration", "s", "Time from losing the primary to adopting the new one.", tags: null,
+        new InstrumentAdvice<double> { HistogramBucketBoundaries = FailoverDurationBuckets });
+
+    /// <summary><c>haclient.operations</c> {operation}: every operation the failover engine ran, counted once when it
+    /// ends; tags <c>haclient.cluster</c>, <c>db.system.name</c> (postgresql, redis), <c>haclient.operation</c> (read,
+    /// write), <c>haclient.target_role</c> (primary, replica; none when no endpoint was found) and
+    /// <c>haclient.outcome</c> (<see cref="Outcomes"/>).</summary>
+    public static Counter<long> Operations { get; } = Meter.CreateCounter<long>("haclient.operations", "{operation}", "Operations run by the failover engine, by store, kind, target role and outcome.");
+
+    /// <summary><c>haclient.operation.duration</c> in seconds: one operation as its caller saw it, waits for an endpoint
+    /// and a re-route included; the tags of <see cref="Operations"/>. Buckets <see cref="OperationDurationBuckets"/>.</summary>
+    public static Histogram<double> OperationDuration { get; } = Meter.CreateHistogram("haclient.operation.duration", "s", "Duration of operations run by the failover engine, waits and re-routes included.", tags: null,
+        new InstrumentAdvice<double> { HistogramBucketBoundaries = OperationDurationBuckets });
 
     /// <summary><c>haclient.breaker.transitions</c>: tags cluster, endpoint, state.</summary>
     public static Counter<long> BreakerTransitions { get; } = Meter.CreateCounter<long>("haclient.breaker.transitions", "{transition}", "Circuit breaker state transitions per endpoint.");
@@ -40,6 +65,29 @@ public static class HaClientTelemetry
 
     /// <summary><c>haclient.session.operations</c>: tags operation, outcome.</summary>
     public static Counter<long> SessionOperations { get; } = Meter.CreateCounter<long>("haclient.session.operations", "{operation}", "Distributed session store operations, by outcome.");
+
+    /// <summary>Records one failover: <c>haclient.failovers</c>, <c>haclient.failover.duration</c> and a
+    /// <c>haclient.failover</c> span that starts when the primary was lost and ends now. Stores call it when they adopt a
+    /// new primary after having had another one (never for the first primary found at start-up).</summary>
+    /// <param name="cluster">The component's logical name.</param>
+    /// <param name="endpoint">host:port of the new primary.</param>
+    /// <param name="duration">The time since the old primary was lost.</param>
+    /// <param name="timeProvider">The component's clock (the span's start is now minus <paramref name="duration"/>).</param>
+    public static void RecordFailover(string cluster, string endpoint, TimeSpan duration, TimeProvider timeProvider)
+    {
+        ArgumentNullException.ThrowIfNull(timeProvider);
+        var clusterTag = new KeyValuePair<string, object?>("haclient.cluster", cluster);
+        Failovers.Add(1, clusterTag);
+        FailoverDuration.Record(duration.TotalSeconds, clusterTag);
+        var now = timeProvider.GetUtcNow();
+        using var activity = ActivitySource.StartActivity("haclient.failover", ActivityKind.Internal, parentContext: default, startTime: now - duration);
+        if (activity is not null)
+        {
+            activity.SetTag("haclient.cluster", cluster);
+            activity.SetTag("haclient.endpoint", endpoint);
+            activity.SetEndTime(now.UtcDateTime);
+        }
+    }
 
     static HaClientTelemetry()
     {
@@ -117,3 +165,4 @@ public interface IEndpointStateSource
     /// <summary>Every endpoint as last observed.</summary>
     IReadOnlyList<EndpointSnapshot> GetEndpointStates();
 }
+
