@@ -97,8 +97,22 @@ public static class HaClientTelemetry
         Meter.CreateObservableGauge("haclient.pool.limit", ObserveLimits, "{connection}", "The most connections HaClient opens per endpoint (MaxConnectionsPerHost).");
     }
 
-    /// <summary>Lets the gauges observe <paramref name="source"/> (a store calls this when it starts).</summary>
-    public static void Register(IEndpointStateSource source) => Sources.TryAdd(source, 0);
+    /// <summary>Lets the gauges observe <paramref name="source"/> (a store calls this when it starts), and starts its
+    /// counters that Prometheus alerts on at 0: <c>haclient.failovers</c> and <c>haclient.errors</c> for every kind in
+    /// <see cref="ErrorKinds"/>. (A series that first appears at 1 shows no increase in <c>rate()</c> or
+    /// <c>increase()</c>, so the first failover would raise no alert.) Calling it again for a registered source only
+    /// starts the counters again, for a listener that began after the store (a host's telemetry service).</summary>
+    public static void Register(IEndpointStateSource source)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        Sources.TryAdd(source, 0);
+        var cluster = new KeyValuePair<string, object?>("haclient.cluster", source.ClusterName);
+        Failovers.Add(0, cluster);
+        foreach (var kind in ErrorKinds.All)
+        {
+            Errors.Add(0, cluster, new("error.type", kind));
+        }
+    }
 
     /// <summary>Stops observing <paramref name="source"/> (a store calls this when it is disposed).</summary>
     public static void Unregister(IEndpointStateSource source) => Sources.TryRemove(source, out _);

@@ -60,6 +60,24 @@ public class TelemetryTests
     }
 
     [Fact]
+    public void A_registered_store_starts_its_failover_and_error_counters_at_zero()
+    {
+        using var listener = new Recorder("zero-start");
+        var source = new NoEndpoints("zero-start");
+        HaClientTelemetry.Register(source);
+        HaClientTelemetry.Unregister(source);
+        Assert.Equal([0.0], listener.Values("haclient.failovers"));
+        Assert.Equal(ErrorKinds.All.Count, listener.Values("haclient.errors").Count(v => v == 0));
+    }
+
+    private sealed class NoEndpoints(string name) : IEndpointStateSource
+    {
+        public string ClusterName => name;
+
+        public IReadOnlyList<EndpointSnapshot> GetEndpointStates() => [];
+    }
+
+    [Fact]
     public async Task Every_engine_operation_is_counted_once_by_kind_target_role_and_outcome()
     {
         using var listener = new Recorder("engine-ops");
