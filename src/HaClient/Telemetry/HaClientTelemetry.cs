@@ -91,6 +91,7 @@ public static class HaClientTelemetry
 
     static HaClientTelemetry()
     {
+        Meter.CreateObservableGauge("haclient.endpoint.role", ObserveRoles, "{role}", "1 for each endpoint's current role (haclient.role: primary, replica, down, unknown), 0 for the others.");
         Meter.CreateObservableGauge("haclient.replica.lag", ObserveLag, "s", "Replica replay lag per endpoint, as last probed.");
         Meter.CreateObservableGauge("haclient.breaker.state", ObserveBreakers, "{state}", "Circuit breaker state per endpoint: 0 closed, 1 half-open, 2 open, 3 isolated.");
         Meter.CreateObservableGauge("haclient.pool.in_flight", ObserveInFlight, "{call}", "Calls in flight per endpoint (its pool's connections in use or awaited).");
@@ -126,6 +127,25 @@ public static class HaClientTelemetry
                 if (e.LagSeconds is { } lag)
                 {
                     yield return new Measurement<double>(lag, new("haclient.cluster", source.ClusterName), new("haclient.endpoint", e.Endpoint));
+                }
+            }
+        }
+    }
+
+    /// <summary>The values of <c>haclient.role</c> on <c>haclient.endpoint.role</c>: every endpoint reports each of them
+    /// (1 for its role), so a role it left reads 0 at once instead of going stale. Redis's <c>master</c> is <c>primary</c>.</summary>
+    private static readonly string[] Roles = ["primary", "replica", "down", "unknown"];
+
+    private static IEnumerable<Measurement<int>> ObserveRoles()
+    {
+        foreach (var source in Sources.Keys)
+        {
+            foreach (var e in source.GetEndpointStates())
+            {
+                var role = e.Role == "master" ? "primary" : Array.IndexOf(Roles, e.Role) >= 0 ? e.Role : "unknown";
+                foreach (var r in Roles)
+                {
+                    yield return new Measurement<int>(r == role ? 1 : 0, new("haclient.cluster", source.ClusterName), new("haclient.endpoint", e.Endpoint), new("haclient.role", r));
                 }
             }
         }

@@ -70,11 +70,31 @@ public class TelemetryTests
         Assert.Equal(ErrorKinds.All.Count, listener.Values("haclient.errors").Count(v => v == 0));
     }
 
-    private sealed class NoEndpoints(string name) : IEndpointStateSource
+    [Fact]
+    public void Every_endpoint_reports_each_role_1_for_its_own_and_a_redis_master_is_a_primary()
+    {
+        using var listener = new Recorder("roles");
+        var source = new NoEndpoints("roles", [new("a", "primary", null, default), new("b", "master", null, default), new("c", "down", null, default)]);
+        HaClientTelemetry.Register(source);
+        try
+        {
+            listener.Observe();
+        }
+        finally
+        {
+            HaClientTelemetry.Unregister(source);
+        }
+
+        Assert.Equal(
+            ["a=down:0", "a=primary:1", "a=replica:0", "a=unknown:0", "b=down:0", "b=primary:1", "b=replica:0", "b=unknown:0", "c=down:1", "c=primary:0", "c=replica:0", "c=unknown:0"],
+            listener.Roles().Order());
+    }
+
+    private sealed class NoEndpoints(string name, EndpointSnapshot[]? endpoints = null) : IEndpointStateSource
     {
         public string ClusterName => name;
 
-        public IReadOnlyList<EndpointSnapshot> GetEndpointStates() => [];
+        public IReadOnlyList<EndpointSnapshot> GetEndpointStates() => endpoints ?? [];
     }
 
     [Fact]
@@ -136,8 +156,14 @@ public class TelemetryTests
             };
             _listener.SetMeasurementEventCallback<long>((i, v, tags, _) => Add(cluster, i, v, tags));
             _listener.SetMeasurementEventCallback<double>((i, v, tags, _) => Add(cluster, i, v, tags));
+            _listener.SetMeasurementEventCallback<int>((i, v, tags, _) => Add(cluster, i, v, tags));
             _listener.Start();
         }
+
+        public void Observe() => _listener.RecordObservableInstruments();
+
+        public IEnumerable<string> Roles() => _seen.Where(m => m.Instrument == "haclient.endpoint.role")
+            .Select(m => $"{m.Tags["haclient.endpoint"]}={m.Tags["haclient.role"]}:{m.Value}");
 
         public long Sum(string instrument) => (long)_seen.Where(m => m.Instrument == instrument).Sum(m => m.Value);
 
