@@ -296,7 +296,7 @@ internal sealed partial class TopologyMonitor : IAsyncDisposable
         // hosts answer one by one, so the first one may be found after a replica), nor the same primary coming back.
         if (_lastPrimary >= 0 && _lastPrimary != to)
         {
-            HaClientTelemetry.RecordFailover(_cluster, _slots[to].Name, took, _time);
+            HaClientTelemetry.RecordFailover(_cluster, _slots[to].Name, took);
         }
 
         _lastPrimary = to;

@@ -66,26 +66,30 @@ public static class HaClientTelemetry
     /// <summary><c>haclient.session.operations</c>: tags operation, outcome.</summary>
     public static Counter<long> SessionOperations { get; } = Meter.CreateCounter<long>("haclient.session.operations", "{operation}", "Distributed session store operations, by outcome.");
 
-    /// <summary>Records one failover: <c>haclient.failovers</c>, <c>haclient.failover.duration</c> and a
-    /// <c>haclient.failover</c> span that starts when the primary was lost and ends now. Stores call it when they adopt a
-    /// new primary after having had another one (never for the first primary found at start-up).</summary>
+    /// <summary>The name of the span a store emits when it adopts a new primary after losing another one.</summary>
+    public const string FailoverActivityName = "haclient.failover";
+
+    /// <summary>
+    /// Records a failover a store followed: <see cref="Failovers"/>, <see cref="FailoverDuration"/> and a
+    /// <see cref="FailoverActivityName"/> span tagged <c>haclient.cluster</c> and <c>haclient.endpoint</c> (the new
+    /// primary) that starts when the old primary was lost and ends now. Call it only when another node than the last
+    /// primary is adopted, never for the first primary found at start-up.
+    /// </summary>
     /// <param name="cluster">The component's logical name.</param>
-    /// <param name="endpoint">host:port of the new primary.</param>
-    /// <param name="duration">The time since the old primary was lost.</param>
-    /// <param name="timeProvider">The component's clock (the span's start is now minus <paramref name="duration"/>).</param>
-    public static void RecordFailover(string cluster, string endpoint, TimeSpan duration, TimeProvider timeProvider)
+    /// <param name="endpoint">The new primary (host:port).</param>
+    /// <param name="took">From losing the old primary to adopting the new one.</param>
+    public static void RecordFailover(string cluster, string endpoint, TimeSpan took)
     {
-        ArgumentNullException.ThrowIfNull(timeProvider);
-        var clusterTag = new KeyValuePair<string, object?>("haclient.cluster", cluster);
-        Failovers.Add(1, clusterTag);
-        FailoverDuration.Record(duration.TotalSeconds, clusterTag);
-        var now = timeProvider.GetUtcNow();
-        using var activity = ActivitySource.StartActivity("haclient.failover", ActivityKind.Internal, parentContext: default, startTime: now - duration);
+        var tag = new KeyValuePair<string, object?>("haclient.cluster", cluster);
+        Failovers.Add(1, tag);
+        FailoverDuration.Record(took.TotalSeconds, tag);
+        using var activity = ActivitySource.StartActivity(FailoverActivityName);
         if (activity is not null)
         {
+            // The span covers the time without a primary: it began when the old one was lost.
+            activity.SetStartTime(activity.StartTimeUtc - took);
             activity.SetTag("haclient.cluster", cluster);
             activity.SetTag("haclient.endpoint", endpoint);
-            activity.SetEndTime(now.UtcDateTime);
         }
     }
 
