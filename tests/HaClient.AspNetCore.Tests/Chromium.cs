@@ -1,81 +1,38 @@
 using System.Diagnostics;
-using System.Text.RegularExpressions;
-using Microsoft.AspNetCore.Builder;
 using Xunit;
-using Xunit.Abstractions;
 
 namespace HaClient.AspNetCore.Tests;
 
 /// <summary>A fact that is skipped, saying why, when Debian's Chromium is not installed.</summary>
 public sealed class ChromiumFactAttribute : FactAttribute
 {
-    public const string ChromiumPath = "/usr/bin/chromium";
-
     public ChromiumFactAttribute()
     {
-        if (!File.Exists(ChromiumPath))
+        if (!File.Exists(Chromium.Path))
         {
-            Skip = $"{ChromiumPath} is absent: install Debian's chromium (apt-get install chromium) to run the topology page test.";
+            Skip = $"{Chromium.Path} is absent: install Debian's chromium (apt-get install chromium) to run the topology page test.";
         }
     }
 }
 
-/// <summary>The sample's live topology page (samples/HaClient.Sample/wwwroot/topology.html) rendered by headless
-/// Chromium before and after a failover on the plain lab.</summary>
-[Collection("aspnet-lab")]
-[Trait("Category", "Lab")]
-public sealed class TopologyPageTests
+/// <summary>Headless Chromium (Debian's package): a page's DOM after its scripts ran, and screenshots.</summary>
+public static class Chromium
 {
-    private readonly ITestOutputHelper _output;
+    public const string Path = "/usr/bin/chromium";
 
-    public TopologyPageTests(ITestOutputHelper output) => _output = output;
+    /// <summary>Loads <paramref name="url"/>, lets its scripts run for 4 s of virtual time and returns the DOM.</summary>
+    public static Task<string> DumpDomAsync(Uri url) => RunAsync($"--virtual-time-budget=4000 --dump-dom {url}");
 
-    [ChromiumFact]
-    public async Task Topology_page_lists_the_new_primary_after_a_failover()
-    {
-        using var drill = await Lab.DrillLockAsync(TimeSpan.FromMinutes(8));
-        await using var app = await TestApp.StartAsync(LabTests.LabSettings("haclient-aspnet-page", redis: false), configure: a => a.UseStaticFiles());
-        Assert.True(await Lab.EventuallyAsync(() => LabTests.StatusIsAsync(app, "Healthy", "127.0.0.1:15432"), TimeSpan.FromSeconds(20)), "never healthy");
+    /// <summary>Saves a screenshot of <paramref name="url"/> (after 4 s of virtual time) to <paramref name="file"/>.</summary>
+    public static Task ScreenshotAsync(Uri url, string file, int width = 1000, int height = 600)
+        => RunAsync($"--virtual-time-budget=4000 --hide-scrollbars --window-size={width},{height} --screenshot={file} {url}");
 
-        var before = await RenderAsync(app, "before");
-        Assert.Matches(PrimaryRow("127.0.0.1:15432"), before);
-        Assert.DoesNotContain(LabTests.Password, before, StringComparison.Ordinal);
-        try
-        {
-            await Lab.RunAsync("pg crash-primary");
-            await Lab.RunAsync("pg promote n2");
-            Assert.True(await Lab.EventuallyAsync(() => LabTests.StatusIsAsync(app, "Degraded", "127.0.0.1:15433"), TimeSpan.FromSeconds(30)), "the cluster never adopted n2 as primary");
-
-            var after = await RenderAsync(app, "after");
-            Assert.Matches(PrimaryRow("127.0.0.1:15433"), after);
-            Assert.Matches(new Regex("<tr data-endpoint=\"127\\.0\\.0\\.1:15432\" data-role=\"down\">"), after);
-        }
-        finally
-        {
-            await Lab.RunAsync("pg reset", timeoutSeconds: 240);
-        }
-    }
-
-    private static Regex PrimaryRow(string endpoint) => new($"<tr data-endpoint=\"{Regex.Escape(endpoint)}\" data-role=\"primary\">");
-
-    /// <summary>Loads /topology.html in headless Chromium (its script fetches /health) and returns the DOM; also saves a
-    /// screenshot next to the test assembly.</summary>
-    private async Task<string> RenderAsync(TestApp app, string label)
-    {
-        var url = new Uri(app.BaseAddress, "/topology.html").ToString();
-        var dom = await RunChromiumAsync($"--virtual-time-budget=4000 --dump-dom {url}");
-        var screenshot = Path.Combine(AppContext.BaseDirectory, $"topology-{label}.png");
-        await RunChromiumAsync($"--virtual-time-budget=4000 --window-size=1000,600 --screenshot={screenshot} {url}");
-        _output.WriteLine($"{label}: screenshot {screenshot}");
-        return dom;
-    }
-
-    private static async Task<string> RunChromiumAsync(string arguments)
+    private static async Task<string> RunAsync(string arguments)
     {
         var profile = Directory.CreateTempSubdirectory("haclient-chromium-");
         try
         {
-            var psi = new ProcessStartInfo(ChromiumFactAttribute.ChromiumPath,
+            var psi = new ProcessStartInfo(Path,
                 $"--headless --no-sandbox --disable-gpu --disable-background-networking --disable-component-update --disable-sync --no-first-run --user-data-dir={profile.FullName} {arguments}")
             {
                 RedirectStandardOutput = true,
