@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Xunit;
 
 namespace HaClient.AspNetCore.Tests;
@@ -32,29 +31,10 @@ public static class Chromium
         var profile = Directory.CreateTempSubdirectory("haclient-chromium-");
         try
         {
-            var psi = new ProcessStartInfo(Path,
-                $"--headless --no-sandbox --disable-gpu --disable-background-networking --disable-component-update --disable-sync --no-first-run --user-data-dir={profile.FullName} {arguments}")
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                UseShellExecute = false,
-            };
-            using var p = Process.Start(psi)!;
-            var stdout = p.StandardOutput.ReadToEndAsync();
-            var stderr = p.StandardError.ReadToEndAsync();
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-            try
-            {
-                await p.WaitForExitAsync(cts.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                p.Kill(entireProcessTree: true);
-                throw new TimeoutException("chromium took longer than 60 s");
-            }
-
-            await stderr;
-            return await stdout;
+            var (_, stdout, _) = await Processes.RunAsync(Path,
+                $"--headless --no-sandbox --disable-gpu --disable-background-networking --disable-component-update --disable-sync --no-first-run --user-data-dir={profile.FullName} {arguments}",
+                TimeSpan.FromSeconds(60));
+            return stdout;
         }
         finally
         {

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.RegularExpressions;
@@ -120,13 +119,8 @@ public static partial class OperatorAssets
     /// <summary>Runs promtool with <paramref name="arguments"/>; returns its exit code and output.</summary>
     public static async Task<(int ExitCode, string Output)> PromtoolAsync(string arguments)
     {
-        var psi = new ProcessStartInfo(Promtool, arguments) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await p.WaitForExitAsync(cts.Token);
-        return (p.ExitCode, await stdout + await stderr);
+        var (code, stdout, stderr) = await Processes.RunAsync(Promtool, arguments, TimeSpan.FromSeconds(60));
+        return (code, stdout + stderr);
     }
 
     private static readonly HashSet<string> Keywords = ["and", "or", "unless", "bool", "offset", "by", "without", "on", "ignoring", "group_left", "group_right", "inf", "nan"];

@@ -118,8 +118,7 @@ public sealed partial class FailoverEngine<TEndpoint, TReadIntent>
                 var progress = new WriteProgress();
                 try
                 {
-                    targetRole = RoleOf(endpoint);
-                    CountRouting(targetRole);
+                    targetRole = Route(endpoint);
                     var result = await call.RunAsync(endpoint, progress, deadline, cancellationToken).ConfigureAwait(false);
                     CountOperation(Write, targetRole, Outcomes.Success, deadline);
                     return result;
@@ -177,8 +176,7 @@ public sealed partial class FailoverEngine<TEndpoint, TReadIntent>
                 var endpoint = await WaitForReaderAsync(intent, exclude, deadline, last, cancellationToken).ConfigureAwait(false);
                 try
                 {
-                    targetRole = RoleOf(endpoint);
-                    CountRouting(targetRole);
+                    targetRole = Route(endpoint);
                     var result = await call.RunAsync(endpoint, null, deadline, cancellationToken).ConfigureAwait(false);
                     CountOperation(Read, targetRole, Outcomes.Success, deadline);
                     return result;
@@ -284,10 +282,14 @@ public sealed partial class FailoverEngine<TEndpoint, TReadIntent>
         return false;
     }
 
-    /// <summary>The role of the endpoint a call goes to, as the routing decision saw it.</summary>
-    private string RoleOf(TEndpoint endpoint) => _topology.IsPrimary(endpoint) ? "primary" : "replica";
-
-    private void CountRouting(string targetRole) => HaClientTelemetry.RoutingDecisions.Add(1, _clusterTag, new("haclient.target_role", targetRole));
+    /// <summary>Counts the routing decision of a call to <paramref name="endpoint"/> and returns the role it went to,
+    /// as the decision saw it (the operation's <c>haclient.target_role</c>).</summary>
+    private string Route(TEndpoint endpoint)
+    {
+        var role = _topology.IsPrimary(endpoint) ? "primary" : "replica";
+        HaClientTelemetry.RoutingDecisions.Add(1, _clusterTag, new("haclient.target_role", role));
+        return role;
+    }
 
     /// <summary>An endpoint failure is reported to the store (it probes, or re-verifies its primary); overload is only
     /// counted: it says nothing against the endpoint.</summary>

@@ -6,7 +6,6 @@ using HaClient.Resilience;
 using HaClient.Telemetry;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
-using Npgsql;
 using Xunit;
 
 namespace HaClient.Tests.Unit;
@@ -125,19 +124,9 @@ public class TelemetryTests
     }
 
     private (TopologyMonitor Monitor, HostSlot[] Slots) Monitor(string cluster)
-    {
-        var options = new PostgresClusterOptions { ConnectionString = "Host=127.0.0.1:1;Username=u;Password=p" };
-        var slots = Enumerable.Range(0, 2).Select(i =>
-        {
-            var ep = new HostEndpoint("127.0.0.1", 1000 + i);
-            return new HostSlot(i, ep, NpgsqlDataSource.Create($"Host=127.0.0.1;Port={1000 + i}"), NpgsqlDataSource.Create($"Host=127.0.0.1;Port={1000 + i}"),
-                new EndpointCircuit(cluster, ep.ToString(), new EndpointResilienceOptions(), _ => FailureKind.EndpointFailure, _time));
-        }).ToArray();
-        return (new TopologyMonitor(cluster, slots, options, NullLogger.Instance, _time), slots);
-    }
+        => UnstartedMonitor.Create(cluster, new PostgresClusterOptions { ConnectionString = "Host=127.0.0.1:1;Username=u;Password=p" }, _time);
 
-    private PostgresHostState State(HostSlot slot, PostgresRole role)
-        => new(slot.Endpoint, role, 1, 0x1000, role == PostgresRole.Replica ? 0 : null, _time.GetTimestamp(), _time.GetUtcNow(), TimeSpan.Zero, null);
+    private PostgresHostState State(HostSlot slot, PostgresRole role) => UnstartedMonitor.State(slot, role, _time);
 
     /// <summary>Records HaClient's measurements tagged with one cluster name.</summary>
     private sealed class Recorder : IDisposable
