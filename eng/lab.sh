@@ -71,7 +71,7 @@ main() {
   case "$cmd" in
     install)
       ensure_root
-      local pk=("${PKGS_PG[@]}" "${PKGS_PATRONI[@]}" "${PKGS_REDIS[@]}")
+      local pk=("${PKGS_PG[@]}" "${PKGS_PATRONI[@]}" "${PKGS_REDIS[@]}" "${PKGS_CHECKS[@]}")
       [[ "${1:-}" == --all ]] && pk+=("${PKGS_EXTRA[@]}")
       ensure_packages $(printf '%s\n' "${pk[@]}" | sort -u)
       log "install: all packages present" ;;

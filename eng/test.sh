@@ -18,7 +18,7 @@ fi
 # The tests' own Lab.DrillLockAsync would otherwise wait for this very lock (a second flock on the file blocks even
 # inside the process tree that holds it): tell them the session holds it.
 export HACLIENT_LAB_SESSION_LOCKED=1
-echo "== installing lab servers (apt-get, only what is missing)"
+echo "== installing lab servers and promtool (apt-get, only what is missing)"
 bash eng/lab.sh install
 # Headless Chromium for the topology page test (Debian's package; the test skips only where it cannot be installed).
 if [[ ! -x /usr/bin/chromium ]]; then

@@ -117,6 +117,8 @@ PKGS_PG=(postgresql-15 postgresql-client-15 procps curl)
 PKGS_PATRONI=(postgresql-15 postgresql-client-15 patroni etcd-server etcd-client procps curl)
 PKGS_REDIS=(redis-server redis-sentinel procps)
 PKGS_EXTRA=(haproxy pgpool2)
+# promtool (Debian's prometheus package) checks docs/operations' alert rules and dashboard queries in the tests.
+PKGS_CHECKS=(prometheus)
 
 # converge PART "UP_CMD" "RESET_CMD" : runs UP_CMD (which repairs what it can, with bounded waits) in a subshell. When it
 # cannot converge, says so in one line with its reason and rebuilds PART from scratch with RESET_CMD: lab data is test

@@ -1,5 +1,6 @@
 using HaClient.AspNetCore;
 using HaClient.Sample;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Npgsql;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
@@ -20,9 +21,16 @@ builder.Services.AddSession(o =>
     o.IdleTimeout = TimeSpan.FromMinutes(20);
 });
 builder.Services.AddOpenTelemetry()
-    .WithMetrics(m => m.AddHighAvailabilityInstrumentation().AddNpgsqlInstrumentation().AddPrometheusExporter())
+    // HaClient's instruments, Npgsql's (db.client.*: pools per host, command durations) and ASP.NET Core's built-in HTTP
+    // server metrics (http.server.request.duration, http.server.active_requests; kestrel.*).
+    .WithMetrics(m => m.AddHighAvailabilityInstrumentation().AddNpgsqlInstrumentation()
+        .AddMeter("Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel")
+        .AddPrometheusExporter())
     .WithTracing(t => t.AddHighAvailabilityInstrumentation().AddNpgsql());
 builder.Services.AddHostedService<ItemsSchema>();
+builder.Services.TryAddSingleton(TimeProvider.System);
+builder.Services.AddSingleton<TopologyHistory>();
+builder.Services.AddHostedService(sp => sp.GetRequiredService<TopologyHistory>());
 
 var app = builder.Build();
 app.UseHighAvailability();
@@ -34,6 +42,7 @@ app.MapPrometheusScrapingEndpoint();
 app.MapItems();
 app.MapCachedGreeting();
 app.MapVisits();
+app.MapGet("/topology/history", (TopologyHistory history) => Results.Ok(history.Snapshot()));
 app.MapGet("/", () => Results.Redirect("/topology.html"));
 
 app.Run();

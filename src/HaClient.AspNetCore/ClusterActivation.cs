@@ -1,5 +1,6 @@
 using HaClient.Postgres;
 using HaClient.Redis;
+using HaClient.Telemetry;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -8,8 +9,10 @@ namespace HaClient.AspNetCore;
 
 /// <summary>Creates every configured cluster and deployment when the host starts (after validation), so their monitors
 /// run from the start and health answers at once. Creation never waits for a backend. The container disposes them
-/// at shutdown, after the server has drained in-flight requests.</summary>
-internal sealed partial class ClusterActivation : IHostedService
+/// at shutdown, after the server has drained in-flight requests. Once every hosted service has started (OpenTelemetry's
+/// among them), each is registered with <see cref="HaClientTelemetry"/> again, so a meter listener that began after the
+/// clusters also sees their failover and error counters at 0.</summary>
+internal sealed partial class ClusterActivation : IHostedLifecycleService
 {
     private readonly IServiceProvider _services;
     private readonly HighAvailabilityRegistry _registry;
@@ -38,6 +41,27 @@ internal sealed partial class ClusterActivation : IHostedService
 
         return Task.CompletedTask;
     }
+
+    public Task StartedAsync(CancellationToken cancellationToken)
+    {
+        foreach (var name in _registry.PostgresNames)
+        {
+            HaClientTelemetry.Register(_services.GetRequiredKeyedService<PostgresCluster>(name));
+        }
+
+        foreach (var name in _registry.RedisNames)
+        {
+            HaClientTelemetry.Register(_services.GetRequiredKeyedService<RedisDeployment>(name));
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     public Task StopAsync(CancellationToken cancellationToken)
     {

@@ -38,6 +38,7 @@ public sealed class PostgresCluster : IAsyncDisposable, IEndpointStateSource
         _monitor = new TopologyMonitor(name, _slots, options, logger, timeProvider);
         _engine = new FailoverEngine<HostSlot, ReadConsistency>(
             name,
+            "postgresql",
             new PostgresFailoverTopology(_slots, _monitor, options, timeProvider),
             PostgresFailureClassifier.Classify,
             options.Resilience.OperationTimeout,

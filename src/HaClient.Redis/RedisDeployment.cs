@@ -59,7 +59,7 @@ public sealed class RedisDeployment : IAsyncDisposable, IEndpointStateSource
         }
 
         _routing = new RedisFailoverTopology(_monitor, _clusterNode, options, timeProvider);
-        _engine = new FailoverEngine<RedisNode, RedisReadPreference>(name, _routing, RedisFailureClassifier.Classify, options.Resilience.OperationTimeout, options.FailoverProbeInterval * 2, timeProvider, _logger);
+        _engine = new FailoverEngine<RedisNode, RedisReadPreference>(name, "redis", _routing, RedisFailureClassifier.Classify, options.Resilience.OperationTimeout, options.FailoverProbeInterval * 2, timeProvider, _logger);
         HaClientTelemetry.Register(this);
     }
 

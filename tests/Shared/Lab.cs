@@ -12,29 +12,8 @@ public static class Lab
 
     public static async Task<string> RunAsync(string verbs, int timeoutSeconds = 180)
     {
-        var psi = new ProcessStartInfo("bash", $"{Path.Combine(RepoRoot, "eng", "lab.sh")} {verbs}")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(timeoutSeconds));
-        try
-        {
-            await p.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            p.Kill(entireProcessTree: true);
-            throw new TimeoutException($"lab.sh {verbs} took longer than {timeoutSeconds} s");
-        }
-
-        var output = await stdout;
-        var errors = await stderr;
-        Assert.True(p.ExitCode == 0, $"lab.sh {verbs} exited {p.ExitCode}: {output}\n{errors}");
+        var (code, output, errors) = await Processes.RunAsync("bash", $"{Path.Combine(RepoRoot, "eng", "lab.sh")} {verbs}", TimeSpan.FromSeconds(timeoutSeconds));
+        Assert.True(code == 0, $"lab.sh {verbs} exited {code}: {output}\n{errors}");
         return output;
     }
 

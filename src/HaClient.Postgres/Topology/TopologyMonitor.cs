@@ -34,6 +34,9 @@ internal sealed partial class TopologyMonitor : IAsyncDisposable
     private int _primaryIndex = -1;
     private long _huntUntil;
     private long _primaryLostAt;
+
+    /// <summary>The last host adopted as primary (-1: none yet).</summary>
+    private int _lastPrimary = -1;
     private long _version;
 
     public TopologyMonitor(string cluster, HostSlot[] slots, PostgresClusterOptions options, ILogger logger, TimeProvider timeProvider)
@@ -289,16 +292,18 @@ internal sealed partial class TopologyMonitor : IAsyncDisposable
 
         _slots[to].Ramp.Arm();
 
-        var took = _time.GetElapsedTime(_primaryLostAt);
+        // Straight from one primary to another (a split brain resolved by timeline) leaves no time without a primary.
+        var took = from >= 0 ? TimeSpan.Zero : _time.GetElapsedTime(_primaryLostAt);
         LogPrimaryChosen(_logger, _cluster, _slots[to].Name, _slots[to].State.Timeline);
-        if (from >= 0 || _version > 0)
+
+        // A failover is another host adopted after a primary was known: not the first primary found at start-up (the
+        // hosts answer one by one, so the first one may be found after a replica), nor the same primary coming back.
+        if (_lastPrimary >= 0 && _lastPrimary != to)
         {
-            using var activity = HaClientTelemetry.ActivitySource.StartActivity("haclient.failover");
-            activity?.SetTag("haclient.cluster", _cluster);
-            activity?.SetTag("haclient.endpoint", _slots[to].Name);
-            HaClientTelemetry.Failovers.Add(1, new KeyValuePair<string, object?>("haclient.cluster", _cluster));
-            HaClientTelemetry.FailoverDuration.Record(took.TotalSeconds, new KeyValuePair<string, object?>("haclient.cluster", _cluster));
+            HaClientTelemetry.RecordFailover(_cluster, _slots[to].Name, took);
         }
+
+        _lastPrimary = to;
     }
 
     internal static string RoleName(PostgresRole role) => role switch

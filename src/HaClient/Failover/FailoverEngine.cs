@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using HaClient.Resilience;
 using HaClient.Telemetry;
@@ -18,7 +19,9 @@ namespace HaClient.Failover;
 /// then fails with <see cref="ReadFailedException"/>;</item>
 /// <item>server errors (a constraint, a wrong type) reach the caller unchanged.</item>
 /// </list>
-/// Errors are counted under <see cref="ErrorKinds"/> and routing decisions before each call, the same for every store.
+/// Errors are counted under <see cref="ErrorKinds"/> and routing decisions before each call, the same for every store;
+/// each operation is counted once when it ends (<see cref="HaClientTelemetry.Operations"/>,
+/// <see cref="HaClientTelemetry.OperationDuration"/>), by kind, the role of the last endpoint tried and its outcome.
 /// </summary>
 /// <typeparam name="TEndpoint">The store's endpoint.</typeparam>
 /// <typeparam name="TReadIntent">What a read asks for.</typeparam>
@@ -34,9 +37,11 @@ public sealed partial class FailoverEngine<TEndpoint, TReadIntent>
     private readonly TimeSpan _recheck;
     private readonly ILogger _logger;
     private readonly KeyValuePair<string, object?> _clusterTag;
+    private readonly KeyValuePair<string, object?> _storeTag;
 
     /// <summary>Creates the engine of one component.</summary>
     /// <param name="cluster">The component's logical name (metrics, logs, errors).</param>
+    /// <param name="store">The store, as OpenTelemetry's <c>db.system.name</c> names it (<c>postgresql</c>, <c>redis</c>).</param>
     /// <param name="topology">The store's selection and reports.</param>
     /// <param name="classify">The store's failure classifier.</param>
     /// <param name="budget">The time one operation may take, waits included.</param>
@@ -44,9 +49,10 @@ public sealed partial class FailoverEngine<TEndpoint, TReadIntent>
     /// topology change (a breaker may have let a trial call through).</param>
     /// <param name="timeProvider">The component's clock.</param>
     /// <param name="logger">Where unknown outcomes are logged.</param>
-    public FailoverEngine(string cluster, IFailoverTopology<TEndpoint, TReadIntent> topology, Func<Exception, FailureKind> classify, TimeSpan budget, TimeSpan recheckInterval, TimeProvider timeProvider, ILogger logger)
+    public FailoverEngine(string cluster, string store, IFailoverTopology<TEndpoint, TReadIntent> topology, Func<Exception, FailureKind> classify, TimeSpan budget, TimeSpan recheckInterval, TimeProvider timeProvider, ILogger logger)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(cluster);
+        ArgumentException.ThrowIfNullOrWhiteSpace(store);
         ArgumentNullException.ThrowIfNull(topology);
         ArgumentNullException.ThrowIfNull(classify);
         ArgumentNullException.ThrowIfNull(timeProvider);
@@ -61,6 +67,7 @@ public sealed partial class FailoverEngine<TEndpoint, TReadIntent>
         TimeProvider = timeProvider;
         _logger = logger;
         _clusterTag = new("haclient.cluster", cluster);
+        _storeTag = new("db.system.name", store);
     }
 
     /// <summary>The component's logical name.</summary>
@@ -90,57 +97,67 @@ public sealed partial class FailoverEngine<TEndpoint, TReadIntent>
         var deadline = StartOperation();
         Exception? last = null;
         TEndpoint? failed = null;
-        for (var attempt = 0; ; attempt++)
+        var targetRole = NoRole;
+        try
         {
-            if (failed is not null)
+            for (var attempt = 0; ; attempt++)
             {
-                // Re-routing: at once when the selection has moved on; otherwise wait (within the deadline) for the
-                // topology to move, or for the re-check interval.
-                var changed = _topology.Changed;
-                var next = _topology.SelectWriter();
-                if (next is null || ReferenceEquals(next, failed))
+                if (failed is not null)
                 {
-                    await WaitForChangeAsync(changed, deadline, last, cancellationToken).ConfigureAwait(false);
-                }
-            }
-
-            var endpoint = await WaitForWriterAsync(deadline, last, cancellationToken).ConfigureAwait(false);
-            var progress = new WriteProgress();
-            try
-            {
-                CountRouting(endpoint);
-                return await call.RunAsync(endpoint, progress, deadline, cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception e) when (!cancellationToken.IsCancellationRequested && _classify(e) is var kind && kind != FailureKind.ServerError)
-            {
-                if (kind == FailureKind.ReadOnly)
-                {
-                    // The node said it is no primary before it wrote anything: re-route.
-                    _topology.ReportNotPrimary(endpoint);
-                    CountError(ErrorKinds.WriteRerouted);
-                }
-                else if (!progress.Sent || _topology.ProvesNotSent(e))
-                {
-                    Report(endpoint, e, kind);
-                    CountError(e is Polly.CircuitBreaker.BrokenCircuitException ? ErrorKinds.WriteCircuitOpen : ErrorKinds.WriteNotSent);
-                }
-                else
-                {
-                    Report(endpoint, e, kind);
-                    CountError(ErrorKinds.WriteOutcomeUnknown);
-                    var name = _topology.NameOf(endpoint);
-                    LogOutcomeUnknown(_logger, Cluster, name, e.GetType().Name);
-                    throw new WriteOutcomeUnknownException(name, e);
+                    // Re-routing: at once when the selection has moved on; otherwise wait (within the deadline) for the
+                    // topology to move, or for the re-check interval.
+                    var changed = _topology.Changed;
+                    var next = _topology.SelectWriter();
+                    if (next is null || ReferenceEquals(next, failed))
+                    {
+                        await WaitForChangeAsync(changed, deadline, last, cancellationToken).ConfigureAwait(false);
+                    }
                 }
 
-                last = e;
-                failed = endpoint;
-                if (attempt + 1 >= MaxWriteAttempts || deadline.IsExpired)
+                var endpoint = await WaitForWriterAsync(deadline, last, cancellationToken).ConfigureAwait(false);
+                var progress = new WriteProgress();
+                try
                 {
-                    CountError(ErrorKinds.NoEligibleEndpoint);
-                    throw new NoEligibleEndpointException(Cluster, "primary", deadline.Elapsed, e);
+                    targetRole = Route(endpoint);
+                    var result = await call.RunAsync(endpoint, progress, deadline, cancellationToken).ConfigureAwait(false);
+                    CountOperation(Write, targetRole, Outcomes.Success, deadline);
+                    return result;
+                }
+                catch (Exception e) when (!cancellationToken.IsCancellationRequested && _classify(e) is var kind && kind != FailureKind.ServerError)
+                {
+                    if (kind == FailureKind.ReadOnly)
+                    {
+                        // The node said it is no primary before it wrote anything: re-route.
+                        _topology.ReportNotPrimary(endpoint);
+                        CountError(ErrorKinds.WriteRerouted);
+                    }
+                    else if (!progress.Sent || _topology.ProvesNotSent(e))
+                    {
+                        Report(endpoint, e, kind);
+                        CountError(e is Polly.CircuitBreaker.BrokenCircuitException ? ErrorKinds.WriteCircuitOpen : ErrorKinds.WriteNotSent);
+                    }
+                    else
+                    {
+                        Report(endpoint, e, kind);
+                        CountError(ErrorKinds.WriteOutcomeUnknown);
+                        var name = _topology.NameOf(endpoint);
+                        LogOutcomeUnknown(_logger, Cluster, name, e.GetType().Name);
+                        throw new WriteOutcomeUnknownException(name, e);
+                    }
+
+                    last = e;
+                    failed = endpoint;
+                    if (attempt + 1 >= MaxWriteAttempts || deadline.IsExpired)
+                    {
+                        CountError(ErrorKinds.NoEligibleEndpoint);
+                        throw new NoEligibleEndpointException(Cluster, "primary", deadline.Elapsed, e);
+                    }
                 }
             }
+        }
+        catch (Exception e) when (CountFailedOperation(Write, targetRole, e, deadline, cancellationToken))
+        {
+            throw; // never reached: the filter counts and declines
         }
     }
 
@@ -150,34 +167,44 @@ public sealed partial class FailoverEngine<TEndpoint, TReadIntent>
     {
         var deadline = StartOperation();
         TEndpoint? exclude = null;
+        var targetRole = NoRole;
         Exception? last = null;
-        for (var attempt = 0; attempt < 2; attempt++)
+        try
         {
-            var endpoint = await WaitForReaderAsync(intent, exclude, deadline, last, cancellationToken).ConfigureAwait(false);
-            try
+            for (var attempt = 0; attempt < 2; attempt++)
             {
-                CountRouting(endpoint);
-                return await call.RunAsync(endpoint, null, deadline, cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception e) when (!cancellationToken.IsCancellationRequested && _classify(e) is var kind && kind != FailureKind.ServerError)
-            {
-                CountError(e is Polly.CircuitBreaker.BrokenCircuitException ? ErrorKinds.ReadCircuitOpen : ErrorKinds.ReadRetried);
-                if (kind == FailureKind.EndpointFailure)
+                var endpoint = await WaitForReaderAsync(intent, exclude, deadline, last, cancellationToken).ConfigureAwait(false);
+                try
                 {
-                    _topology.RequestProbe();
+                    targetRole = Route(endpoint);
+                    var result = await call.RunAsync(endpoint, null, deadline, cancellationToken).ConfigureAwait(false);
+                    CountOperation(Read, targetRole, Outcomes.Success, deadline);
+                    return result;
                 }
-                else if (kind == FailureKind.Overload)
+                catch (Exception e) when (!cancellationToken.IsCancellationRequested && _classify(e) is var kind && kind != FailureKind.ServerError)
                 {
-                    CountError(ErrorKinds.Overload);
-                }
+                    CountError(e is Polly.CircuitBreaker.BrokenCircuitException ? ErrorKinds.ReadCircuitOpen : ErrorKinds.ReadRetried);
+                    if (kind == FailureKind.EndpointFailure)
+                    {
+                        _topology.RequestProbe();
+                    }
+                    else if (kind == FailureKind.Overload)
+                    {
+                        CountError(ErrorKinds.Overload);
+                    }
 
-                last = e;
-                exclude = endpoint;
+                    last = e;
+                    exclude = endpoint;
+                }
             }
+
+            CountError(ErrorKinds.ReadFailed);
+            throw new ReadFailedException(_topology.NameOf(exclude!), last);
         }
-
-        CountError(ErrorKinds.ReadFailed);
-        throw new ReadFailedException(_topology.NameOf(exclude!), last);
+        catch (Exception e) when (CountFailedOperation(Read, targetRole, e, deadline, cancellationToken))
+        {
+            throw; // never reached: the filter counts and declines
+        }
     }
 
     /// <summary>Waits within <paramref name="deadline"/> for an endpoint that takes writes.</summary>
@@ -217,8 +244,52 @@ public sealed partial class FailoverEngine<TEndpoint, TReadIntent>
     /// <summary>Counts an error under <paramref name="kind"/> (one of <see cref="ErrorKinds"/>).</summary>
     public void CountError(string kind) => HaClientTelemetry.Errors.Add(1, _clusterTag, new("error.type", kind));
 
-    private void CountRouting(TEndpoint endpoint)
-        => HaClientTelemetry.RoutingDecisions.Add(1, _clusterTag, new("haclient.target_role", _topology.IsPrimary(endpoint) ? "primary" : "replica"));
+    private const string Read = "read";
+    private const string Write = "write";
+    private const string NoRole = "none";
+
+    /// <summary>Counts one operation that ended (<c>haclient.operations</c>, <c>haclient.operation.duration</c>).</summary>
+    private void CountOperation(string operation, string targetRole, string outcome, OperationDeadline deadline)
+    {
+        if (!HaClientTelemetry.Operations.Enabled && !HaClientTelemetry.OperationDuration.Enabled)
+        {
+            return;
+        }
+
+        var tags = new TagList
+        {
+            _clusterTag,
+            _storeTag,
+            { "haclient.operation", operation },
+            { "haclient.target_role", targetRole },
+            { "haclient.outcome", outcome },
+        };
+        HaClientTelemetry.Operations.Add(1, tags);
+        HaClientTelemetry.OperationDuration.Record(deadline.Elapsed.TotalSeconds, tags);
+    }
+
+    /// <summary>An exception filter: counts the operation that ends with <paramref name="e"/> and declines, so the
+    /// exception leaves unchanged (stack included).</summary>
+    private bool CountFailedOperation(string operation, string targetRole, Exception e, OperationDeadline deadline, CancellationToken cancellationToken)
+    {
+        var outcome = e switch
+        {
+            OperationCanceledException when cancellationToken.IsCancellationRequested => Outcomes.Cancelled,
+            HaClientException => Outcomes.Failed,
+            _ => Outcomes.ServerError,
+        };
+        CountOperation(operation, targetRole, outcome, deadline);
+        return false;
+    }
+
+    /// <summary>Counts the routing decision of a call to <paramref name="endpoint"/> and returns the role it went to,
+    /// as the decision saw it (the operation's <c>haclient.target_role</c>).</summary>
+    private string Route(TEndpoint endpoint)
+    {
+        var role = _topology.IsPrimary(endpoint) ? "primary" : "replica";
+        HaClientTelemetry.RoutingDecisions.Add(1, _clusterTag, new("haclient.target_role", role));
+        return role;
+    }
 
     /// <summary>An endpoint failure is reported to the store (it probes, or re-verifies its primary); overload is only
     /// counted: it says nothing against the endpoint.</summary>

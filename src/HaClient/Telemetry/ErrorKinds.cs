@@ -37,4 +37,11 @@ public static class ErrorKinds
 
     /// <summary>A durable write was not confirmed by enough replicas in time.</summary>
     public const string ReplicationNotConfirmed = "replication_not_confirmed";
+
+    /// <summary>Every kind above.</summary>
+    public static IReadOnlyList<string> All { get; } =
+    [
+        WriteOutcomeUnknown, WriteRerouted, WriteNotSent, WriteCircuitOpen, ReadRetried, ReadCircuitOpen, ReadFailed,
+        NoEligibleEndpoint, OpenFailed, Overload, ReplicationNotConfirmed,
+    ];
 }

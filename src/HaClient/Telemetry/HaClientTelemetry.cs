@@ -20,6 +20,18 @@ public static class HaClientTelemetry
 
     internal static readonly Meter Meter = new(Name, typeof(HaClientTelemetry).Assembly.GetName().Version?.ToString());
 
+    // The bucket lists come before the instruments whose advice they are (static initializers run in textual order).
+    /// <summary>The buckets of <c>haclient.failover.duration</c> (seconds): 1 ms to 50 ms, then every 50 ms up to 2 s
+    /// (a client following a crash or a promotion), every 250-500 ms up to 5 s and coarser up to 30 s (Patroni's leader
+    /// key expiry, a Sentinel vote).</summary>
+    public static IReadOnlyList<double> FailoverDurationBuckets { get; } =
+        [0.001, 0.0025, 0.005, 0.01, 0.025, .. Enumerable.Range(1, 40).Select(i => Math.Round(i * 0.05, 2)), 2.25, 2.5, 2.75, 3, 3.5, 4, 4.5, 5, 6, 7, 8, 9, 10, 12.5, 15, 17.5, 20, 25, 30];
+
+    /// <summary>The buckets of <c>haclient.operation.duration</c> (seconds): 1 ms to 30 s, finer below 100 ms where calls
+    /// on a healthy cluster land.</summary>
+    public static IReadOnlyList<double> OperationDurationBuckets { get; } =
+        [0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 30];
+
     /// <summary><c>haclient.routing.decisions</c> {decision}: tags <c>haclient.cluster</c>, <c>haclient.target_role</c> (primary, replica).</summary>
     public static Counter<long> RoutingDecisions { get; } = Meter.CreateCounter<long>("haclient.routing.decisions", "{decision}", "Requests routed, by the role of the node chosen.");
 
@@ -29,8 +41,21 @@ public static class HaClientTelemetry
     /// <summary><c>haclient.failovers</c>: tags cluster.</summary>
     public static Counter<long> Failovers { get; } = Meter.CreateCounter<long>("haclient.failovers", "{failover}", "Failovers followed: a new primary/master was adopted.");
 
-    /// <summary><c>haclient.failover.duration</c> in seconds: from losing the primary to adopting the new one.</summary>
-    public static Histogram<double> FailoverDuration { get; } = Meter.CreateHistogram<double>("haclient.failover.duration", "s", "Time from losing the primary to adopting the new one.");
+    /// <summary><c>haclient.failover.duration</c> in seconds: from losing the primary to adopting the new one. Buckets
+    /// <see cref="FailoverDurationBuckets"/>.</summary>
+    public static Histogram<double> FailoverDuration { get; } = Meter.CreateHistogram("haclient.failover.duration", "s", "Time from losing the primary to adopting the new one.", tags: null,
+        new InstrumentAdvice<double> { HistogramBucketBoundaries = FailoverDurationBuckets });
+
+    /// <summary><c>haclient.operations</c> {operation}: every operation the failover engine ran, counted once when it
+    /// ends; tags <c>haclient.cluster</c>, <c>db.system.name</c> (postgresql, redis), <c>haclient.operation</c> (read,
+    /// write), <c>haclient.target_role</c> (primary, replica; none when no endpoint was found) and
+    /// <c>haclient.outcome</c> (<see cref="Outcomes"/>).</summary>
+    public static Counter<long> Operations { get; } = Meter.CreateCounter<long>("haclient.operations", "{operation}", "Operations run by the failover engine, by store, kind, target role and outcome.");
+
+    /// <summary><c>haclient.operation.duration</c> in seconds: one operation as its caller saw it, waits for an endpoint
+    /// and a re-route included; the tags of <see cref="Operations"/>. Buckets <see cref="OperationDurationBuckets"/>.</summary>
+    public static Histogram<double> OperationDuration { get; } = Meter.CreateHistogram("haclient.operation.duration", "s", "Duration of operations run by the failover engine, waits and re-routes included.", tags: null,
+        new InstrumentAdvice<double> { HistogramBucketBoundaries = OperationDurationBuckets });
 
     /// <summary><c>haclient.breaker.transitions</c>: tags cluster, endpoint, state.</summary>
     public static Counter<long> BreakerTransitions { get; } = Meter.CreateCounter<long>("haclient.breaker.transitions", "{transition}", "Circuit breaker state transitions per endpoint.");
@@ -41,16 +66,58 @@ public static class HaClientTelemetry
     /// <summary><c>haclient.session.operations</c>: tags operation, outcome.</summary>
     public static Counter<long> SessionOperations { get; } = Meter.CreateCounter<long>("haclient.session.operations", "{operation}", "Distributed session store operations, by outcome.");
 
+    /// <summary>The name of the span a store emits when it adopts a new primary after losing another one.</summary>
+    public const string FailoverActivityName = "haclient.failover";
+
+    /// <summary>
+    /// Records a failover a store followed: <see cref="Failovers"/>, <see cref="FailoverDuration"/> and a
+    /// <see cref="FailoverActivityName"/> span tagged <c>haclient.cluster</c> and <c>haclient.endpoint</c> (the new
+    /// primary) that starts when the old primary was lost and ends now. Call it only when another node than the last
+    /// primary is adopted, never for the first primary found at start-up.
+    /// </summary>
+    /// <param name="cluster">The component's logical name.</param>
+    /// <param name="endpoint">The new primary (host:port).</param>
+    /// <param name="took">From losing the old primary to adopting the new one.</param>
+    public static void RecordFailover(string cluster, string endpoint, TimeSpan took)
+    {
+        var tag = new KeyValuePair<string, object?>("haclient.cluster", cluster);
+        Failovers.Add(1, tag);
+        FailoverDuration.Record(took.TotalSeconds, tag);
+        using var activity = ActivitySource.StartActivity(FailoverActivityName);
+        if (activity is not null)
+        {
+            // The span covers the time without a primary: it began when the old one was lost.
+            activity.SetStartTime(activity.StartTimeUtc - took);
+            activity.SetTag("haclient.cluster", cluster);
+            activity.SetTag("haclient.endpoint", endpoint);
+        }
+    }
+
     static HaClientTelemetry()
     {
+        Meter.CreateObservableGauge("haclient.endpoint.role", ObserveRoles, "{role}", "1 for each endpoint's current role (haclient.role: primary, replica, down, unknown), 0 for the others.");
         Meter.CreateObservableGauge("haclient.replica.lag", ObserveLag, "s", "Replica replay lag per endpoint, as last probed.");
         Meter.CreateObservableGauge("haclient.breaker.state", ObserveBreakers, "{state}", "Circuit breaker state per endpoint: 0 closed, 1 half-open, 2 open, 3 isolated.");
         Meter.CreateObservableGauge("haclient.pool.in_flight", ObserveInFlight, "{call}", "Calls in flight per endpoint (its pool's connections in use or awaited).");
         Meter.CreateObservableGauge("haclient.pool.limit", ObserveLimits, "{connection}", "The most connections HaClient opens per endpoint (MaxConnectionsPerHost).");
     }
 
-    /// <summary>Lets the gauges observe <paramref name="source"/> (a store calls this when it starts).</summary>
-    public static void Register(IEndpointStateSource source) => Sources.TryAdd(source, 0);
+    /// <summary>Lets the gauges observe <paramref name="source"/> (a store calls this when it starts), and starts its
+    /// counters that Prometheus alerts on at 0: <c>haclient.failovers</c> and <c>haclient.errors</c> for every kind in
+    /// <see cref="ErrorKinds"/>. (A series that first appears at 1 shows no increase in <c>rate()</c> or
+    /// <c>increase()</c>, so the first failover would raise no alert.) Calling it again for a registered source only
+    /// starts the counters again, for a listener that began after the store (a host's telemetry service).</summary>
+    public static void Register(IEndpointStateSource source)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        Sources.TryAdd(source, 0);
+        var cluster = new KeyValuePair<string, object?>("haclient.cluster", source.ClusterName);
+        Failovers.Add(0, cluster);
+        foreach (var kind in ErrorKinds.All)
+        {
+            Errors.Add(0, cluster, new("error.type", kind));
+        }
+    }
 
     /// <summary>Stops observing <paramref name="source"/> (a store calls this when it is disposed).</summary>
     public static void Unregister(IEndpointStateSource source) => Sources.TryRemove(source, out _);
@@ -64,6 +131,25 @@ public static class HaClientTelemetry
                 if (e.LagSeconds is { } lag)
                 {
                     yield return new Measurement<double>(lag, new("haclient.cluster", source.ClusterName), new("haclient.endpoint", e.Endpoint));
+                }
+            }
+        }
+    }
+
+    /// <summary>The values of <c>haclient.role</c> on <c>haclient.endpoint.role</c>: every endpoint reports each of them
+    /// (1 for its role), so a role it left reads 0 at once instead of going stale. Redis's <c>master</c> is <c>primary</c>.</summary>
+    private static readonly string[] Roles = ["primary", "replica", "down", "unknown"];
+
+    private static IEnumerable<Measurement<int>> ObserveRoles()
+    {
+        foreach (var source in Sources.Keys)
+        {
+            foreach (var e in source.GetEndpointStates())
+            {
+                var role = e.Role == "master" ? "primary" : Array.IndexOf(Roles, e.Role) >= 0 ? e.Role : "unknown";
+                foreach (var r in Roles)
+                {
+                    yield return new Measurement<int>(r == role ? 1 : 0, new("haclient.cluster", source.ClusterName), new("haclient.endpoint", e.Endpoint), new("haclient.role", r));
                 }
             }
         }
@@ -117,3 +203,4 @@ public interface IEndpointStateSource
     /// <summary>Every endpoint as last observed.</summary>
     IReadOnlyList<EndpointSnapshot> GetEndpointStates();
 }
+

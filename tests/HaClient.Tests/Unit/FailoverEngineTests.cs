@@ -13,7 +13,7 @@ public class FailoverEngineTests
     private readonly FakeTimeProvider _time = new();
     private readonly FakeTopology _topology = new();
 
-    private FailoverEngine<Node, string> Engine() => new("t", _topology, Classify, TimeSpan.FromSeconds(2), TimeSpan.FromMilliseconds(50), _time, NullLogger.Instance);
+    private FailoverEngine<Node, string> Engine() => new("t", "test", _topology, Classify, TimeSpan.FromSeconds(2), TimeSpan.FromMilliseconds(50), _time, NullLogger.Instance);
 
     /// <summary>IOException: endpoint failure; InsufficientExecutionStackException: overload; NotSupportedException:
     /// read-only; anything else: the server's own error.</summary>

@@ -1,8 +1,5 @@
 using HaClient.Postgres;
-using HaClient.Resilience;
-using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
-using Npgsql;
 using Xunit;
 
 namespace HaClient.Tests.Unit;
@@ -20,17 +17,10 @@ public class ProbePacingTests
             ProbeInterval = TimeSpan.FromSeconds(1),
             FailoverProbeInterval = TimeSpan.FromMilliseconds(25),
         };
-        var slots = Enumerable.Range(0, 2).Select(i =>
-        {
-            var ep = new HostEndpoint("127.0.0.1", 1000 + i);
-            return new HostSlot(i, ep, NpgsqlDataSource.Create($"Host=127.0.0.1;Port={1000 + i}"), NpgsqlDataSource.Create($"Host=127.0.0.1;Port={1000 + i}"),
-                new EndpointCircuit("t", ep.ToString(), new EndpointResilienceOptions(), _ => FailureKind.EndpointFailure, _time));
-        }).ToArray();
-        return (new TopologyMonitor("t", slots, options, NullLogger.Instance, _time), slots);
+        return UnstartedMonitor.Create("t", options, _time);
     }
 
-    private PostgresHostState State(HostSlot slot, PostgresRole role)
-        => new(slot.Endpoint, role, 1, 0x1000, role == PostgresRole.Replica ? 0 : null, _time.GetTimestamp(), _time.GetUtcNow(), TimeSpan.Zero, null);
+    private PostgresHostState State(HostSlot slot, PostgresRole role) => UnstartedMonitor.State(slot, role, _time);
 
     [Fact]
     public void Every_host_is_probed_at_the_failover_interval_while_no_primary_is_known()
