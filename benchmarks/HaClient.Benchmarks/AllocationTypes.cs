@@ -27,8 +27,8 @@ internal static class AllocationTypes
         if (scenario.StartsWith("redis", StringComparison.Ordinal))
         {
             redis = RedisDeployment.Create(new RedisOptions { Sentinels = { "127.0.0.1:16479", "127.0.0.1:16480", "127.0.0.1:16481" }, ServiceName = "haclient" });
-            await redis.WaitForMasterAsync(TimeSpan.FromSeconds(10));
-            mux = await ConnectionMultiplexer.ConnectAsync(redis.CurrentMaster!);
+            await redis.WaitForPrimaryAsync(TimeSpan.FromSeconds(10));
+            mux = await ConnectionMultiplexer.ConnectAsync(redis.CurrentPrimary!);
         }
 
         Func<Task> op = scenario switch
@@ -45,7 +45,7 @@ internal static class AllocationTypes
                 await SelectOneAsync(c, default);
             },
             "pg-write" => () => cluster.ExecuteWriteAsync(SelectOneAsync),
-            "redis-get" => () => redis!.ExecuteReadAsync(static (db, _) => db.StringGetAsync("haclient:bench:key"), RedisReadPreference.Master),
+            "redis-get" => () => redis!.ExecuteReadAsync(static (db, _) => db.StringGetAsync("haclient:bench:key"), RedisReadPreference.Primary),
             "redis-get-raw" => () => mux!.GetDatabase().StringGetAsync("haclient:bench:key"),
             "redis-set" => () => redis!.ExecuteWriteAsync(static (db, _) => db.StringSetAsync("haclient:bench:key", "0123456789abcdef0123456789abcdef")),
             "redis-set-raw" => () => mux!.GetDatabase().StringSetAsync("haclient:bench:key", "0123456789abcdef0123456789abcdef"),

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using HaClient.Redis.Caching;
 using Microsoft.Extensions.Caching.Distributed;
 using Microsoft.Extensions.DependencyInjection;
@@ -16,24 +15,24 @@ public sealed class RedisDeploymentTests
     public async Task DiscoversTheMasterThroughSentinels()
     {
         await using var d = RedisDeployment.Create(RedisLabFixture.SentinelOptions());
-        Assert.True(await d.WaitForMasterAsync(TimeSpan.FromSeconds(10)));
+        Assert.True(await d.WaitForPrimaryAsync(TimeSpan.FromSeconds(10)));
         var actual = await RedisLabFixture.ActualMasterAsync();
-        Assert.Equal($"127.0.0.1:{actual}", d.CurrentMaster);
+        Assert.Equal($"127.0.0.1:{actual}", d.CurrentPrimary);
     }
 
     [Fact]
     public async Task DiscoversTheMasterFromPlainEndpoints()
     {
         await using var d = RedisDeployment.Create(new RedisOptions { Endpoints = RedisLabFixture.NodePorts.Select(p => $"127.0.0.1:{p}").ToList() });
-        Assert.True(await d.WaitForMasterAsync(TimeSpan.FromSeconds(10)));
-        Assert.Equal($"127.0.0.1:{await RedisLabFixture.ActualMasterAsync()}", d.CurrentMaster);
+        Assert.True(await d.WaitForPrimaryAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal($"127.0.0.1:{await RedisLabFixture.ActualMasterAsync()}", d.CurrentPrimary);
     }
 
     [Fact]
     public async Task WritesGoToTheMasterAndReadsToAReplicaWithinTheBound()
     {
         await using var d = RedisDeployment.Create(RedisLabFixture.SentinelOptions());
-        Assert.True(await d.WaitForMasterAsync(TimeSpan.FromSeconds(10)));
+        Assert.True(await d.WaitForPrimaryAsync(TimeSpan.FromSeconds(10)));
         var master = await RedisLabFixture.ActualMasterAsync();
         var key = "t:rw:" + Guid.NewGuid();
         var writtenOn = await d.ExecuteWriteAsync(async (db, _) =>
@@ -44,7 +43,11 @@ public sealed class RedisDeploymentTests
         Assert.Equal(master, writtenOn);
 
         // Replicas are known (learned from the master's ROLE) and within the lag bound.
-        await WaitUntilAsync(() => d.Topology.Nodes.Count(n => n.Role == RedisNodeRole.Replica && n.LagBytes <= d.Options.MaxLagBytes) == 2, Generous);
+        await WaitUntilAsync(() =>
+        {
+            var t = d.Topology;
+            return Enumerable.Range(0, t.Nodes.Count).Count(i => t.Nodes[i].Role == RedisNodeRole.Replica && t.GetLagBytes(i) <= d.Options.MaxLagBytes) == 2;
+        }, Generous);
         var ports = new HashSet<int>();
         for (var i = 0; i < 6; i++)
         {
@@ -64,7 +67,7 @@ public sealed class RedisDeploymentTests
         await using var d = RedisDeployment.Create(RedisLabFixture.SentinelOptions());
         try
         {
-            Assert.True(await d.WaitForMasterAsync(TimeSpan.FromSeconds(10)));
+            Assert.True(await d.WaitForPrimaryAsync(TimeSpan.FromSeconds(10)));
             var old = await RedisLabFixture.ActualMasterAsync();
             await d.ExecuteWriteAsync((db, _) => db.StringSetAsync("t:crash:before", "1"));
             await RedisLabFixture.RunAsync("redis crash-master", TimeSpan.FromSeconds(30));
@@ -88,7 +91,7 @@ public sealed class RedisDeploymentTests
         await using var d = RedisDeployment.Create(RedisLabFixture.SentinelOptions(budget));
         try
         {
-            Assert.True(await d.WaitForMasterAsync(TimeSpan.FromSeconds(10)));
+            Assert.True(await d.WaitForPrimaryAsync(TimeSpan.FromSeconds(10)));
             var old = await RedisLabFixture.ActualMasterAsync();
             await RedisLabFixture.RunAsync("redis hang-master", TimeSpan.FromSeconds(30));
             var deadline = Stopwatch.StartNew();
@@ -121,7 +124,7 @@ public sealed class RedisDeploymentTests
             if (newMaster is null)
             {
                 var status = await RedisLabFixture.RunAsync("redis status", TimeSpan.FromSeconds(30));
-                Assert.Fail($"no write on a new master within {Generous}; client master {d.CurrentMaster}; topology {string.Join(", ", d.Topology.Nodes)}; lab:\n{status}");
+                Assert.Fail($"no write on a new master within {Generous}; client master {d.CurrentPrimary}; topology {string.Join(", ", d.Topology.Nodes)}; lab:\n{status}");
             }
 
             Assert.Equal("master", await RedisLabFixture.RoleAsync(newMaster.Value));
@@ -139,12 +142,12 @@ public sealed class RedisDeploymentTests
         await using var d = RedisDeployment.Create(RedisLabFixture.SentinelOptions());
         try
         {
-            Assert.True(await d.WaitForMasterAsync(TimeSpan.FromSeconds(10)));
+            Assert.True(await d.WaitForPrimaryAsync(TimeSpan.FromSeconds(10)));
             var old = await RedisLabFixture.ActualMasterAsync();
             await RedisLabFixture.RunAsync("redis failover", TimeSpan.FromSeconds(60));
             var port = await WriteUntilAsync(d, p => p != old, Generous);
             Assert.Equal("master", await RedisLabFixture.RoleAsync(port));
-            Assert.Equal($"127.0.0.1:{port}", d.CurrentMaster);
+            Assert.Equal($"127.0.0.1:{port}", d.CurrentPrimary);
         }
         finally
         {
@@ -159,8 +162,8 @@ public sealed class RedisDeploymentTests
         {
             await RedisLabFixture.RunAsync("redis kill-sentinel", TimeSpan.FromSeconds(30));
             await using var d = RedisDeployment.Create(RedisLabFixture.SentinelOptions());
-            Assert.True(await d.WaitForMasterAsync(TimeSpan.FromSeconds(10)));
-            Assert.Equal($"127.0.0.1:{await RedisLabFixture.ActualMasterAsync()}", d.CurrentMaster);
+            Assert.True(await d.WaitForPrimaryAsync(TimeSpan.FromSeconds(10)));
+            Assert.Equal($"127.0.0.1:{await RedisLabFixture.ActualMasterAsync()}", d.CurrentPrimary);
             await d.ExecuteWriteAsync((db, _) => db.StringSetAsync("t:sentinel", "1"));
         }
         finally
@@ -183,7 +186,7 @@ public sealed class RedisDeploymentTests
         await using var sp = services.BuildServiceProvider();
         var cache = sp.GetRequiredService<IDistributedCache>();
         Assert.IsType<HaRedisCache>(cache);
-        Assert.True(await sp.GetRequiredService<RedisDeployment>().WaitForMasterAsync(TimeSpan.FromSeconds(10)));
+        Assert.True(await sp.GetRequiredService<RedisDeployment>().WaitForPrimaryAsync(TimeSpan.FromSeconds(10)));
         var prefix = "t:sess:" + Guid.NewGuid().ToString("N")[..8] + ":";
         var entry = new DistributedCacheEntryOptions { SlidingExpiration = TimeSpan.FromMinutes(20) };
         try
@@ -202,9 +205,10 @@ public sealed class RedisDeploymentTests
                 if (v is null)
                 {
                     var d = sp.GetRequiredService<RedisDeployment>();
-                    var diag = string.Join("; ", d.Topology.Nodes.Select(n => $"{n.Endpoint} {n.Role} lag={n.LagBytes}"));
-                    var on = await d.ExecuteReadAsync(async (db, _) => $"{RedisLabFixture.Port(db)}:{await db.KeyExistsAsync("haclient:session:" + prefix + i)}", RedisReadPreference.MasterPreferred);
-                    Assert.Fail($"session {i} missing during the failover window; master {d.CurrentMaster}; {diag}; read on {on}");
+                    var t = d.Topology;
+                    var diag = string.Join("; ", t.Nodes.Select((n, j) => $"{n.Endpoint} {n.Role} of {n.ReplicaOf} lag={t.GetLagBytes(j)}"));
+                    var on = await d.ExecuteReadAsync(async (db, _) => $"{RedisLabFixture.Port(db)}:{await db.KeyExistsAsync("haclient:session:" + prefix + i)}", RedisReadPreference.PrimaryPreferred);
+                    Assert.Fail($"session {i} missing during the failover window; primary {d.CurrentPrimary}; {diag}; read on {on}");
                 }
                 Assert.Equal((byte)i, v[0]);
             }
@@ -243,7 +247,7 @@ public sealed class RedisDeploymentTests
         o.WaitReplicas = 3;
         o.WaitTimeout = TimeSpan.FromMilliseconds(200);
         await using var d = RedisDeployment.Create(o);
-        Assert.True(await d.WaitForMasterAsync(TimeSpan.FromSeconds(10)));
+        Assert.True(await d.WaitForPrimaryAsync(TimeSpan.FromSeconds(10)));
         var ex = await Assert.ThrowsAsync<ReplicationNotConfirmedException>(() => d.ExecuteWriteAsync((db, _) => db.StringSetAsync("t:durable-default", "1")));
         Assert.Equal(3, ex.Required);
         Assert.False(ex.IsSafeToRetry);
@@ -256,7 +260,7 @@ public sealed class RedisDeploymentTests
     public async Task ASessionWriteThatCannotBeStoredThrows()
     {
         await using var d = RedisDeployment.Create(RedisLabFixture.SentinelOptions());
-        Assert.True(await d.WaitForMasterAsync(TimeSpan.FromSeconds(10)));
+        Assert.True(await d.WaitForPrimaryAsync(TimeSpan.FromSeconds(10)));
 
         // Three replicas required, two exist: WAIT cannot be satisfied, and the caller is told. (Both replicas must
         // acknowledge first: right after an earlier test's failover one may still be resyncing, and WAIT counts only
@@ -279,7 +283,7 @@ public sealed class RedisDeploymentTests
     public async Task SlidingExpirationIsHonouredWithoutWritesOnRead()
     {
         await using var d = RedisDeployment.Create(RedisLabFixture.SentinelOptions());
-        Assert.True(await d.WaitForMasterAsync(TimeSpan.FromSeconds(10)));
+        Assert.True(await d.WaitForPrimaryAsync(TimeSpan.FromSeconds(10)));
         var cache = new HaRedisCache(d);
         var key = "t:slide:" + Guid.NewGuid();
         // A 4 s window with second-sized margins: a loaded 2-core CI machine stretches short delays.
@@ -322,7 +326,7 @@ public sealed class RedisDeploymentTests
             await Task.Delay(20);
         }
 
-        throw new TimeoutException($"no acceptable write within {bound}; master {d.CurrentMaster}");
+        throw new TimeoutException($"no acceptable write within {bound}; primary {d.CurrentPrimary}");
     }
 
     private static Task WaitUntilAsync(Func<bool> condition, TimeSpan bound) => WaitUntilAsync(() => Task.FromResult(condition()), bound);

@@ -289,11 +289,7 @@ internal sealed partial class TopologyMonitor : IAsyncDisposable
         LogPrimaryChosen(_logger, _cluster, _slots[to].Name, _slots[to].State.Timeline);
         if (from >= 0 || _version > 0)
         {
-            using var activity = HaClientTelemetry.ActivitySource.StartActivity("haclient.failover");
-            activity?.SetTag("haclient.cluster", _cluster);
-            activity?.SetTag("haclient.endpoint", _slots[to].Name);
-            HaClientTelemetry.Failovers.Add(1, new KeyValuePair<string, object?>("haclient.cluster", _cluster));
-            HaClientTelemetry.FailoverDuration.Record(took.TotalSeconds, new KeyValuePair<string, object?>("haclient.cluster", _cluster));
+            HaClientTelemetry.RecordFailover(_cluster, _slots[to].Name, took);
         }
     }
 

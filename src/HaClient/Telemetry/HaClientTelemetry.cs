@@ -41,6 +41,30 @@ public static class HaClientTelemetry
     /// <summary><c>haclient.session.operations</c>: tags operation, outcome.</summary>
     public static Counter<long> SessionOperations { get; } = Meter.CreateCounter<long>("haclient.session.operations", "{operation}", "Distributed session store operations, by outcome.");
 
+    /// <summary>The name of the span a store emits when it adopts a new primary after losing another one.</summary>
+    public const string FailoverActivityName = "haclient.failover";
+
+    /// <summary>
+    /// Records a failover a store followed: a <see cref="FailoverActivityName"/> span tagged <c>haclient.cluster</c> and
+    /// <c>haclient.endpoint</c> (the new primary), <see cref="Failovers"/> and <see cref="FailoverDuration"/>. Call it only
+    /// when another node than the last primary is adopted, never for the first primary found at start-up.
+    /// </summary>
+    /// <param name="cluster">The component's logical name.</param>
+    /// <param name="endpoint">The new primary (host:port).</param>
+    /// <param name="took">From losing the old primary to adopting the new one.</param>
+    public static void RecordFailover(string cluster, string endpoint, TimeSpan took)
+    {
+        using (var activity = ActivitySource.StartActivity(FailoverActivityName))
+        {
+            activity?.SetTag("haclient.cluster", cluster);
+            activity?.SetTag("haclient.endpoint", endpoint);
+        }
+
+        var tag = new KeyValuePair<string, object?>("haclient.cluster", cluster);
+        Failovers.Add(1, tag);
+        FailoverDuration.Record(took.TotalSeconds, tag);
+    }
+
     static HaClientTelemetry()
     {
         Meter.CreateObservableGauge("haclient.replica.lag", ObserveLag, "s", "Replica replay lag per endpoint, as last probed.");
