@@ -268,6 +268,20 @@ rd_hang_master() {
   echo "fault_at_ms=$t"
 }
 
+rd_hang_replicas() { # SIGSTOP every node but the master (WAIT then gets no acknowledgement); undone by resume/up
+  local m p pid t pids=(); m=$(rd_master_or_die)
+  for p in "${RD_NODES[@]}"; do
+    [[ "$p" == "$m" ]] && continue
+    pid=$(rd_pid "$p" || true); [[ -n "$pid" ]] || continue
+    pids+=("$pid"); echo "$p"
+  done
+  ((${#pids[@]})) || die "no running replica to freeze"
+  t=$(now_ms)
+  signal_pids STOP "${pids[@]}"
+  log "SIGSTOP redis replicas of $m (pids ${pids[*]})"
+  echo "fault_at_ms=$t"
+}
+
 rd_resume() {
   local t; t=$(now_ms)
   rd_resume_all
@@ -314,10 +328,11 @@ rd_main() {
     leftovers) rd_leftovers ;;
     crash-master) rd_crash_master ;;
     hang-master) rd_hang_master ;;
+    hang-replicas) rd_hang_replicas ;;
     resume) rd_resume ;;
     failover) rd_failover ;;
     kill-sentinel) rd_kill_sentinel ;;
-    *) die "unknown redis verb '$verb' (up|down|reset|status|crash-master|hang-master|resume|failover|kill-sentinel|restore)" ;;
+    *) die "unknown redis verb '$verb' (up|down|reset|status|crash-master|hang-master|hang-replicas|resume|failover|kill-sentinel|restore)" ;;
   esac
 }
 redis_main() { rd_main "$@"; }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using HaClient.Redis.Caching;
 using Microsoft.Extensions.Caching.Distributed;
 using Microsoft.Extensions.DependencyInjection;
@@ -254,6 +255,42 @@ public sealed class RedisDeploymentTests
 
         // Asking for no durability still skips the wait.
         Assert.True(await d.ExecuteWriteAsync((db, _) => db.StringSetAsync("t:durable-default", "2"), WriteDurability.None));
+    }
+
+    [Fact]
+    public async Task WithBothReplicasFrozenAPlainWriteThrowsReplicationNotConfirmedWithinTheBudget()
+    {
+        // WaitReplicas = 1 and both replicas frozen (SIGSTOP): WAIT 1 gets no acknowledgement, and a plain
+        // ExecuteWriteAsync (durability left out) must say so within the budget. Failed on the old code: the left-out
+        // durability was default(WriteDurability), (0, 0), so the write skipped WAIT and was acknowledged.
+        var budget = TimeSpan.FromSeconds(2);
+        var o = RedisLabFixture.SentinelOptions(budget);
+        o.WaitReplicas = 1;
+        o.WaitTimeout = TimeSpan.FromMilliseconds(500);
+        await using var d = RedisDeployment.Create(o);
+        Assert.True(await d.WaitForPrimaryAsync(TimeSpan.FromSeconds(10)));
+        Assert.True(await Lab.EventuallyAsync(
+            async () => (long)await d.ExecuteWriteAsync((db, _) => db.ExecuteAsync("WAIT", 2, 200), WriteDurability.None) == 2,
+            TimeSpan.FromSeconds(30), pollMs: 200), "both replicas acknowledge");
+        Assert.True(await d.ExecuteWriteAsync((db, _) => db.StringSetAsync("t:frozen-replicas", "0")));
+        try
+        {
+            await RedisLabFixture.RunAsync("redis hang-replicas", TimeSpan.FromSeconds(30));
+            var started = Stopwatch.GetTimestamp();
+            var ex = await Assert.ThrowsAsync<ReplicationNotConfirmedException>(() => d.ExecuteWriteAsync((db, _) => db.StringSetAsync("t:frozen-replicas", "1")));
+            var took = Stopwatch.GetElapsedTime(started);
+            Assert.Equal(1, ex.Required);
+            Assert.Equal(0, ex.Acknowledged);
+            Assert.InRange(took, o.WaitTimeout - TimeSpan.FromMilliseconds(50), budget);
+
+            // The write was applied on the primary: only its replication is unconfirmed.
+            Assert.Equal("1", (string?)await d.ExecuteReadAsync((db, _) => db.StringGetAsync("t:frozen-replicas"), RedisReadPreference.Primary));
+        }
+        finally
+        {
+            await RedisLabFixture.RunAsync("redis resume", TimeSpan.FromSeconds(30));
+            await RedisLabFixture.RestoreAsync();
+        }
     }
 
     [Fact]
