@@ -109,16 +109,7 @@ internal sealed class RedisComponentHealth : ComponentHealth
             }
 
             writer.WriteString(HealthJson.Breaker, HealthJson.BreakerText(_deployment.GetCircuitState(i)));
-            if (n.Role == RedisNodeRole.Unknown)
-            {
-                writer.WriteNull(HealthJson.ProbeAgeMs);
-                writer.WriteNull(HealthJson.ProbeMs);
-            }
-            else
-            {
-                writer.WriteNumber(HealthJson.ProbeAgeMs, (long)Math.Max(0, (now - n.ProbedAt).TotalMilliseconds));
-                writer.WriteNumber(HealthJson.ProbeMs, Math.Round(n.ProbeDuration.TotalMilliseconds, 1));
-            }
+            HealthJson.WriteProbe(writer, n.Role != RedisNodeRole.Unknown, n.ProbedAt, n.ProbeDuration, now);
 
             writer.WriteString(HealthJson.Error, n.Error);
             writer.WriteEndObject();
