@@ -13,7 +13,7 @@ public sealed class RedisDeploymentTests
     private static readonly TimeSpan Generous = TimeSpan.FromSeconds(20);
 
     [Fact]
-    public async Task DiscoversTheMasterThroughSentinels()
+    public async Task DiscoversThePrimaryThroughSentinels()
     {
         await using var d = RedisDeployment.Create(RedisLabFixture.SentinelOptions());
         Assert.True(await d.WaitForPrimaryAsync(TimeSpan.FromSeconds(10)));
@@ -22,7 +22,7 @@ public sealed class RedisDeploymentTests
     }
 
     [Fact]
-    public async Task DiscoversTheMasterFromPlainEndpoints()
+    public async Task DiscoversThePrimaryFromPlainEndpoints()
     {
         await using var d = RedisDeployment.Create(new RedisOptions { Endpoints = RedisLabFixture.NodePorts.Select(p => $"127.0.0.1:{p}").ToList() });
         Assert.True(await d.WaitForPrimaryAsync(TimeSpan.FromSeconds(10)));
@@ -30,7 +30,7 @@ public sealed class RedisDeploymentTests
     }
 
     [Fact]
-    public async Task WritesGoToTheMasterAndReadsToAReplicaWithinTheBound()
+    public async Task WritesGoToThePrimaryAndReadsToAReplicaWithinTheBound()
     {
         await using var d = RedisDeployment.Create(RedisLabFixture.SentinelOptions());
         Assert.True(await d.WaitForPrimaryAsync(TimeSpan.FromSeconds(10)));
@@ -63,20 +63,45 @@ public sealed class RedisDeploymentTests
     }
 
     [Fact]
-    public async Task AfterCrashMasterWritesResumeOnTheNewMaster()
+    public async Task AfterCrashPrimaryWritesResumeOnTheNewPrimaryAndOneFailoverIsTraced()
     {
-        await using var d = RedisDeployment.Create(RedisLabFixture.SentinelOptions());
+        // Every haclient.failover span of this deployment (its own name), from start-up on.
+        var name = "crash-" + Guid.NewGuid().ToString("N")[..8];
+        var failovers = new System.Collections.Concurrent.ConcurrentQueue<string?>();
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = s => s.Name == HaClient.Telemetry.HaClientTelemetry.Name,
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllData,
+            ActivityStopped = a =>
+            {
+                if (a.OperationName == HaClient.Telemetry.HaClientTelemetry.FailoverActivityName && (string?)a.GetTagItem("haclient.cluster") == name)
+                {
+                    failovers.Enqueue((string?)a.GetTagItem("haclient.endpoint"));
+                }
+            },
+        };
+        ActivitySource.AddActivityListener(listener);
+        await using var d = RedisDeployment.Create(RedisLabFixture.SentinelOptions(), name: name);
+        var changes = 0;
+        d.TopologyChanged += _ => Interlocked.Increment(ref changes);
         try
         {
             Assert.True(await d.WaitForPrimaryAsync(TimeSpan.FromSeconds(10)));
             var old = await RedisLabFixture.ActualMasterAsync();
             await d.ExecuteWriteAsync((db, _) => db.StringSetAsync("t:crash:before", "1"));
+            Assert.Empty(failovers); // the first primary found at start-up is no failover
+            var version = d.Topology.Version;
+            var changesBefore = Volatile.Read(ref changes);
             await RedisLabFixture.RunAsync("redis crash-master", TimeSpan.FromSeconds(30));
             var sw = Stopwatch.StartNew();
             var port = await WriteUntilAsync(d, p => p != old, Generous);
             Assert.NotEqual(old, port);
             Assert.Equal("master", await RedisLabFixture.RoleAsync(port));
             Assert.True(sw.Elapsed < Generous, $"writes resumed after {sw.Elapsed}");
+            Assert.Equal($"127.0.0.1:{port}", d.CurrentPrimary);
+            Assert.True(await Lab.EventuallyAsync(() => Task.FromResult(failovers.Contains($"127.0.0.1:{port}")), TimeSpan.FromSeconds(5)), $"no haclient.failover span for the new primary: [{string.Join(", ", failovers)}]");
+            Assert.True(d.Topology.Version > version, "the topology version moves on with the failover");
+            Assert.True(Volatile.Read(ref changes) > changesBefore, "TopologyChanged is raised");
         }
         finally
         {
@@ -85,7 +110,7 @@ public sealed class RedisDeploymentTests
     }
 
     [Fact]
-    public async Task HangMasterNoCallOutlivesItsBudget()
+    public async Task HangPrimaryNoCallOutlivesItsBudget()
     {
         var budget = TimeSpan.FromSeconds(1);
         var margin = TimeSpan.FromSeconds(2); // generous: 2 cores under load stretch timers by hundreds of ms (the drills saw ~500 ms)

@@ -178,6 +178,12 @@ internal sealed partial class RedisTopologyMonitor : IAsyncDisposable
         LearnNodes(state.Replicas);
         if (roleChanged)
         {
+            if (state.Role == RedisNodeRole.Down && node.Circuit.AbandonInFlight() is var abandoned and > 0)
+            {
+                // Its callers would otherwise wait out their whole budgets on a node that no longer answers.
+                LogAbandoned(_logger, _cluster, node.Name, abandoned);
+            }
+
             RequestProbe();
         }
     }
@@ -296,6 +302,9 @@ internal sealed partial class RedisTopologyMonitor : IAsyncDisposable
 
     [LoggerMessage(EventId = 2010, Level = LogLevel.Information, Message = "Redis {Cluster}: Sentinel selected replica {Endpoint} to replace primary {Primary}; probing fast")]
     private static partial void LogSelectedReplica(ILogger logger, string cluster, string endpoint, string primary);
+
+    [LoggerMessage(EventId = 2012, Level = LogLevel.Warning, Message = "Redis {Cluster}: node {Endpoint} is down; released its {Count} calls in flight")]
+    private static partial void LogAbandoned(ILogger logger, string cluster, string endpoint, int count);
 
     internal static string RoleName(RedisNodeRole role) => role switch
     {
