@@ -5,6 +5,8 @@ RD_DIR=$LAB_ROOT/redis
 RD_NODES=(16379 16380 16381)
 RD_SENTINELS=(16479 16480 16481)
 RD_NAME=haclient
+# shellcheck source=redis-tls.sh
+source "$(dirname "${BASH_SOURCE[0]}")/redis-tls.sh"
 
 rcli() { timeout 2 redis-cli -h 127.0.0.1 -p "$1" "${@:2}" 2>/dev/null; }
 rd_node_dir() { echo "$RD_DIR/$1"; }
@@ -204,6 +206,7 @@ rd_up() {
 
 rd_down() {
   local p pid pids=()
+  rd_tls_down
   rd_resume_all
   # sentinels first so they do not start a failover while the servers go away
   for p in "${RD_SENTINELS[@]}" "${RD_NODES[@]}"; do
@@ -329,10 +332,12 @@ rd_main() {
     crash-master) rd_crash_master ;;
     hang-master) rd_hang_master ;;
     hang-replicas) rd_hang_replicas ;;
+    tls-up) rd_tls_up ;;
+    tls-down) rd_tls_down ;;
     resume) rd_resume ;;
     failover) rd_failover ;;
     kill-sentinel) rd_kill_sentinel ;;
-    *) die "unknown redis verb '$verb' (up|down|reset|status|crash-master|hang-master|hang-replicas|resume|failover|kill-sentinel|restore)" ;;
+    *) die "unknown redis verb '$verb' (up|down|reset|status|crash-master|hang-master|hang-replicas|resume|failover|kill-sentinel|restore|tls-up|tls-down)" ;;
   esac
 }
 redis_main() { rd_main "$@"; }

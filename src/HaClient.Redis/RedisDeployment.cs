@@ -40,16 +40,7 @@ public sealed class RedisDeployment : IAsyncDisposable, IEndpointStateSource
         if (options.Cluster)
         {
             var seeds = settings.Endpoints;
-            _clusterNode = new RedisNode(seeds[0], NewCircuit(seeds[0].ToString()), _ =>
-            {
-                var c = BaseConfig();
-                foreach (var s in seeds)
-                {
-                    c.EndPoints.Add(s.Host, s.Port);
-                }
-
-                return c;
-            });
+            _clusterNode = new RedisNode(seeds[0], NewCircuit(seeds[0].ToString()), _ => Configure(options.Tls.Enabled, seeds, false));
             _ = _clusterNode.GetMultiplexerAsync();
         }
         else
@@ -217,7 +208,7 @@ public sealed class RedisDeployment : IAsyncDisposable, IEndpointStateSource
 
     private EndpointCircuit NewCircuit(string endpoint) => new(Name, endpoint, _options.Resilience, RedisFailureClassifier.Classify, _time);
 
-    private ConfigurationOptions BaseConfig()
+    private ConfigurationOptions BaseConfig(bool tls)
     {
         var op = (int)Math.Clamp(_options.Resilience.OperationTimeout.TotalMilliseconds, 10, int.MaxValue);
         var c = new ConfigurationOptions
@@ -234,27 +225,55 @@ public sealed class RedisDeployment : IAsyncDisposable, IEndpointStateSource
             User = _options.User,
             Password = _options.Password,
         };
+        if (tls)
+        {
+            var t = _options.Tls;
+            c.Ssl = true;
+            c.SslHost = t.Host;
+            if (t.CaCertificatePath is { } ca)
+            {
+                c.TrustIssuer(ca);
+            }
+
+            if (t.ClientCertificatePath is { } cert)
+            {
+                c.SetUserPemCertificate(cert, t.ClientKeyPath);
+            }
+        }
+
         return c;
     }
 
-    private ConfigurationOptions NodeConfig(HostEndpoint endpoint)
+    /// <summary>The configuration of one connection: HaClient's settings, the user's hook, then what HaClient relies on.</summary>
+    private ConfigurationOptions Configure(bool tls, IReadOnlyList<HostEndpoint> endpoints, bool sentinel)
     {
-        var c = BaseConfig();
-        c.EndPoints.Add(endpoint.Host, endpoint.Port);
-        c.TieBreaker = string.Empty;
+        var c = BaseConfig(tls);
+        _options.ConfigureOptions?.Invoke(c);
+        c.EndPoints.Clear();
+        foreach (var e in endpoints)
+        {
+            c.EndPoints.Add(e.Host, e.Port);
+        }
+
+        c.AbortOnConnectFail = false;
+        c.BacklogPolicy = BacklogPolicy.FailFast;
+        if (sentinel)
+        {
+            c.CommandMap = CommandMap.Sentinel;
+            c.ClientName = "haclient-sentinel";
+        }
+
+        if (!_options.Cluster)
+        {
+            c.TieBreaker = string.Empty;
+        }
+
         return c;
     }
 
-    private ConfigurationOptions SentinelConfig(HostEndpoint endpoint)
-    {
-        var c = BaseConfig();
-        c.EndPoints.Add(endpoint.Host, endpoint.Port);
-        c.CommandMap = CommandMap.Sentinel;
-        c.TieBreaker = string.Empty;
-        c.ClientName = "haclient-sentinel";
-        return c;
-    }
+    private ConfigurationOptions NodeConfig(HostEndpoint endpoint) => Configure(_options.Tls.Enabled, [endpoint], false);
 
+    private ConfigurationOptions SentinelConfig(HostEndpoint endpoint) => Configure(_options.Tls.Sentinels ?? _options.Tls.Enabled, [endpoint], true);
 
     IReadOnlyList<EndpointSnapshot> IEndpointStateSource.GetEndpointStates()
     {

@@ -62,6 +62,19 @@ public sealed class RedisOptions
     /// <summary>Whether reads go to the primary when no replica qualifies. Default <see langword="true"/>.</summary>
     public bool FallbackToPrimary { get; set; } = true;
 
+    /// <summary>TLS to the nodes and the Sentinels.</summary>
+    [Required]
+    public RedisTlsOptions Tls { get; set; } = new();
+
+    /// <summary>
+    /// A hook into every StackExchange.Redis <c>ConfigurationOptions</c> HaClient builds (each node's, each Sentinel's,
+    /// the cluster's), run after HaClient's own settings, TLS included: a certificate validation callback, a credential
+    /// provider, protocol settings. HaClient then restores what it depends on: the one endpoint of each connection, the
+    /// Sentinel command map, <c>AbortOnConnectFail = false</c> and <c>BacklogPolicy.FailFast</c>. Code only (not bound
+    /// from configuration).
+    /// </summary>
+    public Action<StackExchange.Redis.ConfigurationOptions>? ConfigureOptions { get; set; }
+
     /// <summary>Operation budget and per-node circuit breaker.</summary>
     [Required]
     public EndpointResilienceOptions Resilience { get; set; } = new();
