@@ -99,8 +99,8 @@ internal static class AllocationTypes
             if (withRedis)
             {
                 redis = RedisDeployment.Create(new RedisOptions { Sentinels = { "127.0.0.1:16479", "127.0.0.1:16480", "127.0.0.1:16481" }, ServiceName = "haclient" });
-                await redis.WaitForMasterAsync(TimeSpan.FromSeconds(10));
-                mux = await ConnectionMultiplexer.ConnectAsync(redis.CurrentMaster!);
+                await redis.WaitForPrimaryAsync(TimeSpan.FromSeconds(10));
+                mux = await ConnectionMultiplexer.ConnectAsync(redis.CurrentPrimary!);
             }
 
             return new Clients { Raw = NpgsqlDataSource.Create(Pg), Cluster = cluster, Redis = redis, Mux = mux };
@@ -121,7 +121,7 @@ internal static class AllocationTypes
                     await SelectOneAsync(c, default);
                 },
                 "pg-write" => () => Cluster.ExecuteWriteAsync(SelectOneAsync),
-                "redis-get" => () => Redis!.ExecuteReadAsync(static (db, _) => db.StringGetAsync("haclient:bench:key"), RedisReadPreference.Master),
+                "redis-get" => () => Redis!.ExecuteReadAsync(static (db, _) => db.StringGetAsync("haclient:bench:key"), RedisReadPreference.Primary),
                 "redis-get-raw" => () => Mux!.GetDatabase().StringGetAsync("haclient:bench:key"),
                 "redis-set" => () => Redis!.ExecuteWriteAsync(static (db, _) => db.StringSetAsync("haclient:bench:key", "0123456789abcdef0123456789abcdef")),
                 "redis-set-raw" => () => Mux!.GetDatabase().StringSetAsync("haclient:bench:key", "0123456789abcdef0123456789abcdef"),

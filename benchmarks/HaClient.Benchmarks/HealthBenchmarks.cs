@@ -38,7 +38,7 @@ public class HealthBenchmarks
         var cluster = _services.GetRequiredKeyedService<PostgresCluster>("main");
         var redis = _services.GetRequiredKeyedService<RedisDeployment>("cache");
         await cluster.WaitForTopologyAsync(TimeSpan.FromSeconds(10));
-        await redis.WaitForMasterAsync(TimeSpan.FromSeconds(10));
+        await redis.WaitForPrimaryAsync(TimeSpan.FromSeconds(10));
         _health = _services.GetRequiredService<HighAvailabilityHealth>();
         _ = Json();
         Console.WriteLine(System.Text.Encoding.UTF8.GetString(_buffer.WrittenSpan));

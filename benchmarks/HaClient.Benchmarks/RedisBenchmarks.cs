@@ -28,12 +28,12 @@ public class RedisBenchmarks
             Sentinels = { "127.0.0.1:16479", "127.0.0.1:16480", "127.0.0.1:16481" },
             ServiceName = "haclient",
         });
-        if (!await _deployment.WaitForMasterAsync(TimeSpan.FromSeconds(10)))
+        if (!await _deployment.WaitForPrimaryAsync(TimeSpan.FromSeconds(10)))
         {
             throw new InvalidOperationException("No Redis master: run 'sudo bash eng/lab.sh redis up'.");
         }
 
-        _raw = await ConnectionMultiplexer.ConnectAsync(_deployment.CurrentMaster!);
+        _raw = await ConnectionMultiplexer.ConnectAsync(_deployment.CurrentPrimary!);
         _rawDb = _raw.GetDatabase();
         await _rawDb.StringSetAsync(Key, Value);
         for (var i = 0; i < 3; i++)
@@ -54,7 +54,7 @@ public class RedisBenchmarks
     public Task<RedisValue> RawGet() => _rawDb.StringGetAsync(Key);
 
     [BenchmarkCategory("GET"), Benchmark(Description = "HaClient ExecuteReadAsync(Master) GET")]
-    public Task<RedisValue> HaClientGet() => _deployment.ExecuteReadAsync(static (db, _) => db.StringGetAsync(Key), RedisReadPreference.Master);
+    public Task<RedisValue> HaClientGet() => _deployment.ExecuteReadAsync(static (db, _) => db.StringGetAsync(Key), RedisReadPreference.Primary);
 
     [BenchmarkCategory("SET"), Benchmark(Baseline = true, Description = "raw multiplexer SET")]
     public Task<bool> RawSet() => _rawDb.StringSetAsync(Key, Value);

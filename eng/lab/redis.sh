@@ -5,6 +5,8 @@ RD_DIR=$LAB_ROOT/redis
 RD_NODES=(16379 16380 16381)
 RD_SENTINELS=(16479 16480 16481)
 RD_NAME=haclient
+# shellcheck source=redis-tls.sh
+source "$(dirname "${BASH_SOURCE[0]}")/redis-tls.sh"
 
 rcli() { timeout 2 redis-cli -h 127.0.0.1 -p "$1" "${@:2}" 2>/dev/null; }
 rd_node_dir() { echo "$RD_DIR/$1"; }
@@ -204,6 +206,7 @@ rd_up() {
 
 rd_down() {
   local p pid pids=()
+  rd_tls_down
   rd_resume_all
   # sentinels first so they do not start a failover while the servers go away
   for p in "${RD_SENTINELS[@]}" "${RD_NODES[@]}"; do
@@ -268,6 +271,20 @@ rd_hang_master() {
   echo "fault_at_ms=$t"
 }
 
+rd_hang_replicas() { # SIGSTOP every node but the master (WAIT then gets no acknowledgement); undone by resume/up
+  local m p pid t pids=(); m=$(rd_master_or_die)
+  for p in "${RD_NODES[@]}"; do
+    [[ "$p" == "$m" ]] && continue
+    pid=$(rd_pid "$p" || true); [[ -n "$pid" ]] || continue
+    pids+=("$pid"); echo "$p"
+  done
+  ((${#pids[@]})) || die "no running replica to freeze"
+  t=$(now_ms)
+  signal_pids STOP "${pids[@]}"
+  log "SIGSTOP redis replicas of $m (pids ${pids[*]})"
+  echo "fault_at_ms=$t"
+}
+
 rd_resume() {
   local t; t=$(now_ms)
   rd_resume_all
@@ -314,10 +331,13 @@ rd_main() {
     leftovers) rd_leftovers ;;
     crash-master) rd_crash_master ;;
     hang-master) rd_hang_master ;;
+    hang-replicas) rd_hang_replicas ;;
+    tls-up) rd_tls_up ;;
+    tls-down) rd_tls_down ;;
     resume) rd_resume ;;
     failover) rd_failover ;;
     kill-sentinel) rd_kill_sentinel ;;
-    *) die "unknown redis verb '$verb' (up|down|reset|status|crash-master|hang-master|resume|failover|kill-sentinel|restore)" ;;
+    *) die "unknown redis verb '$verb' (up|down|reset|status|crash-master|hang-master|hang-replicas|resume|failover|kill-sentinel|restore|tls-up|tls-down)" ;;
   esac
 }
 redis_main() { rd_main "$@"; }

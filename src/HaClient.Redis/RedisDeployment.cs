@@ -10,11 +10,11 @@ using StackExchange.Redis;
 namespace HaClient.Redis;
 
 /// <summary>
-/// A Redis deployment (a Sentinel-managed master and replicas, a plain master/replica set, or a Redis Cluster) as one
+/// A Redis deployment (a Sentinel-managed primary and replicas, a plain primary/replica set, or a Redis Cluster) as one
 /// unit: the object an application holds, like Npgsql's data source. It keeps one StackExchange.Redis multiplexer per node,
-/// follows the master (Sentinel discovery verified with <c>ROLE</c>, <c>+switch-master</c> on every Sentinel, polling
-/// as a fallback), routes writes to the master and reads to replicas within a replication-offset bound, bounds every call
-/// in time and isolates failing nodes with a per-node circuit breaker.
+/// follows the primary (Sentinel discovery verified with <c>ROLE</c>, <c>+switch-master</c> on every Sentinel, polling
+/// as a fallback), routes writes to the primary and reads to its replicas within a replication-offset bound, bounds every
+/// call in time and isolates failing nodes with a per-node circuit breaker.
 /// </summary>
 /// <remarks>Create it once with <see cref="Create"/> and dispose it at shutdown. Thread-safe. Keep using
 /// StackExchange.Redis's <see cref="IDatabase"/>: take it per operation from <see cref="GetWriteDatabase"/> /
@@ -25,7 +25,7 @@ public sealed class RedisDeployment : IAsyncDisposable, IEndpointStateSource
     private readonly RedisOptions _options;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
-    private readonly RedisMonitor? _monitor;
+    private readonly RedisTopologyMonitor? _monitor;
     private readonly RedisNode? _clusterNode;
     private readonly RedisFailoverTopology _routing;
     private readonly FailoverEngine<RedisNode, RedisReadPreference> _engine;
@@ -40,21 +40,12 @@ public sealed class RedisDeployment : IAsyncDisposable, IEndpointStateSource
         if (options.Cluster)
         {
             var seeds = settings.Endpoints;
-            _clusterNode = new RedisNode(seeds[0], NewCircuit(seeds[0].ToString()), _ =>
-            {
-                var c = BaseConfig();
-                foreach (var s in seeds)
-                {
-                    c.EndPoints.Add(s.Host, s.Port);
-                }
-
-                return c;
-            });
+            _clusterNode = new RedisNode(seeds[0], NewCircuit(seeds[0].ToString()), _ => Configure(options.Tls.Enabled, seeds, false));
             _ = _clusterNode.GetMultiplexerAsync();
         }
         else
         {
-            _monitor = new RedisMonitor(name, options, settings, e => new RedisNode(e, NewCircuit(e.ToString()), NodeConfig), SentinelConfig, _logger, timeProvider);
+            _monitor = new RedisTopologyMonitor(name, options, settings, e => new RedisNode(e, NewCircuit(e.ToString()), NodeConfig), SentinelConfig, _logger, timeProvider);
             _monitor.Start();
         }
 
@@ -93,25 +84,39 @@ public sealed class RedisDeployment : IAsyncDisposable, IEndpointStateSource
     /// <summary>The options in force.</summary>
     public RedisOptions Options => _options;
 
-    /// <summary>The master writes go to now (host:port), or <see langword="null"/> while none is verified.</summary>
-    public string? CurrentMaster => _clusterNode is not null ? _clusterNode.Name : _monitor!.Master?.Name;
+    /// <summary>The primary writes go to now (host:port), or <see langword="null"/> while none is verified. In cluster
+    /// mode, the first seed (StackExchange.Redis routes by slot).</summary>
+    public string? CurrentPrimary => _routing.Current.Primary?.Endpoint.ToString();
 
-    /// <summary>The latest view of every node.</summary>
-    public RedisTopology Topology
+    /// <summary>The latest view of every node: immutable, versioned, replaced on every probe.</summary>
+    public RedisTopology Topology => _routing.Current;
+
+    /// <summary>Raised after each change of the primary or of any node's role (on the monitor's thread; keep it short).
+    /// Never raised in cluster mode.</summary>
+    public event Action<RedisTopology>? TopologyChanged
     {
-        get
+        add
         {
-            if (_monitor is null)
+            if (_monitor is not null)
             {
-                return new RedisTopology(null, [new RedisNodeStatus(_clusterNode!.Name, RedisNodeRole.Unknown, null, _clusterNode.Circuit.State)]);
+                _monitor.TopologyChanged += value;
             }
+        }
 
-            return new RedisTopology(_monitor.Master?.Name, _monitor.Nodes.Select(n => new RedisNodeStatus(n.Name, n.State.Role, _monitor.LagBytes(n), n.Circuit.State)).ToArray());
+        remove
+        {
+            if (_monitor is not null)
+            {
+                _monitor.TopologyChanged -= value;
+            }
         }
     }
 
-    /// <summary>Waits until a master is verified, at most <paramref name="timeout"/>. Returns whether one is.</summary>
-    public async Task<bool> WaitForMasterAsync(TimeSpan timeout, CancellationToken cancellationToken = default)
+    /// <summary>The circuit state of the node at <paramref name="nodeIndex"/> in <see cref="Topology"/>.</summary>
+    public CircuitState GetCircuitState(int nodeIndex) => _routing.Current.Links[nodeIndex].Circuit.State;
+
+    /// <summary>Waits until a primary is verified, at most <paramref name="timeout"/>. Returns whether one is.</summary>
+    public async Task<bool> WaitForPrimaryAsync(TimeSpan timeout, CancellationToken cancellationToken = default)
     {
         if (_monitor is null)
         {
@@ -119,7 +124,7 @@ public sealed class RedisDeployment : IAsyncDisposable, IEndpointStateSource
         }
 
         var deadline = new OperationDeadline(_time, timeout);
-        while (_monitor.Master is null)
+        while (_monitor.Topology.PrimaryIndex < 0)
         {
             var remaining = deadline.Remaining;
             if (remaining <= TimeSpan.Zero)
@@ -140,12 +145,12 @@ public sealed class RedisDeployment : IAsyncDisposable, IEndpointStateSource
     }
 
     /// <summary>
-    /// The master's <see cref="IDatabase"/>. Take it per operation: after a failover the next call returns the new
-    /// master's. Calls on it are bounded by StackExchange.Redis's own timeouts (set from
+    /// The primary's <see cref="IDatabase"/>. Take it per operation: after a failover the next call returns the new
+    /// primary's. Calls on it are bounded by StackExchange.Redis's own timeouts (set from
     /// <c>Resilience:OperationTimeout</c>), not by HaClient's budget and circuit; prefer
     /// <see cref="ExecuteWriteAsync{T}(Func{IDatabase, CancellationToken, Task{T}}, WriteDurability?, CancellationToken)"/>.
     /// </summary>
-    /// <exception cref="NoEligibleEndpointException">No master is verified right now (a failover is under way).</exception>
+    /// <exception cref="NoEligibleEndpointException">No primary is verified right now (a failover is under way).</exception>
     public IDatabase GetWriteDatabase(int db = -1)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
@@ -153,8 +158,8 @@ public sealed class RedisDeployment : IAsyncDisposable, IEndpointStateSource
         return node.Multiplexer!.GetDatabase(db);
     }
 
-    /// <summary>An <see cref="IDatabase"/> for reads: a replica within <see cref="RedisOptions.MaxLagBytes"/>, else the
-    /// master. Take it per operation.</summary>
+    /// <summary>An <see cref="IDatabase"/> for reads: a replica of the primary within <see cref="RedisOptions.MaxLagBytes"/>,
+    /// else the primary. Take it per operation.</summary>
     /// <exception cref="NoEligibleEndpointException">No node may serve reads right now.</exception>
     public IDatabase GetReadDatabase(RedisReadPreference preference = RedisReadPreference.ReplicaPreferred, int db = -1)
     {
@@ -164,13 +169,13 @@ public sealed class RedisDeployment : IAsyncDisposable, IEndpointStateSource
     }
 
     /// <summary>
-    /// Runs <paramref name="work"/> against the master, within <c>Resilience:OperationTimeout</c> and the master's
+    /// Runs <paramref name="work"/> against the primary, within <c>Resilience:OperationTimeout</c> and the primary's
     /// circuit, with the configured durability (<see cref="RedisOptions.WaitReplicas"/>). While a failover is under way it
-    /// waits (within the budget) for the new master. A write refused with READONLY (the node was demoted, nothing was
+    /// waits (within the budget) for the new primary. A write refused with READONLY (the node was demoted, nothing was
     /// written) or refused before it was sent is re-routed; a write cut off after it was sent throws
     /// <see cref="WriteOutcomeUnknownException"/> and is never retried.
     /// </summary>
-    /// <param name="work">The write, on the master's <see cref="IDatabase"/>.</param>
+    /// <param name="work">The write, on the primary's <see cref="IDatabase"/>.</param>
     /// <param name="durability">After the work, <c>WAIT numreplicas timeout</c> runs on the same connection when this (or,
     /// when left out, <see cref="RedisOptions.WaitReplicas"/> and <see cref="RedisOptions.WaitTimeout"/>) asks for
     /// replicas; fewer acknowledgements throw <see cref="ReplicationNotConfirmedException"/>. Pass
@@ -203,7 +208,7 @@ public sealed class RedisDeployment : IAsyncDisposable, IEndpointStateSource
 
     private EndpointCircuit NewCircuit(string endpoint) => new(Name, endpoint, _options.Resilience, RedisFailureClassifier.Classify, _time);
 
-    private ConfigurationOptions BaseConfig()
+    private ConfigurationOptions BaseConfig(bool tls)
     {
         var op = (int)Math.Clamp(_options.Resilience.OperationTimeout.TotalMilliseconds, 10, int.MaxValue);
         var c = new ConfigurationOptions
@@ -220,42 +225,64 @@ public sealed class RedisDeployment : IAsyncDisposable, IEndpointStateSource
             User = _options.User,
             Password = _options.Password,
         };
+        if (tls)
+        {
+            var t = _options.Tls;
+            c.Ssl = true;
+            c.SslHost = t.Host;
+            if (t.CaCertificatePath is { } ca)
+            {
+                c.TrustIssuer(ca);
+            }
+
+            if (t.ClientCertificatePath is { } cert)
+            {
+                c.SetUserPemCertificate(cert, t.ClientKeyPath);
+            }
+        }
+
         return c;
     }
 
-    private ConfigurationOptions NodeConfig(HostEndpoint endpoint)
+    /// <summary>The configuration of one connection: HaClient's settings, the user's hook, then what HaClient relies on.</summary>
+    private ConfigurationOptions Configure(bool tls, IReadOnlyList<HostEndpoint> endpoints, bool sentinel)
     {
-        var c = BaseConfig();
-        c.EndPoints.Add(endpoint.Host, endpoint.Port);
-        c.TieBreaker = string.Empty;
+        var c = BaseConfig(tls);
+        _options.ConfigureOptions?.Invoke(c);
+        c.EndPoints.Clear();
+        foreach (var e in endpoints)
+        {
+            c.EndPoints.Add(e.Host, e.Port);
+        }
+
+        c.AbortOnConnectFail = false;
+        c.BacklogPolicy = BacklogPolicy.FailFast;
+        if (sentinel)
+        {
+            c.CommandMap = CommandMap.Sentinel;
+            c.ClientName = "haclient-sentinel";
+        }
+
+        if (!_options.Cluster)
+        {
+            c.TieBreaker = string.Empty;
+        }
+
         return c;
     }
 
-    private ConfigurationOptions SentinelConfig(HostEndpoint endpoint)
-    {
-        var c = BaseConfig();
-        c.EndPoints.Add(endpoint.Host, endpoint.Port);
-        c.CommandMap = CommandMap.Sentinel;
-        c.TieBreaker = string.Empty;
-        c.ClientName = "haclient-sentinel";
-        return c;
-    }
+    private ConfigurationOptions NodeConfig(HostEndpoint endpoint) => Configure(_options.Tls.Enabled, [endpoint], false);
 
+    private ConfigurationOptions SentinelConfig(HostEndpoint endpoint) => Configure(_options.Tls.Sentinels ?? _options.Tls.Enabled, [endpoint], true);
 
     IReadOnlyList<EndpointSnapshot> IEndpointStateSource.GetEndpointStates()
     {
-        if (_monitor is null)
+        var t = _routing.Current;
+        var result = new EndpointSnapshot[t.States.Length];
+        for (var i = 0; i < result.Length; i++)
         {
-            return [new EndpointSnapshot(_clusterNode!.Name, "cluster", null, _clusterNode.Circuit.State)];
-        }
-
-        var nodes = _monitor.Nodes;
-        var result = new EndpointSnapshot[nodes.Count];
-        for (var i = 0; i < nodes.Count; i++)
-        {
-            var n = nodes[i];
-            var role = ReferenceEquals(n, _monitor.Master) ? "master" : RedisMonitor.RoleName(n.State.Role);
-            result[i] = new EndpointSnapshot(n.Name, role, _monitor.LagSeconds(n), n.Circuit.State);
+            var role = _monitor is null ? "cluster" : RedisTopologyMonitor.RoleName(t.States[i].Role);
+            result[i] = new EndpointSnapshot(t.Links[i].Name, role, _monitor?.LagSeconds(i), t.Links[i].Circuit.State);
         }
 
         return result;

@@ -122,8 +122,14 @@ public sealed class LabTests
             Assert.Equal("Unhealthy", doc.RootElement.GetProperty("status").GetString());
             var redis = components.EnumerateArray().First(c => c.GetProperty("kind").GetString() == "redis");
             var master = redis.GetProperty("primary").GetString();
-            Assert.NotNull(master); // which node is master depends on earlier Redis drills
-            Assert.Equal("master", redis.GetProperty("hosts").EnumerateArray().Single(h => h.GetProperty("endpoint").GetString() == master).GetProperty("role").GetString());
+            Assert.NotNull(master); // which node is primary depends on earlier Redis drills
+            Assert.Equal("primary", redis.GetProperty("hosts").EnumerateArray().Single(h => h.GetProperty("endpoint").GetString() == master).GetProperty("role").GetString());
+            foreach (var h in redis.GetProperty("hosts").EnumerateArray().Where(h => h.GetProperty("role").GetString() != "unknown"))
+            {
+                // Redis health carries each node's probe age and probe time, as Postgres health does.
+                Assert.InRange(h.GetProperty("probeAgeMs").GetInt64(), 0, 10_000);
+                Assert.True(h.GetProperty("probeMs").GetDouble() >= 0);
+            }
         }
 
         Assert.DoesNotContain(Password, body, StringComparison.Ordinal);

@@ -30,6 +30,21 @@ public class OptionsValidationTests
     public void ValidOptionsPass() => Assert.Empty(Errors(Valid()));
 
     [Fact]
+    public void TlsFilesMustExistAndAreNamedBySettingOnly()
+    {
+        var o = Valid();
+        var missing = "/nonexistent/" + Secret + "/ca.pem";
+        o.Tls = new RedisTlsOptions { Enabled = true, CaCertificatePath = missing, ClientKeyPath = missing };
+        var errors = Errors(o);
+        Assert.Contains("Tls:CaCertificatePath: no such file.", errors);
+        Assert.Contains("Tls:ClientKeyPath: is set without Tls:ClientCertificatePath.", errors);
+        Assert.All(errors, e => Assert.DoesNotContain("/nonexistent/", e, StringComparison.Ordinal));
+
+        o.Tls = new RedisTlsOptions { Enabled = true, CaCertificatePath = typeof(OptionsValidationTests).Assembly.Location };
+        Assert.Empty(Errors(o));
+    }
+
+    [Fact]
     public void BadSentinelNamesItsIndex()
     {
         var o = Valid();

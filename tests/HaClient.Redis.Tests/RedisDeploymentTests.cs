@@ -13,27 +13,27 @@ public sealed class RedisDeploymentTests
     private static readonly TimeSpan Generous = TimeSpan.FromSeconds(20);
 
     [Fact]
-    public async Task DiscoversTheMasterThroughSentinels()
+    public async Task DiscoversThePrimaryThroughSentinels()
     {
         await using var d = RedisDeployment.Create(RedisLabFixture.SentinelOptions());
-        Assert.True(await d.WaitForMasterAsync(TimeSpan.FromSeconds(10)));
+        Assert.True(await d.WaitForPrimaryAsync(TimeSpan.FromSeconds(10)));
         var actual = await RedisLabFixture.ActualMasterAsync();
-        Assert.Equal($"127.0.0.1:{actual}", d.CurrentMaster);
+        Assert.Equal($"127.0.0.1:{actual}", d.CurrentPrimary);
     }
 
     [Fact]
-    public async Task DiscoversTheMasterFromPlainEndpoints()
+    public async Task DiscoversThePrimaryFromPlainEndpoints()
     {
         await using var d = RedisDeployment.Create(new RedisOptions { Endpoints = RedisLabFixture.NodePorts.Select(p => $"127.0.0.1:{p}").ToList() });
-        Assert.True(await d.WaitForMasterAsync(TimeSpan.FromSeconds(10)));
-        Assert.Equal($"127.0.0.1:{await RedisLabFixture.ActualMasterAsync()}", d.CurrentMaster);
+        Assert.True(await d.WaitForPrimaryAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal($"127.0.0.1:{await RedisLabFixture.ActualMasterAsync()}", d.CurrentPrimary);
     }
 
     [Fact]
-    public async Task WritesGoToTheMasterAndReadsToAReplicaWithinTheBound()
+    public async Task WritesGoToThePrimaryAndReadsToAReplicaWithinTheBound()
     {
         await using var d = RedisDeployment.Create(RedisLabFixture.SentinelOptions());
-        Assert.True(await d.WaitForMasterAsync(TimeSpan.FromSeconds(10)));
+        Assert.True(await d.WaitForPrimaryAsync(TimeSpan.FromSeconds(10)));
         var master = await RedisLabFixture.ActualMasterAsync();
         var key = "t:rw:" + Guid.NewGuid();
         var writtenOn = await d.ExecuteWriteAsync(async (db, _) =>
@@ -44,7 +44,11 @@ public sealed class RedisDeploymentTests
         Assert.Equal(master, writtenOn);
 
         // Replicas are known (learned from the master's ROLE) and within the lag bound.
-        await WaitUntilAsync(() => d.Topology.Nodes.Count(n => n.Role == RedisNodeRole.Replica && n.LagBytes <= d.Options.MaxLagBytes) == 2, Generous);
+        await WaitUntilAsync(() =>
+        {
+            var t = d.Topology;
+            return Enumerable.Range(0, t.Nodes.Count).Count(i => t.Nodes[i].Role == RedisNodeRole.Replica && t.GetLagBytes(i) <= d.Options.MaxLagBytes) == 2;
+        }, Generous);
         var ports = new HashSet<int>();
         for (var i = 0; i < 6; i++)
         {
@@ -59,20 +63,45 @@ public sealed class RedisDeploymentTests
     }
 
     [Fact]
-    public async Task AfterCrashMasterWritesResumeOnTheNewMaster()
+    public async Task AfterCrashPrimaryWritesResumeOnTheNewPrimaryAndOneFailoverIsTraced()
     {
-        await using var d = RedisDeployment.Create(RedisLabFixture.SentinelOptions());
+        // Every haclient.failover span of this deployment (its own name), from start-up on.
+        var name = "crash-" + Guid.NewGuid().ToString("N")[..8];
+        var failovers = new System.Collections.Concurrent.ConcurrentQueue<string?>();
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = s => s.Name == HaClient.Telemetry.HaClientTelemetry.Name,
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllData,
+            ActivityStopped = a =>
+            {
+                if (a.OperationName == HaClient.Telemetry.HaClientTelemetry.FailoverActivityName && (string?)a.GetTagItem("haclient.cluster") == name)
+                {
+                    failovers.Enqueue((string?)a.GetTagItem("haclient.endpoint"));
+                }
+            },
+        };
+        ActivitySource.AddActivityListener(listener);
+        await using var d = RedisDeployment.Create(RedisLabFixture.SentinelOptions(), name: name);
+        var changes = 0;
+        d.TopologyChanged += _ => Interlocked.Increment(ref changes);
         try
         {
-            Assert.True(await d.WaitForMasterAsync(TimeSpan.FromSeconds(10)));
+            Assert.True(await d.WaitForPrimaryAsync(TimeSpan.FromSeconds(10)));
             var old = await RedisLabFixture.ActualMasterAsync();
             await d.ExecuteWriteAsync((db, _) => db.StringSetAsync("t:crash:before", "1"));
+            Assert.Empty(failovers); // the first primary found at start-up is no failover
+            var version = d.Topology.Version;
+            var changesBefore = Volatile.Read(ref changes);
             await RedisLabFixture.RunAsync("redis crash-master", TimeSpan.FromSeconds(30));
             var sw = Stopwatch.StartNew();
             var port = await WriteUntilAsync(d, p => p != old, Generous);
             Assert.NotEqual(old, port);
             Assert.Equal("master", await RedisLabFixture.RoleAsync(port));
             Assert.True(sw.Elapsed < Generous, $"writes resumed after {sw.Elapsed}");
+            Assert.Equal($"127.0.0.1:{port}", d.CurrentPrimary);
+            Assert.True(await Lab.EventuallyAsync(() => Task.FromResult(failovers.Contains($"127.0.0.1:{port}")), TimeSpan.FromSeconds(5)), $"no haclient.failover span for the new primary: [{string.Join(", ", failovers)}]");
+            Assert.True(d.Topology.Version > version, "the topology version moves on with the failover");
+            Assert.True(Volatile.Read(ref changes) > changesBefore, "TopologyChanged is raised");
         }
         finally
         {
@@ -81,14 +110,14 @@ public sealed class RedisDeploymentTests
     }
 
     [Fact]
-    public async Task HangMasterNoCallOutlivesItsBudget()
+    public async Task HangPrimaryNoCallOutlivesItsBudget()
     {
         var budget = TimeSpan.FromSeconds(1);
         var margin = TimeSpan.FromSeconds(2); // generous: 2 cores under load stretch timers by hundreds of ms (the drills saw ~500 ms)
         await using var d = RedisDeployment.Create(RedisLabFixture.SentinelOptions(budget));
         try
         {
-            Assert.True(await d.WaitForMasterAsync(TimeSpan.FromSeconds(10)));
+            Assert.True(await d.WaitForPrimaryAsync(TimeSpan.FromSeconds(10)));
             var old = await RedisLabFixture.ActualMasterAsync();
             await RedisLabFixture.RunAsync("redis hang-master", TimeSpan.FromSeconds(30));
             var deadline = Stopwatch.StartNew();
@@ -121,7 +150,7 @@ public sealed class RedisDeploymentTests
             if (newMaster is null)
             {
                 var status = await RedisLabFixture.RunAsync("redis status", TimeSpan.FromSeconds(30));
-                Assert.Fail($"no write on a new master within {Generous}; client master {d.CurrentMaster}; topology {string.Join(", ", d.Topology.Nodes)}; lab:\n{status}");
+                Assert.Fail($"no write on a new master within {Generous}; client master {d.CurrentPrimary}; topology {string.Join(", ", d.Topology.Nodes)}; lab:\n{status}");
             }
 
             Assert.Equal("master", await RedisLabFixture.RoleAsync(newMaster.Value));
@@ -139,12 +168,12 @@ public sealed class RedisDeploymentTests
         await using var d = RedisDeployment.Create(RedisLabFixture.SentinelOptions());
         try
         {
-            Assert.True(await d.WaitForMasterAsync(TimeSpan.FromSeconds(10)));
+            Assert.True(await d.WaitForPrimaryAsync(TimeSpan.FromSeconds(10)));
             var old = await RedisLabFixture.ActualMasterAsync();
             await RedisLabFixture.RunAsync("redis failover", TimeSpan.FromSeconds(60));
             var port = await WriteUntilAsync(d, p => p != old, Generous);
             Assert.Equal("master", await RedisLabFixture.RoleAsync(port));
-            Assert.Equal($"127.0.0.1:{port}", d.CurrentMaster);
+            Assert.Equal($"127.0.0.1:{port}", d.CurrentPrimary);
         }
         finally
         {
@@ -159,8 +188,8 @@ public sealed class RedisDeploymentTests
         {
             await RedisLabFixture.RunAsync("redis kill-sentinel", TimeSpan.FromSeconds(30));
             await using var d = RedisDeployment.Create(RedisLabFixture.SentinelOptions());
-            Assert.True(await d.WaitForMasterAsync(TimeSpan.FromSeconds(10)));
-            Assert.Equal($"127.0.0.1:{await RedisLabFixture.ActualMasterAsync()}", d.CurrentMaster);
+            Assert.True(await d.WaitForPrimaryAsync(TimeSpan.FromSeconds(10)));
+            Assert.Equal($"127.0.0.1:{await RedisLabFixture.ActualMasterAsync()}", d.CurrentPrimary);
             await d.ExecuteWriteAsync((db, _) => db.StringSetAsync("t:sentinel", "1"));
         }
         finally
@@ -183,7 +212,7 @@ public sealed class RedisDeploymentTests
         await using var sp = services.BuildServiceProvider();
         var cache = sp.GetRequiredService<IDistributedCache>();
         Assert.IsType<HaRedisCache>(cache);
-        Assert.True(await sp.GetRequiredService<RedisDeployment>().WaitForMasterAsync(TimeSpan.FromSeconds(10)));
+        Assert.True(await sp.GetRequiredService<RedisDeployment>().WaitForPrimaryAsync(TimeSpan.FromSeconds(10)));
         var prefix = "t:sess:" + Guid.NewGuid().ToString("N")[..8] + ":";
         var entry = new DistributedCacheEntryOptions { SlidingExpiration = TimeSpan.FromMinutes(20) };
         try
@@ -202,9 +231,10 @@ public sealed class RedisDeploymentTests
                 if (v is null)
                 {
                     var d = sp.GetRequiredService<RedisDeployment>();
-                    var diag = string.Join("; ", d.Topology.Nodes.Select(n => $"{n.Endpoint} {n.Role} lag={n.LagBytes}"));
-                    var on = await d.ExecuteReadAsync(async (db, _) => $"{RedisLabFixture.Port(db)}:{await db.KeyExistsAsync("haclient:session:" + prefix + i)}", RedisReadPreference.MasterPreferred);
-                    Assert.Fail($"session {i} missing during the failover window; master {d.CurrentMaster}; {diag}; read on {on}");
+                    var t = d.Topology;
+                    var diag = string.Join("; ", t.Nodes.Select((n, j) => $"{n.Endpoint} {n.Role} of {n.ReplicaOf} lag={t.GetLagBytes(j)}"));
+                    var on = await d.ExecuteReadAsync(async (db, _) => $"{RedisLabFixture.Port(db)}:{await db.KeyExistsAsync("haclient:session:" + prefix + i)}", RedisReadPreference.PrimaryPreferred);
+                    Assert.Fail($"session {i} missing during the failover window; primary {d.CurrentPrimary}; {diag}; read on {on}");
                 }
                 Assert.Equal((byte)i, v[0]);
             }
@@ -243,7 +273,7 @@ public sealed class RedisDeploymentTests
         o.WaitReplicas = 3;
         o.WaitTimeout = TimeSpan.FromMilliseconds(200);
         await using var d = RedisDeployment.Create(o);
-        Assert.True(await d.WaitForMasterAsync(TimeSpan.FromSeconds(10)));
+        Assert.True(await d.WaitForPrimaryAsync(TimeSpan.FromSeconds(10)));
         var ex = await Assert.ThrowsAsync<ReplicationNotConfirmedException>(() => d.ExecuteWriteAsync((db, _) => db.StringSetAsync("t:durable-default", "1")));
         Assert.Equal(3, ex.Required);
         Assert.False(ex.IsSafeToRetry);
@@ -253,10 +283,46 @@ public sealed class RedisDeploymentTests
     }
 
     [Fact]
+    public async Task WithBothReplicasFrozenAPlainWriteThrowsReplicationNotConfirmedWithinTheBudget()
+    {
+        // WaitReplicas = 1 and both replicas frozen (SIGSTOP): WAIT 1 gets no acknowledgement, and a plain
+        // ExecuteWriteAsync (durability left out) must say so within the budget. Failed on the old code: the left-out
+        // durability was default(WriteDurability), (0, 0), so the write skipped WAIT and was acknowledged.
+        var budget = TimeSpan.FromSeconds(2);
+        var o = RedisLabFixture.SentinelOptions(budget);
+        o.WaitReplicas = 1;
+        o.WaitTimeout = TimeSpan.FromMilliseconds(500);
+        await using var d = RedisDeployment.Create(o);
+        Assert.True(await d.WaitForPrimaryAsync(TimeSpan.FromSeconds(10)));
+        Assert.True(await Lab.EventuallyAsync(
+            async () => (long)await d.ExecuteWriteAsync((db, _) => db.ExecuteAsync("WAIT", 2, 200), WriteDurability.None) == 2,
+            TimeSpan.FromSeconds(30), pollMs: 200), "both replicas acknowledge");
+        Assert.True(await d.ExecuteWriteAsync((db, _) => db.StringSetAsync("t:frozen-replicas", "0")));
+        try
+        {
+            await RedisLabFixture.RunAsync("redis hang-replicas", TimeSpan.FromSeconds(30));
+            var started = Stopwatch.GetTimestamp();
+            var ex = await Assert.ThrowsAsync<ReplicationNotConfirmedException>(() => d.ExecuteWriteAsync((db, _) => db.StringSetAsync("t:frozen-replicas", "1")));
+            var took = Stopwatch.GetElapsedTime(started);
+            Assert.Equal(1, ex.Required);
+            Assert.Equal(0, ex.Acknowledged);
+            Assert.InRange(took, o.WaitTimeout - TimeSpan.FromMilliseconds(50), budget);
+
+            // The write was applied on the primary: only its replication is unconfirmed.
+            Assert.Equal("1", (string?)await d.ExecuteReadAsync((db, _) => db.StringGetAsync("t:frozen-replicas"), RedisReadPreference.Primary));
+        }
+        finally
+        {
+            await RedisLabFixture.RunAsync("redis resume", TimeSpan.FromSeconds(30));
+            await RedisLabFixture.RestoreAsync();
+        }
+    }
+
+    [Fact]
     public async Task ASessionWriteThatCannotBeStoredThrows()
     {
         await using var d = RedisDeployment.Create(RedisLabFixture.SentinelOptions());
-        Assert.True(await d.WaitForMasterAsync(TimeSpan.FromSeconds(10)));
+        Assert.True(await d.WaitForPrimaryAsync(TimeSpan.FromSeconds(10)));
 
         // Three replicas required, two exist: WAIT cannot be satisfied, and the caller is told. (Both replicas must
         // acknowledge first: right after an earlier test's failover one may still be resyncing, and WAIT counts only
@@ -279,7 +345,7 @@ public sealed class RedisDeploymentTests
     public async Task SlidingExpirationIsHonouredWithoutWritesOnRead()
     {
         await using var d = RedisDeployment.Create(RedisLabFixture.SentinelOptions());
-        Assert.True(await d.WaitForMasterAsync(TimeSpan.FromSeconds(10)));
+        Assert.True(await d.WaitForPrimaryAsync(TimeSpan.FromSeconds(10)));
         var cache = new HaRedisCache(d);
         var key = "t:slide:" + Guid.NewGuid();
         // A 4 s window with second-sized margins: a loaded 2-core CI machine stretches short delays.
@@ -322,7 +388,7 @@ public sealed class RedisDeploymentTests
             await Task.Delay(20);
         }
 
-        throw new TimeoutException($"no acceptable write within {bound}; master {d.CurrentMaster}");
+        throw new TimeoutException($"no acceptable write within {bound}; primary {d.CurrentPrimary}");
     }
 
     private static Task WaitUntilAsync(Func<bool> condition, TimeSpan bound) => WaitUntilAsync(() => Task.FromResult(condition()), bound);

@@ -380,7 +380,7 @@ public static class RedisDrill
                 WaitReplicas = args.Sync ? 1 : 0,
                 WaitTimeout = TimeSpan.FromMilliseconds(Math.Min(500, args.BudgetMs / 2)),
             }, loggerFactory, "drill");
-            if (!await deployment.WaitForMasterAsync(TimeSpan.FromSeconds(10))) throw new InvalidOperationException("no master found");
+            if (!await deployment.WaitForPrimaryAsync(TimeSpan.FromSeconds(10))) throw new InvalidOperationException("no master found");
             return new HaClientClient(deployment, loggerFactory, run, args);
         }
 

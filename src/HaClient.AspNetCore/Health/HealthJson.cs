@@ -53,5 +53,19 @@ internal static class HealthJson
         _ => Isolated,
     };
 
+    /// <summary>Writes <c>probeAgeMs</c> and <c>probeMs</c> of an endpoint's last probe (both null before the first).</summary>
+    public static void WriteProbe(Utf8JsonWriter writer, bool probed, DateTimeOffset probedAt, TimeSpan duration, DateTimeOffset now)
+    {
+        if (!probed)
+        {
+            writer.WriteNull(ProbeAgeMs);
+            writer.WriteNull(ProbeMs);
+            return;
+        }
+
+        writer.WriteNumber(ProbeAgeMs, (long)Math.Max(0, (now - probedAt).TotalMilliseconds));
+        writer.WriteNumber(ProbeMs, Math.Round(duration.TotalMilliseconds, 1));
+    }
+
     public static HealthStatus Worst(HealthStatus a, HealthStatus b) => a < b ? a : b;
 }

@@ -132,16 +132,7 @@ internal sealed class PostgresComponentHealth : ComponentHealth
             var pool = _cluster.GetPoolUse(i);
             writer.WriteNumber(HealthJson.InFlight, pool.InFlight);
             writer.WriteNumber(HealthJson.MaxConnections, pool.MaxConnections);
-            if (h.Role == PostgresRole.Unknown)
-            {
-                writer.WriteNull(HealthJson.ProbeAgeMs);
-                writer.WriteNull(HealthJson.ProbeMs);
-            }
-            else
-            {
-                writer.WriteNumber(HealthJson.ProbeAgeMs, (long)Math.Max(0, (now - h.ProbedAt).TotalMilliseconds));
-                writer.WriteNumber(HealthJson.ProbeMs, Math.Round(h.ProbeDuration.TotalMilliseconds, 1));
-            }
+            HealthJson.WriteProbe(writer, h.Role != PostgresRole.Unknown, h.ProbedAt, h.ProbeDuration, now);
 
             writer.WriteString(HealthJson.Error, h.Error);
             writer.WriteEndObject();

@@ -11,7 +11,7 @@ internal sealed class RedisComponentHealth : ComponentHealth
     private static readonly JsonEncodedText KindText = JsonEncodedText.Encode("redis");
     private static readonly JsonEncodedText[] RoleTexts =
     [
-        JsonEncodedText.Encode("unknown"), JsonEncodedText.Encode("master"), JsonEncodedText.Encode("replica"), JsonEncodedText.Encode("down"),
+        JsonEncodedText.Encode("unknown"), JsonEncodedText.Encode("primary"), JsonEncodedText.Encode("replica"), JsonEncodedText.Encode("down"),
     ];
 
     private readonly RedisDeployment _deployment;
@@ -26,22 +26,28 @@ internal sealed class RedisComponentHealth : ComponentHealth
         var topology = _deployment.Topology;
         if (_deployment.Options.Cluster)
         {
-            var breaker = topology.Nodes.Count > 0 ? topology.Nodes[0].Breaker : CircuitState.Closed;
+            var breaker = topology.Nodes.Count > 0 ? _deployment.GetCircuitState(0) : CircuitState.Closed;
             return breaker == CircuitState.Closed
                 ? new ComponentStatus(HealthStatus.Healthy, true, null, topology)
                 : new ComponentStatus(HealthStatus.Degraded, true, "the cluster connection's circuit breaker is not closed", topology);
         }
 
         var reachable = 0;
-        var masters = 0;
+        var primaries = 0;
         string? issue = null;
-        foreach (var n in topology.Nodes)
+        for (var i = 0; i < topology.Nodes.Count; i++)
         {
+            var n = topology.Nodes[i];
             switch (n.Role)
             {
-                case RedisNodeRole.Master or RedisNodeRole.Replica:
+                case RedisNodeRole.Primary or RedisNodeRole.Replica:
                     reachable++;
-                    masters += n.Role == RedisNodeRole.Master ? 1 : 0;
+                    primaries += n.Role == RedisNodeRole.Primary ? 1 : 0;
+                    if (now - n.ProbedAt > options.MaxProbeAge)
+                    {
+                        issue ??= "a node's last probe is stale";
+                    }
+
                     break;
                 case RedisNodeRole.Down:
                     issue ??= "a node is down";
@@ -51,7 +57,7 @@ internal sealed class RedisComponentHealth : ComponentHealth
                     break;
             }
 
-            if (n.Breaker != CircuitState.Closed)
+            if (_deployment.GetCircuitState(i) != CircuitState.Closed)
             {
                 issue ??= "a node's circuit breaker is not closed";
             }
@@ -62,14 +68,14 @@ internal sealed class RedisComponentHealth : ComponentHealth
             return new ComponentStatus(HealthStatus.Unhealthy, false, issue ?? "no node is reachable", topology);
         }
 
-        if (topology.Master is null)
+        if (topology.PrimaryIndex < 0)
         {
-            return new ComponentStatus(HealthStatus.Degraded, false, "no master is verified (reads only)", topology);
+            return new ComponentStatus(HealthStatus.Degraded, false, "no primary is verified (reads only)", topology);
         }
 
-        if (masters > 1)
+        if (primaries > 1)
         {
-            issue = "more than one node reports master (a failover is converging)";
+            issue = "more than one node reports primary (a failover is converging)";
         }
 
         return issue is null ? new ComponentStatus(HealthStatus.Healthy, true, null, topology) : new ComponentStatus(HealthStatus.Degraded, true, issue, topology);
@@ -84,14 +90,16 @@ internal sealed class RedisComponentHealth : ComponentHealth
         writer.WriteString(HealthJson.Status, HealthJson.StatusText(status.Status));
         writer.WriteBoolean(HealthJson.Ready, status.Ready);
         writer.WriteString(HealthJson.Reason, status.Reason);
-        writer.WriteString(HealthJson.Primary, topology.Master);
+        writer.WriteString(HealthJson.Primary, topology.Primary?.Endpoint.ToString());
+        writer.WriteNumber(HealthJson.TopologyVersion, topology.Version);
         writer.WriteStartArray(HealthJson.Hosts);
-        foreach (var n in topology.Nodes)
+        for (var i = 0; i < topology.Nodes.Count; i++)
         {
+            var n = topology.Nodes[i];
             writer.WriteStartObject();
-            writer.WriteString(HealthJson.Endpoint, n.Endpoint);
+            writer.WriteString(HealthJson.Endpoint, n.Endpoint.ToString());
             writer.WriteString(HealthJson.Role, RoleTexts[Math.Clamp((int)n.Role, 0, RoleTexts.Length - 1)]);
-            if (n.LagBytes is { } lag)
+            if (topology.GetLagBytes(i) is { } lag)
             {
                 writer.WriteNumber(HealthJson.LagBytes, lag);
             }
@@ -100,7 +108,10 @@ internal sealed class RedisComponentHealth : ComponentHealth
                 writer.WriteNull(HealthJson.LagBytes);
             }
 
-            writer.WriteString(HealthJson.Breaker, HealthJson.BreakerText(n.Breaker));
+            writer.WriteString(HealthJson.Breaker, HealthJson.BreakerText(_deployment.GetCircuitState(i)));
+            HealthJson.WriteProbe(writer, n.Role != RedisNodeRole.Unknown, n.ProbedAt, n.ProbeDuration, now);
+
+            writer.WriteString(HealthJson.Error, n.Error);
             writer.WriteEndObject();
         }
 

@@ -9,12 +9,12 @@ namespace HaClient.Redis.Caching;
 /// An <see cref="IDistributedCache"/> (ASP.NET Core session store) on a <see cref="RedisDeployment"/>:
 /// <list type="bullet">
 /// <item>Each entry is a hash (<c>data</c>, <c>absexp</c>, <c>sldexp</c>, <c>touched</c>, all times Unix ms) with a Redis TTL.</item>
-/// <item>Reads are one <c>HMGET</c> and never write: served by the master, or by a replica within the lag bound while the
-/// master is unavailable (a failover window does not reset sessions). Expiry is checked from the metadata.</item>
+/// <item>Reads are one <c>HMGET</c> and never write: served by the primary, or by a replica within the lag bound while the
+/// primary is unavailable (a failover window does not reset sessions). Expiry is checked from the metadata.</item>
 /// <item>Sliding expiration is refreshed lazily: <see cref="RefreshAsync"/> (and every write) moves the expiry only when a
 /// quarter of the sliding window has passed since the last refresh; the TTL set is the window plus that quarter, so an
 /// entry never expires earlier than its sliding window after the last access, and at most 25% later.</item>
-/// <item>Writes go to the master through <see cref="RedisDeployment.ExecuteWriteAsync{T}(Func{IDatabase, CancellationToken, Task{T}}, WriteDurability?, CancellationToken)"/>
+/// <item>Writes go to the primary through <see cref="RedisDeployment.ExecuteWriteAsync{T}(Func{IDatabase, CancellationToken, Task{T}}, WriteDurability?, CancellationToken)"/>
 /// with the configured durability (<c>WAIT</c>). A write that cannot be stored throws (<see cref="NoEligibleEndpointException"/>,
 /// <see cref="WriteOutcomeUnknownException"/>, <see cref="ReplicationNotConfirmedException"/>); it is never dropped silently.</item>
 /// </list>
@@ -70,7 +70,7 @@ public sealed class HaRedisCache : IDistributedCache
         {
             var values = await _deployment.ExecuteReadAsync(
                 (db, _) => db.HashGetAsync(Key(key), Fields),
-                RedisReadPreference.MasterPreferred,
+                RedisReadPreference.PrimaryPreferred,
                 token).ConfigureAwait(false);
             var data = Decode(values, NowMs());
             Count("get", data is null ? "miss" : "hit");
@@ -144,7 +144,7 @@ public sealed class HaRedisCache : IDistributedCache
     public byte[]? Get(string key)
     {
         ArgumentNullException.ThrowIfNull(key);
-        var values = SyncDatabase(RedisReadPreference.MasterPreferred).HashGet(Key(key), Fields);
+        var values = SyncDatabase(RedisReadPreference.PrimaryPreferred).HashGet(Key(key), Fields);
         var data = Decode(values, NowMs());
         Count("get", data is null ? "miss" : "hit");
         return data;
@@ -200,7 +200,7 @@ public sealed class HaRedisCache : IDistributedCache
             var acked = (long)db.Execute("WAIT", d.Replicas, (long)d.Timeout.TotalMilliseconds);
             if (acked < d.Replicas)
             {
-                throw new ReplicationNotConfirmedException(db.Multiplexer.GetEndPoints()[0].ToString() ?? "master", d.Replicas, acked, d.Timeout);
+                throw new ReplicationNotConfirmedException(db.Multiplexer.GetEndPoints()[0].ToString() ?? "primary", d.Replicas, acked, d.Timeout);
             }
         }
     }

@@ -5,8 +5,8 @@ namespace HaClient.Redis;
 
 /// <summary>
 /// Settings of one Redis deployment. Set exactly one way to find the nodes: <see cref="Sentinels"/> with
-/// <see cref="ServiceName"/> (Sentinel-managed master and replicas), <see cref="Endpoints"/> (a plain master/replica set,
-/// the master found by <c>ROLE</c>), or <see cref="Endpoints"/> with <see cref="Cluster"/> (Redis Cluster, handled by
+/// <see cref="ServiceName"/> (Sentinel-managed primary and replicas), <see cref="Endpoints"/> (a plain primary/replica set,
+/// the primary found by <c>ROLE</c>), or <see cref="Endpoints"/> with <see cref="Cluster"/> (Redis Cluster, handled by
 /// StackExchange.Redis's own cluster support).
 /// </summary>
 public sealed class RedisOptions
@@ -14,10 +14,10 @@ public sealed class RedisOptions
     /// <summary>Sentinel addresses as <c>host:port</c> (port defaults to 26379).</summary>
     public IList<string> Sentinels { get; set; } = new List<string>();
 
-    /// <summary>The master name the Sentinels monitor (<c>sentinel monitor &lt;name&gt; ...</c>). Required with <see cref="Sentinels"/>.</summary>
+    /// <summary>The name the Sentinels monitor the primary under (<c>sentinel monitor &lt;name&gt; ...</c>). Required with <see cref="Sentinels"/>.</summary>
     public string? ServiceName { get; set; }
 
-    /// <summary>Redis node addresses as <c>host:port</c> (port defaults to 6379): the master and replicas, or cluster seeds.</summary>
+    /// <summary>Redis node addresses as <c>host:port</c> (port defaults to 6379): the primary and replicas, or cluster seeds.</summary>
     public IList<string> Endpoints { get; set; } = new List<string>();
 
     /// <summary>Whether <see cref="Endpoints"/> are Redis Cluster seed nodes. Default <see langword="false"/>.</summary>
@@ -29,12 +29,12 @@ public sealed class RedisOptions
     /// <summary>The password for the data nodes (and the Sentinels), if any. Never logged, never in exception messages.</summary>
     public string? Password { get; set; }
 
-    /// <summary>How often the Sentinels and every node's <c>ROLE</c> are polled while the master is healthy (pub/sub
+    /// <summary>How often the Sentinels and every node's <c>ROLE</c> are polled while the primary is healthy (pub/sub
     /// <c>+switch-master</c> notifications arrive in between). Default 1 s.</summary>
     [Range(typeof(TimeSpan), "00:00:00.010", "00:10:00", ErrorMessage = "ProbeInterval must be between 10 ms and 10 minutes.")]
     public TimeSpan ProbeInterval { get; set; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>How often they are polled while no master is known (a failover is under way). Default 20 ms.</summary>
+    /// <summary>How often they are polled while no primary is known (a failover is under way). Default 20 ms.</summary>
     [Range(typeof(TimeSpan), "00:00:00.005", "00:01:00", ErrorMessage = "FailoverProbeInterval must be between 5 ms and 1 minute.")]
     public TimeSpan FailoverProbeInterval { get; set; } = TimeSpan.FromMilliseconds(20);
 
@@ -46,21 +46,34 @@ public sealed class RedisOptions
     [Range(typeof(TimeSpan), "00:00:00.050", "00:01:00", ErrorMessage = "ConnectTimeout must be between 50 ms and 1 minute.")]
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>The most a replica may be behind the master, in bytes of replication offset, and still serve reads.
+    /// <summary>The most a replica may be behind its primary, in bytes of replication offset, and still serve reads.
     /// Default 1 MiB. 0 means only fully caught-up replicas.</summary>
     [Range(0L, long.MaxValue, ErrorMessage = "MaxLagBytes must be a non-negative number of bytes.")]
     public long MaxLagBytes { get; set; } = 1024 * 1024;
 
     /// <summary>
-    /// Whether, while the Sentinels still name a lost master, to follow a replica of that master that reports itself
-    /// promoted (<c>ROLE</c> changed from slave to master with no restart in between, and exactly one such node). Sentinel
+    /// Whether, while the Sentinels still name a lost primary, to follow a replica of that primary that reports itself
+    /// promoted (<c>ROLE</c> changed from slave to master (primary) with no restart in between, and exactly one such node). Sentinel
     /// announces <c>+switch-master</c> only after reconfiguring the other replicas, about a second after the promotion;
     /// this follows the promotion itself. Default <see langword="true"/>.
     /// </summary>
     public bool FollowPromotedReplica { get; set; } = true;
 
-    /// <summary>Whether reads go to the master when no replica qualifies. Default <see langword="true"/>.</summary>
-    public bool FallbackToMaster { get; set; } = true;
+    /// <summary>Whether reads go to the primary when no replica qualifies. Default <see langword="true"/>.</summary>
+    public bool FallbackToPrimary { get; set; } = true;
+
+    /// <summary>TLS to the nodes and the Sentinels.</summary>
+    [Required]
+    public RedisTlsOptions Tls { get; set; } = new();
+
+    /// <summary>
+    /// A hook into every StackExchange.Redis <c>ConfigurationOptions</c> HaClient builds (each node's, each Sentinel's,
+    /// the cluster's), run after HaClient's own settings, TLS included: a certificate validation callback, a credential
+    /// provider, protocol settings. HaClient then restores what it depends on: the one endpoint of each connection, the
+    /// Sentinel command map, <c>AbortOnConnectFail = false</c> and <c>BacklogPolicy.FailFast</c>. Code only (not bound
+    /// from configuration).
+    /// </summary>
+    public Action<StackExchange.Redis.ConfigurationOptions>? ConfigureOptions { get; set; }
 
     /// <summary>Operation budget and per-node circuit breaker.</summary>
     [Required]

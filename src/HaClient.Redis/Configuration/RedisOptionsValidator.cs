@@ -76,12 +76,36 @@ public sealed class RedisOptionsValidator : IValidateOptions<RedisOptions>
             errors.Add("Password: must not contain line breaks.");
         }
 
+        ValidateTls(options.Tls, errors);
         if (errors.Count > 0)
         {
             return null;
         }
 
         return new ResolvedRedisSettings(sentinels, endpoints);
+    }
+
+    private static void ValidateTls(RedisTlsOptions? tls, List<string> errors)
+    {
+        if (tls is null)
+        {
+            errors.Add("Tls: must not be null.");
+            return;
+        }
+
+        if (tls.ClientKeyPath is not null && tls.ClientCertificatePath is null)
+        {
+            errors.Add("Tls:ClientKeyPath: is set without Tls:ClientCertificatePath.");
+        }
+
+        // The paths are named by setting only: a file name may say more than it should.
+        foreach (var (setting, path) in new[] { ("CaCertificatePath", tls.CaCertificatePath), ("ClientCertificatePath", tls.ClientCertificatePath), ("ClientKeyPath", tls.ClientKeyPath) })
+        {
+            if (path is not null && !File.Exists(path))
+            {
+                errors.Add($"Tls:{setting}: no such file.");
+            }
+        }
     }
 
     private static List<HostEndpoint> Parse(IList<string>? list, string setting, int defaultPort, List<string> errors)

@@ -3,80 +3,72 @@ using StackExchange.Redis;
 
 namespace HaClient.Redis;
 
-/// <summary>The deployment as the failover engine sees it: the master and the replicas within the offset bound, from
-/// the monitor's latest state (or the one cluster-mode node), and the monitor as the place failures are reported to.</summary>
-internal sealed class RedisFailoverTopology(RedisMonitor? monitor, RedisNode? clusterNode, RedisOptions options, TimeProvider time)
-    : IFailoverTopology<RedisNode, RedisReadPreference>
+/// <summary>The deployment as the failover engine sees it: <see cref="RedisRouter"/> over the monitor's latest
+/// published topology (or the one cluster-mode node), and the monitor as the place failures are reported to.</summary>
+internal sealed class RedisFailoverTopology : IFailoverTopology<RedisNode, RedisReadPreference>
 {
+    private readonly RedisTopologyMonitor? _monitor;
+    private readonly RedisTopology? _cluster;
+    private readonly RedisOptions _options;
+    private readonly TimeProvider _time;
     private int _rotation;
 
+    public RedisFailoverTopology(RedisTopologyMonitor? monitor, RedisNode? clusterNode, RedisOptions options, TimeProvider time)
+    {
+        _monitor = monitor;
+        _options = options;
+        _time = time;
+        if (clusterNode is not null)
+        {
+            // Redis Cluster: StackExchange.Redis routes by slot behind the one multiplexer; it stands as the primary.
+            var state = new RedisNodeState(clusterNode.Endpoint, RedisNodeRole.Primary, -1, null, null, 0, default, TimeSpan.Zero, null);
+            _cluster = new RedisTopology(0, [clusterNode], [state], 0, -1, -1);
+        }
+    }
+
+    /// <summary>The topology routed over.</summary>
+    public RedisTopology Current => _cluster ?? _monitor!.Topology;
+
     // Cluster mode has no monitor: re-check at the failover probe interval.
-    public Task Changed => monitor?.Changed ?? Task.Delay(options.FailoverProbeInterval, time);
+    public Task Changed => _monitor?.Changed ?? Task.Delay(_options.FailoverProbeInterval, _time);
 
     public RedisNode? SelectWriter()
     {
-        var m = clusterNode ?? monitor!.Master;
-        return m is not null && m.Multiplexer is not null && m.Circuit.IsAvailable ? m : null;
+        var t = Current;
+        return RedisRouter.SelectPrimary(t) is var i and >= 0 ? t.Links[i] : null;
     }
 
     public RedisNode? SelectReader(RedisReadPreference intent, RedisNode? exclude)
     {
-        if (clusterNode is not null || intent == RedisReadPreference.Master)
-        {
-            var m = SelectWriter();
-            return ReferenceEquals(m, exclude) ? null : m;
-        }
-
-        if (intent == RedisReadPreference.MasterPreferred && SelectWriter() is { } preferred && !ReferenceEquals(preferred, exclude))
-        {
-            return preferred;
-        }
-
-        var nodes = monitor!.Nodes;
-        var master = monitor.Master;
-        var rotation = Interlocked.Increment(ref _rotation);
-        for (var i = 0; i < nodes.Count; i++)
-        {
-            var n = nodes[(int)((uint)(rotation + i) % (uint)nodes.Count)];
-            if (ReferenceEquals(n, exclude) || ReferenceEquals(n, master) || n.State.Role != RedisNodeRole.Replica
-                || n.Multiplexer is null || !n.Circuit.IsAvailable)
-            {
-                continue;
-            }
-
-            if (monitor.LagBytes(n) is { } lag && lag <= options.MaxLagBytes)
-            {
-                return n;
-            }
-        }
-
-        if (options.FallbackToMaster && master is not null && !ReferenceEquals(master, exclude) && master.Multiplexer is not null && master.Circuit.IsAvailable)
-        {
-            return master;
-        }
-
-        return null;
+        var t = Current;
+        var excluded = exclude is null ? -1 : Array.IndexOf(t.Links, exclude);
+        var i = RedisRouter.SelectReader(t, intent, _options.MaxLagBytes, _options.FallbackToPrimary, excluded, Interlocked.Increment(ref _rotation));
+        return i >= 0 ? t.Links[i] : null;
     }
 
-    public bool IsPrimary(RedisNode endpoint) => monitor is null || ReferenceEquals(endpoint, monitor.Master);
+    public bool IsPrimary(RedisNode endpoint)
+    {
+        var t = Current;
+        return t.PrimaryIndex >= 0 && ReferenceEquals(t.Links[t.PrimaryIndex], endpoint);
+    }
 
     public string NameOf(RedisNode endpoint) => endpoint.Name;
 
-    public void RequestProbe() => monitor?.RequestProbe();
+    public void RequestProbe() => _monitor?.RequestProbe();
 
-    public void ReportNotPrimary(RedisNode endpoint) => monitor?.ReportMasterFailure(endpoint, "READONLY reply");
+    public void ReportNotPrimary(RedisNode endpoint) => _monitor?.ReportPrimaryFailure(endpoint, "READONLY reply");
 
-    /// <summary>A broken connection to the master makes the monitor re-verify the master at once; any other endpoint
+    /// <summary>A broken connection to the primary makes the monitor re-verify the primary at once; any other endpoint
     /// failure wakes its probes.</summary>
     public void ReportEndpointFailure(RedisNode endpoint, Exception failure)
     {
         if (failure is RedisConnectionException or NodeNotConnectedException or Polly.CircuitBreaker.BrokenCircuitException)
         {
-            monitor?.ReportMasterFailure(endpoint, failure.GetType().Name);
+            _monitor?.ReportPrimaryFailure(endpoint, failure.GetType().Name);
         }
         else
         {
-            monitor?.RequestProbe();
+            _monitor?.RequestProbe();
         }
     }
 

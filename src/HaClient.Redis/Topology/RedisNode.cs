@@ -1,42 +1,12 @@
-using System.Diagnostics;
 using HaClient.Resilience;
 using StackExchange.Redis;
 
 namespace HaClient.Redis;
 
-/// <summary>The role of a Redis node, as last probed with <c>ROLE</c>.</summary>
-public enum RedisNodeRole
-{
-    /// <summary>Not probed yet.</summary>
-    Unknown,
-
-    /// <summary>The node answered <c>master</c>.</summary>
-    Master,
-
-    /// <summary>The node answered <c>slave</c>.</summary>
-    Replica,
-
-    /// <summary>The last probe failed or timed out.</summary>
-    Down,
-}
-
-/// <summary>One probe result. Offsets are replication offsets (bytes).</summary>
-internal sealed record NodeState(RedisNodeRole Role, long Offset, long ProbedAt, string? LinkState, IReadOnlyList<HostEndpoint> Replicas, string? Error)
-{
-    public static readonly NodeState Initial = new(RedisNodeRole.Unknown, -1, 0, null, [], null);
-
-    /// <summary>For a replica: the master it replicates from.</summary>
-    public HostEndpoint? MasterOf { get; init; }
-
-    /// <summary>For a master seen as a replica of this master in the probe just before (promoted with no restart in between).</summary>
-    public HostEndpoint? PromotedFrom { get; init; }
-
-    public bool Reachable => Role is RedisNodeRole.Master or RedisNodeRole.Replica;
-}
-
 /// <summary>
 /// One Redis node: its StackExchange.Redis multiplexer (a single endpoint, so a failover never leaves a stale
-/// multiplexer that still believes in the old topology), its circuit and its last probe.
+/// multiplexer that still believes in the old topology) and its circuit. Its probed state lives in the published
+/// <see cref="RedisTopology"/>.
 /// </summary>
 internal sealed class RedisNode
 {
@@ -44,7 +14,6 @@ internal sealed class RedisNode
     private readonly Lock _gate = new();
     private Task<ConnectionMultiplexer>? _connecting;
     private volatile ConnectionMultiplexer? _mux;
-    private volatile NodeState _state = NodeState.Initial;
 
     public RedisNode(HostEndpoint endpoint, EndpointCircuit circuit, Func<HostEndpoint, ConfigurationOptions> configure)
     {
@@ -66,14 +35,9 @@ internal sealed class RedisNode
     /// <summary>The multiplexer once connected (null before the first connect or after a reset).</summary>
     public ConnectionMultiplexer? Multiplexer => _mux;
 
-    public NodeState State
-    {
-        get => _state;
-        set => _state = value;
-    }
-
-    /// <summary>The probe in flight, so a frozen node never has more than one probe waiting on it.</summary>
-    public Task<NodeState>? Probe { get; set; }
+    /// <summary>The probe in flight, so a frozen node never has more than one probe waiting on it (set by the role
+    /// prober under this node's lock).</summary>
+    public Task<RedisNodeState>? Probe { get; set; }
 
     /// <summary>The multiplexer, connecting it on first use. With <c>AbortOnConnectFail=false</c> this completes after at
     /// most the connect timeout even when the node is down; the multiplexer then reconnects by itself.</summary>
@@ -118,6 +82,42 @@ internal sealed class RedisNode
                 _connecting = null;
             }
         }
+    }
+
+    /// <summary>Makes sure the multiplexer sees the node as a primary before writes are routed to it: it may still believe
+    /// the node is a replica (it was one when it connected), so it re-reads the role, or reconnects. Every step is bounded
+    /// by <paramref name="timeout"/>. Returns why it could not, or null.</summary>
+    public async Task<string?> EnsurePrimaryViewAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource();
+        try
+        {
+            var mux = await Budget.WithinAsync(GetMultiplexerAsync(), timeout, cts, CancellationToken.None).ConfigureAwait(false);
+            if (!IsReplicaView(mux))
+            {
+                return null;
+            }
+
+            await Budget.WithinAsync(mux.ConfigureAsync(), timeout, cts, CancellationToken.None).ConfigureAwait(false);
+            if (!IsReplicaView(mux))
+            {
+                return null;
+            }
+
+            ResetConnection();
+            mux = await Budget.WithinAsync(GetMultiplexerAsync(), timeout, cts, CancellationToken.None).ConfigureAwait(false);
+            return IsReplicaView(mux) ? "its connection still reports a replica" : null;
+        }
+        catch (Exception e)
+        {
+            return e.GetType().Name;
+        }
+    }
+
+    private static bool IsReplicaView(ConnectionMultiplexer mux)
+    {
+        var servers = mux.GetServers();
+        return servers.Length == 0 || !servers[0].IsConnected || servers[0].IsReplica;
     }
 
     /// <summary>Drops every connection to the node (an old master): commands still queued fail at once; the next use

@@ -1,30 +1,61 @@
-using Polly.CircuitBreaker;
-
 namespace HaClient.Redis;
 
-/// <summary>A snapshot of the deployment as the monitor sees it. Never holds credentials.</summary>
-/// <param name="Master">The master writes go to (host:port), or <see langword="null"/> while none is verified.</param>
-/// <param name="Nodes">Every known node.</param>
-public sealed record RedisTopology(string? Master, IReadOnlyList<RedisNodeStatus> Nodes);
-
-/// <summary>One node in a <see cref="RedisTopology"/>.</summary>
-/// <param name="Endpoint">host:port.</param>
-/// <param name="Role">The role last probed.</param>
-/// <param name="LagBytes">Replication offset behind the master (replicas), when known.</param>
-/// <param name="Breaker">The node's circuit state.</param>
-public sealed record RedisNodeStatus(string Endpoint, RedisNodeRole Role, long? LagBytes, CircuitState Breaker);
-
-/// <summary>Where a read may go.</summary>
-public enum RedisReadPreference
+/// <summary>An immutable view of the deployment: every node's last probe and the primary chosen from them. Never holds
+/// credentials.</summary>
+public sealed class RedisTopology
 {
-    /// <summary>A replica within <see cref="RedisOptions.MaxLagBytes"/>; the master when none qualifies (if
-    /// <see cref="RedisOptions.FallbackToMaster"/>).</summary>
-    ReplicaPreferred,
+    internal RedisTopology(long version, RedisNode[] nodes, RedisNodeState[] states, int primaryIndex, int referenceIndex, long referenceOffset)
+    {
+        Version = version;
+        Links = nodes;
+        States = states;
+        PrimaryIndex = primaryIndex;
+        ReferenceIndex = referenceIndex;
+        ReferenceOffset = referenceOffset;
+    }
 
-    /// <summary>Only the master (read-your-writes).</summary>
-    Master,
+    internal static readonly RedisTopology Empty = new(0, [], [], -1, -1, -1);
 
-    /// <summary>The master while it is available; during a failover window (no master verified, or its circuit open)
-    /// a replica within <see cref="RedisOptions.MaxLagBytes"/> of the last known master offset, without waiting.</summary>
-    MasterPreferred,
+    /// <summary>Increases with every change of the chosen primary or of any node's role.</summary>
+    public long Version { get; }
+
+    /// <summary>Every known node, in the order they became known (configured first, then discovered).</summary>
+    public IReadOnlyList<RedisNodeState> Nodes => States;
+
+    /// <summary>The index in <see cref="Nodes"/> of the node writes go to, or -1 while none is verified.</summary>
+    public int PrimaryIndex { get; }
+
+    /// <summary>The node writes go to, if any.</summary>
+    public RedisNodeState? Primary => PrimaryIndex >= 0 ? States[PrimaryIndex] : null;
+
+    /// <summary>How many bytes of replication offset the node at <paramref name="index"/> is behind the primary (or,
+    /// while none is verified, the last one), as last probed: 0 for the primary, null when unknown or when the node
+    /// does not replicate from that primary.</summary>
+    public long? GetLagBytes(int index)
+    {
+        var s = States[index];
+        if (index == ReferenceIndex && s.Role == RedisNodeRole.Primary)
+        {
+            return 0;
+        }
+
+        if (s.Role != RedisNodeRole.Replica || s.ReplicationOffset < 0 || ReferenceOffset < 0 || ReferenceIndex < 0
+            || s.ReplicaOf != States[ReferenceIndex].Endpoint)
+        {
+            return null;
+        }
+
+        return Math.Max(0, ReferenceOffset - s.ReplicationOffset);
+    }
+
+    /// <summary>The nodes' connections, index for index with <see cref="States"/>.</summary>
+    internal RedisNode[] Links { get; }
+
+    internal RedisNodeState[] States { get; }
+
+    /// <summary>The primary replica lag is measured against: the verified primary, else the last one (-1: none yet).</summary>
+    internal int ReferenceIndex { get; }
+
+    /// <summary>That primary's last probed replication offset (-1: unknown).</summary>
+    internal long ReferenceOffset { get; }
 }
