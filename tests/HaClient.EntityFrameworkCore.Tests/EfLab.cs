@@ -1,0 +1,69 @@
+using HaClient.Postgres;
+using Microsoft.EntityFrameworkCore;
+using Npgsql;
+using Xunit;
+
+namespace HaClient.EntityFrameworkCore.Tests;
+
+/// <summary>Holds the lab's drill lock for the whole collection (its tests pause replay and crash the primary) and
+/// brings the plain streaming-replication lab up once.</summary>
+public sealed class EfLabFixture : IAsyncLifetime
+{
+    private IDisposable? _drillLock;
+
+    public async Task InitializeAsync()
+    {
+        _drillLock = await Lab.DrillLockAsync(TimeSpan.FromMinutes(15));
+        await Lab.RunAsync("pg up");
+    }
+
+    public Task DisposeAsync()
+    {
+        _drillLock?.Dispose();
+        return Task.CompletedTask;
+    }
+}
+
+[CollectionDefinition("ef-lab")]
+public sealed class EfLabCollection : ICollectionFixture<EfLabFixture>;
+
+/// <summary>The plain lab (primary 127.0.0.1:15432, replicas 15433 and 15434) as a cluster, and the schema.</summary>
+public static class EfLab
+{
+    public const int PrimaryPort = 15432;
+
+    public static readonly int[] Ports = [15432, 15433, 15434];
+
+    public static async Task<PostgresCluster> ClusterAsync(Action<PostgresClusterOptions>? configure = null)
+    {
+        var o = new PostgresClusterOptions
+        {
+            ConnectionString = $"Host={string.Join(',', Ports.Select(p => $"127.0.0.1:{p}"))};{Lab.Credentials}",
+            ProbeInterval = TimeSpan.FromMilliseconds(200),
+            ReplicaLag = { MaxLagTime = TimeSpan.FromSeconds(1) },
+        };
+        configure?.Invoke(o);
+        var cluster = PostgresCluster.Create(o, name: "ef-test");
+        await cluster.WaitForTopologyAsync(TimeSpan.FromSeconds(10));
+        Assert.True(
+            await Lab.EventuallyAsync(() => Task.FromResult(cluster.Topology.Primary is not null && cluster.Topology.Hosts.Count(h => h.Role == PostgresRole.Replica) == 2), TimeSpan.FromSeconds(15)),
+            "no primary and two replicas found");
+        return cluster;
+    }
+
+    /// <summary>Applies the migration (idempotent).</summary>
+    public static async Task MigrateAsync(PostgresCluster cluster)
+    {
+        await using var db = TestDb.Create(cluster);
+        await db.Database.MigrateAsync();
+    }
+
+    /// <summary>Runs <paramref name="sql"/> on one host directly (not through HaClient).</summary>
+    public static async Task<object?> ScalarAsync(int port, string sql)
+    {
+        await using var c = new NpgsqlConnection($"Host=127.0.0.1;Port={port};{Lab.Credentials};Pooling=false;Timeout=5");
+        await c.OpenAsync();
+        await using var cmd = new NpgsqlCommand(sql, c);
+        return await cmd.ExecuteScalarAsync();
+    }
+}
