@@ -1,4 +1,5 @@
 using HaClient.AspNetCore;
+using HaClient.EntityFrameworkCore;
 using HaClient.Sample;
 using Npgsql;
 using OpenTelemetry;
@@ -11,6 +12,8 @@ using OpenTelemetry.Trace;
 var builder = WebApplication.CreateBuilder(args);
 
 builder.Services.AddHighAvailability(builder.Configuration);
+// EF Core on the same cluster: one DbContext, writes on the primary, no-tracking reads on replicas, the request's token.
+builder.Services.AddDbContext<SampleDb>((services, options) => options.UseHaClient(services, "main"));
 builder.Services.AddProblemDetails();
 builder.Services.AddSession(o =>
 {
@@ -32,6 +35,7 @@ app.UseSession();
 app.MapHighAvailabilityHealth();
 app.MapPrometheusScrapingEndpoint();
 app.MapItems();
+app.MapEfItems();
 app.MapCachedGreeting();
 app.MapVisits();
 app.MapGet("/", () => Results.Redirect("/topology.html"));
