@@ -2,7 +2,6 @@ using System.Data;
 using HaClient.AspNetCore;
 using HaClient.Postgres;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.EntityFrameworkCore.Storage;
 using Microsoft.Extensions.Logging;
@@ -61,10 +60,6 @@ internal sealed partial class RoutedRelationalConnection : NpgsqlRelationalConne
         }
     }
 
-    /// <summary>Whether the physical connection open now was opened for a routed read (a replica, or the primary as a
-    /// reader).</summary>
-    public bool IsOpenForRead => _openRoute.IsRead && DbConnection.State != ConnectionState.Closed;
-
     /// <summary>Raises the context's token to <paramref name="token"/> (and the request's, under ASP.NET Core).</summary>
     public void Observe(ConsistencyToken token)
     {
@@ -107,8 +102,8 @@ internal sealed partial class RoutedRelationalConnection : NpgsqlRelationalConne
         return token.IsEmpty ? asked : ReadConsistency.AtLeast(token);
     }
 
-    /// <summary>host:port of the physical connection (for HaClient's exceptions).</summary>
-    public string Endpoint => DbConnection is NpgsqlConnection { Host: { } host } c ? $"{host}:{c.Port}" : _cluster.Name;
+    /// <summary>host:port of the physical connection, open or closed (for HaClient's exceptions).</summary>
+    public string Endpoint => DbConnection.DataSource is { Length: > 0 } source ? source.Replace("tcp://", string.Empty, StringComparison.Ordinal) : _cluster.Name;
 
     public override Task<bool> OpenAsync(CancellationToken cancellationToken, bool errorsExpected = false)
     {

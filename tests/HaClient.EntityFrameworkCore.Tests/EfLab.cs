@@ -5,27 +5,9 @@ using Xunit;
 
 namespace HaClient.EntityFrameworkCore.Tests;
 
-/// <summary>Holds the lab's drill lock for the whole collection (its tests pause replay and crash the primary) and
-/// brings the plain streaming-replication lab up once.</summary>
-public sealed class EfLabFixture : IAsyncLifetime
-{
-    private IDisposable? _drillLock;
-
-    public async Task InitializeAsync()
-    {
-        _drillLock = await Lab.DrillLockAsync(TimeSpan.FromMinutes(15));
-        await Lab.RunAsync("pg up");
-    }
-
-    public Task DisposeAsync()
-    {
-        _drillLock?.Dispose();
-        return Task.CompletedTask;
-    }
-}
-
+/// <summary>The EF Core lab tests: one at a time, holding the drill lock (they pause replay and crash the primary).</summary>
 [CollectionDefinition("ef-lab")]
-public sealed class EfLabCollection : ICollectionFixture<EfLabFixture>;
+public sealed class EfLabCollection : ICollectionFixture<PlainLabFixture>;
 
 /// <summary>The plain lab (primary 127.0.0.1:15432, replicas 15433 and 15434) as a cluster, and the schema.</summary>
 public static class EfLab
