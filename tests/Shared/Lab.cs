@@ -41,8 +41,17 @@ public static class Lab
     /// <summary>Holds /tmp/haclient-lab/drill.lock (the lab's convention for whole drills and fault tests) so a fault test
     /// never overlaps another drill on the same lab. The lock is taken by a <c>flock</c> child process, which waits in
     /// the kernel's queue like every other drill (a poller would keep losing to them) and holds it until disposed.</summary>
+    /// <remarks>Under <c>eng/test.sh</c>, which holds the same lock for its whole run and says so in
+    /// <see cref="SessionLockVariable"/>, this takes nothing: a second <c>flock</c> on the file from inside that run would
+    /// wait for the run itself (the lock belongs to an open file, not to a process tree). The run's test projects and
+    /// collections run one at a time, so its fault tests still never overlap.</remarks>
     public static async Task<IDisposable> DrillLockAsync(TimeSpan timeout)
     {
+        if (Environment.GetEnvironmentVariable(SessionLockVariable) == "1")
+        {
+            return new HeldBySession();
+        }
+
         Directory.CreateDirectory("/tmp/haclient-lab");
         var psi = new ProcessStartInfo("flock", $"-w {(int)timeout.TotalSeconds} /tmp/haclient-lab/drill.lock sh -c \"echo locked; exec cat\"")
         {
@@ -60,6 +69,17 @@ public static class Lab
         }
 
         return new DrillLock(holder);
+    }
+
+    /// <summary>Set to 1 by whoever holds /tmp/haclient-lab/drill.lock around a whole test run (eng/test.sh, or
+    /// <c>flock LOCK env HACLIENT_LAB_SESSION_LOCKED=1 dotnet test ...</c>).</summary>
+    public const string SessionLockVariable = "HACLIENT_LAB_SESSION_LOCKED";
+
+    private sealed class HeldBySession : IDisposable
+    {
+        public void Dispose()
+        {
+        }
     }
 
     private sealed class DrillLock(Process holder) : IDisposable
