@@ -4,7 +4,7 @@
 #   bash eng/drill.sh matrix [pg|redis|all]   # every scenario for both clients; JSON lines -> benchmarks/results/
 # Scenarios: crash | kill-postmaster | hang | lag | switchover (Patroni lab); plain-hang (plain lab: the primary
 # freezes, a standby is promoted --promote-after-s later, 1 s by default); redis-crash | redis-hang |
-# redis-switchover | session-failover (Redis + Sentinel lab). Clients: haclient | npgsql | seredis.
+# redis-switchover | session-failover (Redis + Sentinel lab). Clients: haclient | efcore (EF Core on HaClient) | npgsql | seredis.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
@@ -32,6 +32,9 @@ if [[ $which == pg || $which == all ]]; then
     run --scenario lag --workload mixed --client $client
     run --scenario switchover --workload mixed --client $client
   done
+  # The same workload through EF Core on HaClient (HaClient.EntityFrameworkCore): a crash and a lagging replica.
+  run --scenario crash --sync --workload mixed --client efcore
+  run --scenario lag --workload mixed --client efcore
 fi
 if [[ $which == redis || $which == all ]]; then
   for client in haclient seredis; do

@@ -7,6 +7,7 @@ public static class Program
     // dotnet run -c Release --project benchmarks/HaClient.Benchmarks -- --filter '*'
     // dotnet benchmarks/HaClient.Benchmarks/bin/Release/net10.0/HaClient.Benchmarks.dll --alloc-types pg-read
     // dotnet benchmarks/HaClient.Benchmarks/bin/Release/net10.0/HaClient.Benchmarks.dll --alloc-ab pg-raw pg-read
+    // dotnet benchmarks/HaClient.Benchmarks/bin/Release/net10.0/HaClient.Benchmarks.dll --interleaved-ef 60
     public static async Task<int> Main(string[] args)
     {
         if (args.Length > 0 && args[0] == "--alloc-types")
@@ -17,6 +18,11 @@ public static class Program
         if (args.Length > 0 && args[0] == "--alloc-ab")
         {
             return await AllocationAb.RunAsync(args);
+        }
+
+        if (args.Length > 0 && args[0] == "--interleaved-ef")
+        {
+            return await InterleavedEfCore.RunAsync(args);
         }
 
         if (args.Length > 0 && args[0] == "--interleaved")

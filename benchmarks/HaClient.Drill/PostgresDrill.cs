@@ -11,7 +11,7 @@ namespace HaClient.Drill;
 /// multi-host, one fault, an independent observer that tries a real write on every node every 5 ms, and a check of
 /// every acknowledged write on the final primary.
 /// </summary>
-public static class PostgresDrill
+public static partial class PostgresDrill
 {
     private const string Credentials = "Username=haclient;Password=haclient-lab-pw;Database=haclient";
     private static readonly int[] PatroniPorts = [15442, 15443, 15444];
@@ -409,6 +409,11 @@ public static class PostgresDrill
                 return new NpgsqlClient($"Host={hosts};{Credentials}");
             }
 
+            if (args.Client is not ("haclient" or "efcore"))
+            {
+                throw new ArgumentException($"--client {args.Client}: PostgreSQL drills take haclient, efcore or npgsql");
+            }
+
             var loggerFactory = LoggerFactory.Create(b => b.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; })
                 .SetMinimumLevel(LogLevel.Information).AddFilter("Npgsql", LogLevel.Warning));
             var cluster = PostgresCluster.Create(new PostgresClusterOptions
@@ -418,7 +423,7 @@ public static class PostgresDrill
                 Resilience = { OperationTimeout = TimeSpan.FromMilliseconds(args.BudgetMs) },
             }, loggerFactory, "drill");
             await cluster.WaitForTopologyAsync(TimeSpan.FromSeconds(5));
-            return new HaClientClient(cluster, loggerFactory);
+            return args.Client == "efcore" ? new EfCoreClient(cluster, loggerFactory) : new HaClientClient(cluster, loggerFactory);
         }
 
         public abstract Task<(int Port, ConsistencyToken Token)> WriteAsync(long id, CancellationToken ct);

@@ -1,4 +1,5 @@
 using HaClient.AspNetCore;
+using HaClient.EntityFrameworkCore;
 using HaClient.Sample;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Npgsql;
@@ -12,6 +13,8 @@ using OpenTelemetry.Trace;
 var builder = WebApplication.CreateBuilder(args);
 
 builder.Services.AddHighAvailability(builder.Configuration);
+// EF Core on the same cluster: one DbContext, writes on the primary, no-tracking reads on replicas, the request's token.
+builder.Services.AddDbContext<SampleDb>((services, options) => options.UseHaClient(services, "main"));
 builder.Services.AddProblemDetails();
 builder.Services.AddSession(o =>
 {
@@ -40,6 +43,7 @@ app.UseSession();
 app.MapHighAvailabilityHealth();
 app.MapPrometheusScrapingEndpoint();
 app.MapItems();
+app.MapEfItems();
 app.MapCachedGreeting();
 app.MapVisits();
 app.MapGet("/topology/history", (TopologyHistory history) => Results.Ok(history.Snapshot()));

@@ -25,6 +25,11 @@ public sealed class PostgresCluster : IAsyncDisposable, IEndpointStateSource
     private readonly PostgresClusterOptions _options;
     private readonly PostgresClusterOptions _optionsWithoutSecrets;
     private readonly int _maxConnectionsPerHost;
+    private readonly PostgresFailoverTopology _topology;
+    private ClusterDataSource? _writeDataSource;
+    private ClusterDataSource? _boundedDataSource;
+    private ClusterDataSource? _primaryDataSource;
+    private string? _displayConnectionString;
     private int _disposed;
 
     private PostgresCluster(string name, ResolvedPostgresSettings settings, PostgresClusterOptions options, ILoggerFactory loggerFactory, TimeProvider timeProvider)
@@ -36,10 +41,11 @@ public sealed class PostgresCluster : IAsyncDisposable, IEndpointStateSource
         var logger = loggerFactory.CreateLogger("HaClient.Postgres");
         _slots = HostSlots.Create(name, settings, options, loggerFactory, timeProvider);
         _monitor = new TopologyMonitor(name, _slots, options, logger, timeProvider);
+        _topology = new PostgresFailoverTopology(_slots, _monitor, options, timeProvider);
         _engine = new FailoverEngine<HostSlot, ReadConsistency>(
             name,
             "postgresql",
-            new PostgresFailoverTopology(_slots, _monitor, options, timeProvider),
+            _topology,
             PostgresFailureClassifier.Classify,
             options.Resilience.OperationTimeout,
             options.FailoverProbeInterval * 2,
@@ -175,6 +181,36 @@ public sealed class PostgresCluster : IAsyncDisposable, IEndpointStateSource
         var deadline = _engine.StartOperation();
         var slot = await _engine.WaitForReaderAsync(consistency, null, deadline, null, cancellationToken).ConfigureAwait(false);
         return await OpenAsync(slot, deadline, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>A data source whose connections open on the primary (through <see cref="OpenWriteConnectionAsync"/>), for
+    /// Dapper and anything else that takes a <see cref="System.Data.Common.DbDataSource"/>. See the remarks of
+    /// <see cref="GetDataSource"/> for what that path gives up.</summary>
+    public System.Data.Common.DbDataSource GetWriteDataSource() => _writeDataSource ??= new ClusterDataSource(this, null);
+
+    /// <summary>A data source whose connections open on a node that meets <paramref name="consistency"/> (through
+    /// <see cref="OpenReadConnectionAsync"/>). Against <see cref="ExecuteReadAsync{T}"/> and
+    /// <see cref="ExecuteWriteAsync{T}"/> such connections give up: the budget beyond the open, the retry of a failed
+    /// read, <see cref="WriteOutcomeUnknownException"/> for a write whose outcome is unknown, and the read-your-writes
+    /// token of a write. <c>CreateConnection</c> routes when it is called; <c>OpenConnectionAsync</c> when it opens.</summary>
+    public System.Data.Common.DbDataSource GetDataSource(ReadConsistency consistency = default)
+        => consistency.Kind switch
+        {
+            ReadConsistencyKind.WithinLagBound => _boundedDataSource ??= new ClusterDataSource(this, consistency),
+            ReadConsistencyKind.Primary => _primaryDataSource ??= new ClusterDataSource(this, consistency),
+            _ => new ClusterDataSource(this, consistency),
+        };
+
+    /// <summary>The connection string without its password (for <see cref="System.Data.Common.DbDataSource.ConnectionString"/>).</summary>
+    internal string DisplayConnectionString => _displayConnectionString ??= new NpgsqlConnectionStringBuilder(_options.ConnectionString) { Password = null }.ConnectionString;
+
+    /// <summary>An unopened connection of the host a read (or, for <see langword="null"/>, a write) would be routed to
+    /// now; <see cref="NoEligibleEndpointException"/> when none is eligible.</summary>
+    internal NpgsqlConnection CreateRoutedConnection(ReadConsistency? read)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        var slot = read is { } consistency ? _topology.SelectReader(consistency, null) : _topology.SelectWriter();
+        return slot?.Pool.CreateConnection() ?? throw new NoEligibleEndpointException(Name, read is null ? "primary" : "replica or primary", TimeSpan.Zero);
     }
 
     /// <summary>Reads the read-your-writes token from an open connection to the primary, after a commit made on it.</summary>
