@@ -100,7 +100,7 @@ public sealed class PostgresCluster : IAsyncDisposable, IEndpointStateSource
     public HostPoolUse GetPoolUse(int hostIndex) => new(Volatile.Read(ref _slots[hostIndex].InFlight), _maxConnectionsPerHost);
 
     /// <summary>Each host's circuit breaker state, in configuration order.</summary>
-    public CircuitState GetCircuitState(int hostIndex) => _slots[hostIndex].Circuit.State;
+    public BreakerState GetBreakerState(int hostIndex) => _slots[hostIndex].Circuit.State;
 
     /// <summary>Completes when every host has been probed once, or when <paramref name="timeout"/> passes. Never throws
     /// because a host is down.</summary>

@@ -1,3 +1,4 @@
+using HaClient.Resilience;
 using System.Text.Json;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Polly.CircuitBreaker;
@@ -45,11 +46,11 @@ internal static class HealthJson
         _ => UnhealthyText,
     };
 
-    public static JsonEncodedText BreakerText(CircuitState state) => state switch
+    public static JsonEncodedText BreakerText(BreakerState state) => state switch
     {
-        CircuitState.Closed => Closed,
-        CircuitState.Open => Open,
-        CircuitState.HalfOpen => HalfOpen,
+        BreakerState.Closed => Closed,
+        BreakerState.Open => Open,
+        BreakerState.HalfOpen => HalfOpen,
         _ => Isolated,
     };
 

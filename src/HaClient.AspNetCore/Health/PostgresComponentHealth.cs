@@ -1,3 +1,4 @@
+using HaClient.Resilience;
 using System.Text.Json;
 using HaClient.Postgres;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
@@ -62,7 +63,7 @@ internal sealed class PostgresComponentHealth : ComponentHealth
                     break;
             }
 
-            if (_cluster.GetCircuitState(i) != CircuitState.Closed)
+            if (_cluster.GetBreakerState(i) != BreakerState.Closed)
             {
                 issue ??= "a host's circuit breaker is not closed";
             }
@@ -128,7 +129,7 @@ internal sealed class PostgresComponentHealth : ComponentHealth
                 writer.WriteNull(HealthJson.LagSeconds);
             }
 
-            writer.WriteString(HealthJson.Breaker, HealthJson.BreakerText(_cluster.GetCircuitState(i)));
+            writer.WriteString(HealthJson.Breaker, HealthJson.BreakerText(_cluster.GetBreakerState(i)));
             var pool = _cluster.GetPoolUse(i);
             writer.WriteNumber(HealthJson.InFlight, pool.InFlight);
             writer.WriteNumber(HealthJson.MaxConnections, pool.MaxConnections);

@@ -1,3 +1,4 @@
+using HaClient.Resilience;
 using System.Text.Json;
 using HaClient.Redis;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
@@ -26,8 +27,8 @@ internal sealed class RedisComponentHealth : ComponentHealth
         var topology = _deployment.Topology;
         if (_deployment.Options.Cluster)
         {
-            var breaker = topology.Nodes.Count > 0 ? _deployment.GetCircuitState(0) : CircuitState.Closed;
-            return breaker == CircuitState.Closed
+            var breaker = topology.Nodes.Count > 0 ? _deployment.GetBreakerState(0) : BreakerState.Closed;
+            return breaker == BreakerState.Closed
                 ? new ComponentStatus(HealthStatus.Healthy, true, null, topology)
                 : new ComponentStatus(HealthStatus.Degraded, true, "the cluster connection's circuit breaker is not closed", topology);
         }
@@ -57,7 +58,7 @@ internal sealed class RedisComponentHealth : ComponentHealth
                     break;
             }
 
-            if (_deployment.GetCircuitState(i) != CircuitState.Closed)
+            if (_deployment.GetBreakerState(i) != BreakerState.Closed)
             {
                 issue ??= "a node's circuit breaker is not closed";
             }
@@ -108,7 +109,7 @@ internal sealed class RedisComponentHealth : ComponentHealth
                 writer.WriteNull(HealthJson.LagBytes);
             }
 
-            writer.WriteString(HealthJson.Breaker, HealthJson.BreakerText(_deployment.GetCircuitState(i)));
+            writer.WriteString(HealthJson.Breaker, HealthJson.BreakerText(_deployment.GetBreakerState(i)));
             HealthJson.WriteProbe(writer, n.Role != RedisNodeRole.Unknown, n.ProbedAt, n.ProbeDuration, now);
 
             writer.WriteString(HealthJson.Error, n.Error);

@@ -101,7 +101,13 @@ public sealed class EndpointCircuit
     public string Endpoint { get; }
 
     /// <summary>The circuit state.</summary>
-    public CircuitState State => _state.CircuitState;
+    public BreakerState State => _state.CircuitState switch
+    {
+        CircuitState.Closed => BreakerState.Closed,
+        CircuitState.Open => BreakerState.Open,
+        CircuitState.HalfOpen => BreakerState.HalfOpen,
+        _ => BreakerState.Isolated,
+    };
 
     /// <summary>
     /// Whether routing may pick this endpoint: closed, half-open, or open for longer than the break duration. Polly moves

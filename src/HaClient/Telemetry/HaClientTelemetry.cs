@@ -192,7 +192,7 @@ public static class HaClientTelemetry
 /// <param name="Breaker">The endpoint's circuit state.</param>
 /// <param name="InFlight">Calls in flight on the endpoint (connections in use or awaited); 0 where not tracked.</param>
 /// <param name="ConnectionLimit">The most connections HaClient opens to it; 0 where it has no pool (Redis multiplexes).</param>
-public readonly record struct EndpointSnapshot(string Endpoint, string Role, double? LagSeconds, Polly.CircuitBreaker.CircuitState Breaker, int InFlight = 0, int ConnectionLimit = 0);
+public readonly record struct EndpointSnapshot(string Endpoint, string Role, double? LagSeconds, HaClient.Resilience.BreakerState Breaker, int InFlight = 0, int ConnectionLimit = 0);
 
 /// <summary>A component (a Postgres cluster, a Redis deployment) whose endpoints are observed by the gauges.</summary>
 public interface IEndpointStateSource

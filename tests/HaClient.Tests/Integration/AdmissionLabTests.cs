@@ -73,7 +73,7 @@ public sealed class AdmissionLabTests
             Assert.Equal(FailureKind.Overload, PostgresFailureClassifier.Classify(pg));
         }
 
-        Assert.Equal(CircuitState.Closed, cluster.GetCircuitState(primary));
+        Assert.Equal(BreakerState.Closed, cluster.GetBreakerState(primary));
         Assert.Equal(PostgresRole.Primary, cluster.Topology.Hosts[primary].Role);
     }
 

@@ -38,7 +38,7 @@ public class BreakerRuleTests
     /// <summary>Moves the clock to the end of the current break, checking that it is exactly <paramref name="expected"/>.</summary>
     private void AssertBreakIs(EndpointCircuit c, TimeSpan expected)
     {
-        Assert.Equal(CircuitState.Open, c.State);
+        Assert.Equal(BreakerState.Open, c.State);
         _time.Advance(expected - TimeSpan.FromMilliseconds(1));
         Assert.False(c.IsAvailable);
         _time.Advance(TimeSpan.FromMilliseconds(1));
@@ -55,9 +55,9 @@ public class BreakerRuleTests
         }
 
         await FailTimes(c, 4);
-        Assert.Equal(CircuitState.Closed, c.State);
+        Assert.Equal(BreakerState.Closed, c.State);
         await Fail(c);
-        Assert.Equal(CircuitState.Open, c.State);
+        Assert.Equal(BreakerState.Open, c.State);
         await Assert.ThrowsAsync<BrokenCircuitException>(() => Succeed(c));
     }
 
@@ -71,9 +71,9 @@ public class BreakerRuleTests
         await FailTimes(c, 4);
         await Fail(c, new InvalidOperationException());
         await FailTimes(c, 4);
-        Assert.Equal(CircuitState.Closed, c.State);
+        Assert.Equal(BreakerState.Closed, c.State);
         await Fail(c);
-        Assert.Equal(CircuitState.Open, c.State);
+        Assert.Equal(BreakerState.Open, c.State);
     }
 
     [Fact]
@@ -85,7 +85,7 @@ public class BreakerRuleTests
         await Fail(c);
         _time.Advance(TimeSpan.FromHours(2));
         await Fail(c);
-        Assert.Equal(CircuitState.Open, c.State);
+        Assert.Equal(BreakerState.Open, c.State);
     }
 
     [Fact]
@@ -93,7 +93,7 @@ public class BreakerRuleTests
     {
         var c = Circuit(consecutive: 1);
         await Fail(c);
-        Assert.Equal(CircuitState.Open, c.State);
+        Assert.Equal(BreakerState.Open, c.State);
     }
 
     [Fact]
@@ -103,7 +103,7 @@ public class BreakerRuleTests
         await FailTimes(c, 5);
         AssertBreakIs(c, TimeSpan.FromSeconds(60));
         await Succeed(c); // the half-open trial closes the circuit: probation starts
-        Assert.Equal(CircuitState.Closed, c.State);
+        Assert.Equal(BreakerState.Closed, c.State);
         await Succeed(c);
         await Fail(c);    // one failure on probation breaks again at once, for twice as long
         AssertBreakIs(c, TimeSpan.FromSeconds(120));
@@ -113,7 +113,7 @@ public class BreakerRuleTests
         await Succeed(c);
         await Succeed(c); // three in a row: recovered, the count and the break start again
         await FailTimes(c, 4);
-        Assert.Equal(CircuitState.Closed, c.State);
+        Assert.Equal(BreakerState.Closed, c.State);
         await Fail(c);
         AssertBreakIs(c, TimeSpan.FromSeconds(60));
     }
@@ -141,11 +141,11 @@ public class BreakerRuleTests
     {
         var c = Circuit(consecutive: 2, halfOpenSuccesses: 3, growth: 2);
         await FailTimes(c, 2);
-        Assert.Equal(CircuitState.Open, c.State);
+        Assert.Equal(BreakerState.Open, c.State);
         await c.ResetAsync();
-        Assert.Equal(CircuitState.Closed, c.State);
+        Assert.Equal(BreakerState.Closed, c.State);
         await Fail(c);
-        Assert.Equal(CircuitState.Closed, c.State);
+        Assert.Equal(BreakerState.Closed, c.State);
         await Fail(c);
         AssertBreakIs(c, TimeSpan.FromSeconds(60));
     }
@@ -160,6 +160,6 @@ public class BreakerRuleTests
         AssertBreakIs(c, new EndpointResilienceOptions().BreakerBreakDuration);
         await Succeed(c);
         await Fail(c); // 1 failure of 2 calls since the close: not enough for the ratio rule, and no probation
-        Assert.Equal(CircuitState.Closed, c.State);
+        Assert.Equal(BreakerState.Closed, c.State);
     }
 }

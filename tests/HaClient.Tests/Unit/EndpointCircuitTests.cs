@@ -42,7 +42,7 @@ public class EndpointCircuitTests
         var c = Circuit(TimeSpan.FromMinutes(1));
         await FailAsync(c, new IOException());
         await FailAsync(c, new IOException());
-        Assert.Equal(CircuitState.Open, c.State);
+        Assert.Equal(BreakerState.Open, c.State);
         Assert.False(c.IsAvailable);
         await Assert.ThrowsAsync<BrokenCircuitException>(() => SucceedAsync(c));
     }
@@ -59,7 +59,7 @@ public class EndpointCircuitTests
         _time.Advance(TimeSpan.FromMilliseconds(100));
         Assert.True(c.IsAvailable);
         Assert.Equal(1, await SucceedAsync(c));
-        Assert.Equal(CircuitState.Closed, c.State);
+        Assert.Equal(BreakerState.Closed, c.State);
     }
 
     [Fact]
@@ -71,7 +71,7 @@ public class EndpointCircuitTests
             await FailAsync(c, new InvalidOperationException());
         }
 
-        Assert.Equal(CircuitState.Closed, c.State);
+        Assert.Equal(BreakerState.Closed, c.State);
     }
 
     [Fact]
@@ -86,7 +86,7 @@ public class EndpointCircuitTests
                 await c.ExecuteBoundedAsync<int, int>(static (_, _) => ValueTask.FromException<int>(new InsufficientExecutionStackException()), 0, Deadline(TimeSpan.FromSeconds(1)), CancellationToken.None));
         }
 
-        Assert.Equal(CircuitState.Closed, c.State);
+        Assert.Equal(BreakerState.Closed, c.State);
         Assert.True(c.IsAvailable);
     }
 
@@ -107,7 +107,7 @@ public class EndpointCircuitTests
             Assert.Equal(TimeSpan.FromSeconds(2), e.Budget);
         }
 
-        Assert.Equal(CircuitState.Closed, c.State);
+        Assert.Equal(BreakerState.Closed, c.State);
     }
 
     [Fact]
@@ -120,7 +120,7 @@ public class EndpointCircuitTests
         Assert.IsNotType<OperationDeadlineExceededException>(e);
         await Assert.ThrowsAsync<IOException>(async () =>
             await c.ExecuteBoundedAsync<int, int>(static (_, _) => ValueTask.FromException<int>(new IOException()), 0, Deadline(TimeSpan.FromSeconds(2)), CancellationToken.None));
-        Assert.Equal(CircuitState.Open, c.State);
+        Assert.Equal(BreakerState.Open, c.State);
     }
 
     [Fact]
@@ -134,13 +134,13 @@ public class EndpointCircuitTests
         await c.RecordAsync(new IOException());
         await c.RecordAsync(new IOException());
         await c.RecordAsync(new IOException());
-        Assert.Equal(CircuitState.Open, c.State);
+        Assert.Equal(BreakerState.Open, c.State);
         Assert.False(c.IsClosed);
         Assert.False(c.IsAvailable);
 
         // A report that arrives after the circuit opened is dropped, as Polly drops a call it rejects.
         await c.RecordAsync(null);
-        Assert.Equal(CircuitState.Open, c.State);
+        Assert.Equal(BreakerState.Open, c.State);
     }
 
     [Fact]
@@ -149,11 +149,11 @@ public class EndpointCircuitTests
         var c = Circuit(TimeSpan.FromSeconds(5));
         await c.RecordAsync(new IOException());
         await c.RecordAsync(new IOException());
-        Assert.Equal(CircuitState.Open, c.State);
+        Assert.Equal(BreakerState.Open, c.State);
         _time.Advance(TimeSpan.FromSeconds(5));
         Assert.True(c.IsAvailable);
         await c.RecordAsync(null);
-        Assert.Equal(CircuitState.Closed, c.State);
+        Assert.Equal(BreakerState.Closed, c.State);
     }
 
     [Fact]
@@ -198,7 +198,7 @@ public class EndpointCircuitTests
         await c.RecordAsync(new IOException());
         foreach (var expected in new[] { 5.0, 10.0, 15.0, 15.0 })
         {
-            Assert.Equal(CircuitState.Open, c.State);
+            Assert.Equal(BreakerState.Open, c.State);
             _time.Advance(TimeSpan.FromSeconds(expected) - TimeSpan.FromMilliseconds(1));
             Assert.False(c.IsAvailable);
             _time.Advance(TimeSpan.FromMilliseconds(1));
@@ -208,7 +208,7 @@ public class EndpointCircuitTests
 
         _time.Advance(TimeSpan.FromSeconds(15));
         Assert.Equal(1, await SucceedAsync(c));
-        Assert.Equal(CircuitState.Closed, c.State);
+        Assert.Equal(BreakerState.Closed, c.State);
         await c.RecordAsync(new IOException());
         await c.RecordAsync(new IOException());
         _time.Advance(TimeSpan.FromSeconds(5));
