@@ -1,6 +1,8 @@
 namespace HaClient.Postgres;
 
-/// <summary>What the monitor knows of one host: an immutable snapshot taken by one probe.</summary>
+/// <summary>What the monitor knows of one host, from one probe. Every public property is fixed when the probe is
+/// published; only the internal <see cref="CurrentAsOfTimestamp"/> of a replica moves on afterwards (the monitor raises
+/// it, under its lock, as newer samples of the primary's WAL position show the replica holds more).</summary>
 public sealed class PostgresHostState
 {
     internal PostgresHostState(HostEndpoint endpoint, PostgresRole role, int timeline, ulong walLsn, double? replayLagSeconds, long probedAtTimestamp, DateTimeOffset probedAt, TimeSpan probeDuration, string? error)
@@ -44,7 +46,8 @@ public sealed class PostgresHostState
     internal long ProbedAtTimestamp { get; }
 
     /// <summary>For a replica: the <see cref="TimeProvider"/> timestamp as of which it holds every write the primary had
-    /// acknowledged (from <see cref="PrimaryWalHistory"/>); 0 when unknown. Set by the monitor before publishing.</summary>
+    /// acknowledged (from <see cref="PrimaryWalHistory"/>); 0 when unknown. Set by the monitor before publishing and raised
+    /// after it (only ever raised, read with a volatile read by the router).</summary>
     internal long CurrentAsOfTimestamp
     {
         get => Volatile.Read(ref _currentAsOf);
