@@ -35,6 +35,7 @@ public sealed class RedisDeployment : IAsyncDisposable, IEndpointStateSource
     {
         Name = name;
         _options = options;
+        Options = options.WithoutSecrets();
         _time = timeProvider;
         _logger = loggerFactory.CreateLogger("HaClient.Redis");
         if (options.Cluster)
@@ -81,8 +82,8 @@ public sealed class RedisDeployment : IAsyncDisposable, IEndpointStateSource
 
     string IEndpointStateSource.ClusterName => Name;
 
-    /// <summary>The options in force.</summary>
-    public RedisOptions Options => _options;
+    /// <summary>The options in force, without the password (a copy: safe to log or serialize).</summary>
+    public RedisOptions Options { get; }
 
     /// <summary>The primary writes go to now (host:port), or <see langword="null"/> while none is verified. In cluster
     /// mode, the first seed (StackExchange.Redis routes by slot).</summary>

@@ -29,6 +29,17 @@ public sealed class RedisOptions
     /// <summary>The password for the data nodes (and the Sentinels), if any. Never logged, never in exception messages.</summary>
     public string? Password { get; set; }
 
+    /// <summary>A copy without the password (what <see cref="RedisDeployment.Options"/> hands out, so that logging or
+    /// serializing it leaks nothing).</summary>
+    internal RedisOptions WithoutSecrets()
+    {
+        var copy = (RedisOptions)MemberwiseClone();
+        copy.Password = null;
+        copy.Sentinels = new List<string>(Sentinels);
+        copy.Endpoints = new List<string>(Endpoints);
+        return copy;
+    }
+
     /// <summary>How often the Sentinels and every node's <c>ROLE</c> are polled while the primary is healthy (pub/sub
     /// <c>+switch-master</c> notifications arrive in between). Default 1 s.</summary>
     [Range(typeof(TimeSpan), "00:00:00.010", "00:10:00", ErrorMessage = "ProbeInterval must be between 10 ms and 10 minutes.")]
@@ -73,6 +84,7 @@ public sealed class RedisOptions
     /// Sentinel command map, <c>AbortOnConnectFail = false</c> and <c>BacklogPolicy.FailFast</c>. Code only (not bound
     /// from configuration).
     /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore]
     public Action<StackExchange.Redis.ConfigurationOptions>? ConfigureOptions { get; set; }
 
     /// <summary>Operation budget and per-node circuit breaker.</summary>
