@@ -6,6 +6,8 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using HaClient.AspNetCore.Health;
+using OpenTelemetry;
 
 namespace HaClient.AspNetCore;
 
@@ -23,6 +25,16 @@ public sealed class HighAvailabilityBuilder
 
     /// <summary>The application's services.</summary>
     public IServiceCollection Services { get; }
+
+    /// <summary>Leaves out HaClient's health checks (Aspire's switch; <see cref="HighAvailabilityOptions.DisableHealthChecks"/>
+    /// in configuration). Set it inside the <c>AddHighAvailability</c> call: the checks are registered when it returns.</summary>
+    public bool DisableHealthChecks { get; set; }
+
+    /// <summary>Leaves out HaClient's activity source in OpenTelemetry tracing (<see cref="HighAvailabilityOptions.DisableTracing"/>).</summary>
+    public bool DisableTracing { get; set; }
+
+    /// <summary>Leaves out HaClient's meter in OpenTelemetry metrics (<see cref="HighAvailabilityOptions.DisableMetrics"/>).</summary>
+    public bool DisableMetrics { get; set; }
 
     /// <summary>Adds (or further configures) the PostgreSQL cluster <paramref name="name"/>: a keyed
     /// <see cref="PostgresCluster"/> singleton, also unkeyed when it is the only one or is named <c>default</c>.</summary>
@@ -74,6 +86,38 @@ public sealed class HighAvailabilityBuilder
         });
         RegisterSessionStore();
         return this;
+    }
+
+    /// <summary>Registers the health checks and the OpenTelemetry instrumentation the switches leave in, once per
+    /// service collection.</summary>
+    internal void RegisterIntegrations()
+    {
+        if (_registry.IntegrationsRegistered)
+        {
+            return;
+        }
+
+        _registry.IntegrationsRegistered = true;
+        if (!DisableHealthChecks)
+        {
+            Services.AddHealthChecks()
+                .AddCheck<HighAvailabilityLivenessCheck>("haclient-live", tags: ["live"])
+                .AddCheck<HighAvailabilityReadinessCheck>("haclient-ready", tags: ["ready"]);
+        }
+
+        if (!DisableMetrics || !DisableTracing)
+        {
+            var telemetry = Services.AddOpenTelemetry();
+            if (!DisableMetrics)
+            {
+                telemetry.WithMetrics(static m => m.AddHighAvailabilityInstrumentation());
+            }
+
+            if (!DisableTracing)
+            {
+                telemetry.WithTracing(static t => t.AddHighAvailabilityInstrumentation());
+            }
+        }
     }
 
     internal void RegisterPostgres(string name)

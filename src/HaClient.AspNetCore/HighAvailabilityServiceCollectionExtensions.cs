@@ -29,6 +29,9 @@ public static class HighAvailabilityServiceCollectionExtensions
         ArgumentException.ThrowIfNullOrWhiteSpace(sectionName);
         var section = configuration.GetSection(sectionName);
         var builder = AddCore(services, section.Path);
+        builder.DisableHealthChecks |= IsSet(section, nameof(HighAvailabilityOptions.DisableHealthChecks));
+        builder.DisableTracing |= IsSet(section, nameof(HighAvailabilityOptions.DisableTracing));
+        builder.DisableMetrics |= IsSet(section, nameof(HighAvailabilityOptions.DisableMetrics));
         services.AddSingleton<IConfigureOptions<HighAvailabilityOptions>>(new HighAvailabilityConfigureOptions(section));
         foreach (var child in section.GetSection("Postgres").GetChildren())
         {
@@ -45,6 +48,7 @@ public static class HighAvailabilityServiceCollectionExtensions
             builder.RegisterSessionStore();
         }
 
+        builder.RegisterIntegrations();
         return builder;
     }
 
@@ -56,8 +60,13 @@ public static class HighAvailabilityServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(configure);
         var builder = AddCore(services, HighAvailabilityOptions.SectionName);
         configure(builder);
+        builder.RegisterIntegrations();
         return builder;
     }
+
+    /// <summary>A switch is on when the section sets it to <c>true</c>; a malformed value is reported by start-up
+    /// validation, with its path.</summary>
+    private static bool IsSet(IConfigurationSection section, string key) => bool.TryParse(section[key], out var on) && on;
 
     private static HighAvailabilityBuilder AddCore(IServiceCollection services, string sectionPath)
     {
@@ -84,9 +93,6 @@ public static class HighAvailabilityServiceCollectionExtensions
         });
         services.AddHostedService<ClusterActivation>();
         services.AddSingleton<HighAvailabilityHealth>();
-        services.AddHealthChecks()
-            .AddCheck<HighAvailabilityLivenessCheck>("haclient-live", tags: ["live"])
-            .AddCheck<HighAvailabilityReadinessCheck>("haclient-ready", tags: ["ready"]);
         services.TryAddScoped<IReadYourWrites, RequestConsistency>();
         return new HighAvailabilityBuilder(services, registry);
     }

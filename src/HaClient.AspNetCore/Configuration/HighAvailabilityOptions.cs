@@ -32,6 +32,19 @@ public sealed class HighAvailabilityOptions
     /// <summary>The <c>Retry-After</c> a 503 answer carries when a backend is failing over. Default 1 s.</summary>
     public TimeSpan RetryAfter { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>Leaves out HaClient's health checks (<c>haclient-live</c>, <c>haclient-ready</c>), as Aspire's
+    /// integrations' switch of the same name does. Read when <c>AddHighAvailability</c> runs. Default
+    /// <see langword="false"/>.</summary>
+    public bool DisableHealthChecks { get; set; }
+
+    /// <summary>Leaves out the registration of HaClient's activity source with OpenTelemetry tracing. Read when
+    /// <c>AddHighAvailability</c> runs. Default <see langword="false"/>.</summary>
+    public bool DisableTracing { get; set; }
+
+    /// <summary>Leaves out the registration of HaClient's meter with OpenTelemetry metrics. Read when
+    /// <c>AddHighAvailability</c> runs. Default <see langword="false"/>.</summary>
+    public bool DisableMetrics { get; set; }
+
     /// <summary>Errors found while binding the configuration (reported at start-up by validation).</summary>
     internal List<string> ConfigurationErrors { get; } = [];
 }

@@ -19,6 +19,9 @@ internal sealed class HighAvailabilityRegistry
 
     public bool SessionStoreRegistered { get; set; }
 
+    /// <summary>Whether the health checks and the OpenTelemetry registrations were added.</summary>
+    public bool IntegrationsRegistered { get; set; }
+
     public PostgresCluster ResolveDefaultPostgres(IServiceProvider services)
         => services.GetRequiredKeyedService<PostgresCluster>(DefaultName(PostgresNames, "PostgreSQL cluster", "Postgres"));
 
