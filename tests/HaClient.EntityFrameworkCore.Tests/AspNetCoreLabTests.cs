@@ -16,7 +16,7 @@ namespace HaClient.EntityFrameworkCore.Tests;
 
 /// <summary>The read-your-writes middleware carrying an EF Core context's writes to the client's next request.</summary>
 [Collection("ef-lab")]
-[Trait("Category", "Postgres")]
+[Trait("Category", "Lab")]
 public sealed class AspNetCoreLabTests
 {
     [Fact]

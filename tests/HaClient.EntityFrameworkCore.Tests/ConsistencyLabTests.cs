@@ -9,7 +9,7 @@ namespace HaClient.EntityFrameworkCore.Tests;
 
 /// <summary>The lag bound and read-your-writes through EF Core, with replicas that really fall behind.</summary>
 [Collection("ef-lab")]
-[Trait("Category", "Postgres")]
+[Trait("Category", "Lab")]
 public sealed class ConsistencyLabTests(ITestOutputHelper output)
 {
     [Fact]

@@ -10,7 +10,7 @@ namespace HaClient.EntityFrameworkCore.Tests;
 
 /// <summary>A primary crash under an EF Core workload.</summary>
 [Collection("ef-lab")]
-[Trait("Category", "Postgres")]
+[Trait("Category", "Lab")]
 public sealed class FailoverLabTests(ITestOutputHelper output)
 {
     [Fact]

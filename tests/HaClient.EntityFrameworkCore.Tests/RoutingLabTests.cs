@@ -11,7 +11,7 @@ namespace HaClient.EntityFrameworkCore.Tests;
 
 /// <summary>One DbContext on the real lab: where each kind of command runs.</summary>
 [Collection("ef-lab")]
-[Trait("Category", "Postgres")]
+[Trait("Category", "Lab")]
 public sealed class RoutingLabTests(ITestOutputHelper output)
 {
     [Fact]

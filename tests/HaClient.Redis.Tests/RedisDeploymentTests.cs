@@ -7,7 +7,7 @@ using StackExchange.Redis;
 namespace HaClient.Redis.Tests;
 
 [Collection("RedisLab")]
-[Trait("Category", "Redis")]
+[Trait("Category", "Lab")]
 public sealed class RedisDeploymentTests
 {
     private static readonly TimeSpan Generous = TimeSpan.FromSeconds(20);

@@ -2,7 +2,7 @@ namespace HaClient.Redis.Tests;
 
 /// <summary>Redis and its Sentinel over TLS only (the lab's <c>redis tls-up</c>: a lab CA, no plain port).</summary>
 [Collection("RedisLab")]
-[Trait("Category", "Redis")]
+[Trait("Category", "Lab")]
 public sealed class RedisTlsTests
 {
     private static readonly TimeSpan Generous = TimeSpan.FromSeconds(20);

@@ -4,12 +4,12 @@ using Npgsql;
 using Polly.CircuitBreaker;
 using Xunit;
 
-namespace HaClient.Tests.Integration;
+namespace HaClient.Postgres.Tests.Integration;
 
 /// <summary>Admission and overload against the real plain lab: a role with a <c>CONNECTION LIMIT</c> makes the server
 /// answer <c>53300 too_many_connections</c> exactly as a full server does.</summary>
 [Collection("plain-lab")]
-[Trait("Category", "Postgres")]
+[Trait("Category", "Lab")]
 public sealed class AdmissionLabTests
 {
     private const string Role = "haclient_capped";

@@ -5,7 +5,7 @@ using Npgsql;
 using Polly.CircuitBreaker;
 using Xunit;
 
-namespace HaClient.Tests.Unit;
+namespace HaClient.Postgres.Tests.Unit;
 
 public class PostgresFailureClassifierTests
 {

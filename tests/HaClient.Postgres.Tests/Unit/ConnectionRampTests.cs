@@ -2,7 +2,7 @@ using HaClient.Postgres;
 using Microsoft.Extensions.Time.Testing;
 using Xunit;
 
-namespace HaClient.Tests.Unit;
+namespace HaClient.Postgres.Tests.Unit;
 
 /// <summary>The bound on opens in progress to a new primary, on a fake clock and with opens the test completes by hand.</summary>
 public class ConnectionRampTests

@@ -2,7 +2,7 @@ using HaClient.Postgres;
 using Microsoft.Extensions.Options;
 using Xunit;
 
-namespace HaClient.Tests.Unit;
+namespace HaClient.Postgres.Tests.Unit;
 
 public class OptionsValidationTests
 {

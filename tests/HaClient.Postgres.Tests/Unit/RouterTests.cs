@@ -4,7 +4,7 @@ using HaClient.Resilience;
 using Npgsql;
 using Xunit;
 
-namespace HaClient.Tests.Unit;
+namespace HaClient.Postgres.Tests.Unit;
 
 /// <summary>The routing decision over hand-made host states (no server: this is pure logic).</summary>
 public class RouterTests

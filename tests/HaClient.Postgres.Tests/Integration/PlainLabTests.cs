@@ -4,14 +4,14 @@ using HaClient.Postgres;
 using Npgsql;
 using Xunit;
 
-namespace HaClient.Tests.Integration;
+namespace HaClient.Postgres.Tests.Integration;
 
 [CollectionDefinition("plain-lab")]
 public sealed class PlainLabCollection : ICollectionFixture<PlainLabFixture>;
 
 /// <summary>The Postgres client against a real primary (127.0.0.1:15432) and two replicas (15433, 15434).</summary>
 [Collection("plain-lab")]
-[Trait("Category", "Postgres")]
+[Trait("Category", "Lab")]
 public sealed class PlainLabTests
 {
     private static readonly int[] Ports = [15432, 15433, 15434];

@@ -2,7 +2,7 @@ using HaClient.Postgres;
 using Microsoft.Extensions.Options;
 using Xunit;
 
-namespace HaClient.Tests.Unit;
+namespace HaClient.Postgres.Tests.Unit;
 
 /// <summary>A secret fed through every validation path and every public surface of a cluster never comes back out.</summary>
 public class SecretsTests

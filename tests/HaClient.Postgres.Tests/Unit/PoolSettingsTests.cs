@@ -2,7 +2,7 @@ using HaClient.Postgres;
 using Npgsql;
 using Xunit;
 
-namespace HaClient.Tests.Unit;
+namespace HaClient.Postgres.Tests.Unit;
 
 /// <summary>The settings HaClient applies to each host's pool when the connection string leaves them out (no server is
 /// needed: creating a cluster opens nothing).</summary>

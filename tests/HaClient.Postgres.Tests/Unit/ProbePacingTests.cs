@@ -2,7 +2,7 @@ using HaClient.Postgres;
 using Microsoft.Extensions.Time.Testing;
 using Xunit;
 
-namespace HaClient.Tests.Unit;
+namespace HaClient.Postgres.Tests.Unit;
 
 /// <summary>How often the monitor probes each host, on a fake clock (the monitor is not started: no thread, no I/O).</summary>
 public class ProbePacingTests

@@ -4,11 +4,11 @@ using HaClient.Postgres;
 using Npgsql;
 using Xunit;
 
-namespace HaClient.Tests.Integration;
+namespace HaClient.Postgres.Tests.Integration;
 
 /// <summary>The Postgres client against the real Patroni cluster (PG 15442-15444, REST 18008-18010, etcd).</summary>
 [Collection("plain-lab")]
-[Trait("Category", "Postgres")]
+[Trait("Category", "Lab")]
 public sealed class PatroniLabTests
 {
     private static readonly int[] Ports = [15442, 15443, 15444];

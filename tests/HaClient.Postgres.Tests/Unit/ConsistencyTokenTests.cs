@@ -1,7 +1,7 @@
 using HaClient.Postgres;
 using Xunit;
 
-namespace HaClient.Tests.Unit;
+namespace HaClient.Postgres.Tests.Unit;
 
 public class ConsistencyTokenTests
 {

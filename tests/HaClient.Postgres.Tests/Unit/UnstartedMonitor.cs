@@ -3,7 +3,7 @@ using HaClient.Resilience;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
 
-namespace HaClient.Tests.Unit;
+namespace HaClient.Postgres.Tests.Unit;
 
 /// <summary>A Postgres topology monitor over two hosts that is never started (no thread, no I/O): tests feed it probe
 /// results with <see cref="TopologyMonitor.Apply"/>.</summary>

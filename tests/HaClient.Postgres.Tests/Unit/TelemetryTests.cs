@@ -8,7 +8,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 using Xunit;
 
-namespace HaClient.Tests.Unit;
+namespace HaClient.Postgres.Tests.Unit;
 
 /// <summary>The instruments as an operator reads them: histogram buckets that fit seconds, no failover counted at
 /// start-up, and one operation record per engine call. Each test listens only to its own cluster name (tests run in
