@@ -27,41 +27,9 @@ public readonly record struct HostEndpoint(string Host, int Port)
             return null;
         }
 
-        string host;
-        string? port = null;
-        if (s[0] == '[')
+        if (!TrySplit(s, out var host, out var port, out error))
         {
-            var close = s.IndexOf(']', StringComparison.Ordinal);
-            if (close < 0)
-            {
-                error = $"'{s}' has '[' without ']'";
-                return null;
-            }
-
-            host = s[1..close];
-            var rest = s[(close + 1)..];
-            if (rest.Length > 0)
-            {
-                if (rest[0] != ':')
-                {
-                    error = $"'{s}' is not host:port";
-                    return null;
-                }
-
-                port = rest[1..];
-            }
-        }
-        else
-        {
-            var colon = s.LastIndexOf(':');
-            if (colon >= 0 && s.IndexOf(':', StringComparison.Ordinal) != colon)
-            {
-                error = $"'{s}' is not host:port (write IPv6 addresses as [addr]:port)";
-                return null;
-            }
-
-            host = colon >= 0 ? s[..colon] : s;
-            port = colon >= 0 ? s[(colon + 1)..] : null;
+            return null;
         }
 
         if (host.Length == 0 || host.AsSpan().IndexOfAny(" ,;/=@\t") >= 0)
@@ -78,6 +46,46 @@ public readonly record struct HostEndpoint(string Host, int Port)
         }
 
         return new HostEndpoint(host, p);
+    }
+
+    /// <summary>Splits <c>host:port</c>, <c>host</c> or <c>[ipv6]:port</c>; the error quotes the text, which holds no
+    /// secret by then ('=', ';' and '@' were refused first).</summary>
+    private static bool TrySplit(string s, out string host, out string? port, out string? error)
+    {
+        error = null;
+        port = null;
+        if (s[0] == '[')
+        {
+            var close = s.IndexOf(']', StringComparison.Ordinal);
+            host = close < 0 ? string.Empty : s[1..close];
+            if (close < 0)
+            {
+                error = $"'{s}' has '[' without ']'";
+                return false;
+            }
+
+            var rest = s[(close + 1)..];
+            if (rest.Length > 0 && rest[0] != ':')
+            {
+                error = $"'{s}' is not host:port";
+                return false;
+            }
+
+            port = rest.Length > 0 ? rest[1..] : null;
+            return true;
+        }
+
+        var colon = s.LastIndexOf(':');
+        if (colon >= 0 && s.IndexOf(':', StringComparison.Ordinal) != colon)
+        {
+            host = string.Empty;
+            error = $"'{s}' is not host:port (write IPv6 addresses as [addr]:port)";
+            return false;
+        }
+
+        host = colon >= 0 ? s[..colon] : s;
+        port = colon >= 0 ? s[(colon + 1)..] : null;
+        return true;
     }
 
     /// <inheritdoc />

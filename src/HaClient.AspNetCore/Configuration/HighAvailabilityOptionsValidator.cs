@@ -26,6 +26,14 @@ internal sealed class HighAvailabilityOptionsValidator : IValidateOptions<HighAv
             return ValidateOptionsResult.Fail(errors);
         }
 
+        ValidateComponents(options, root, errors);
+        ValidateIntegration(options, root, errors);
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    /// <summary>Each cluster and deployment by its own validator, prefixed with its path, and the registered names.</summary>
+    private void ValidateComponents(HighAvailabilityOptions options, string root, List<string> errors)
+    {
         foreach (var (key, cluster) in options.Postgres)
         {
             if (cluster is null)
@@ -57,7 +65,11 @@ internal sealed class HighAvailabilityOptionsValidator : IValidateOptions<HighAv
         {
             errors.Add($"{root}:Redis:{n}: is registered but has no settings.");
         }
+    }
 
+    /// <summary>The ASP.NET Core integration's own settings: session store, health, read-your-writes, shutdown.</summary>
+    private static void ValidateIntegration(HighAvailabilityOptions options, string root, List<string> errors)
+    {
         var session = options.Session;
         if (!string.IsNullOrEmpty(session.Redis) && !options.Redis.ContainsKey(session.Redis))
         {
@@ -110,8 +122,6 @@ internal sealed class HighAvailabilityOptionsValidator : IValidateOptions<HighAv
         {
             errors.Add($"{root}:RetryAfter: must be between 0 and 1 hour.");
         }
-
-        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 
     private static void AddPrefixed(ValidateOptionsResult result, string prefix, List<string> errors)

@@ -31,24 +31,49 @@ public sealed class PostgresClusterOptionsValidator : IValidateOptions<PostgresC
             SettingsValidation.Annotate(resilience, "Resilience:", errors);
         }
 
-        NpgsqlConnectionStringBuilder? csb = null;
-        if (string.IsNullOrWhiteSpace(options.ConnectionString))
+        var csb = ParseConnectionString(options.ConnectionString, errors);
+        var hosts = ResolveHosts(options, csb, errors);
+        for (var i = 0; i < options.PatroniUrls.Count; i++)
         {
-            errors.Add("ConnectionString: is required (credentials and database; Host may list the hosts).");
-        }
-        else
-        {
-            try
+            if (!Uri.TryCreate(options.PatroniUrls[i], UriKind.Absolute, out var u) || (u.Scheme != Uri.UriSchemeHttp && u.Scheme != Uri.UriSchemeHttps))
             {
-                csb = new NpgsqlConnectionStringBuilder(options.ConnectionString);
-            }
-            catch (Exception e) when (e is ArgumentException or FormatException or InvalidCastException)
-            {
-                // Npgsql's message names the keyword only, never the value.
-                errors.Add($"ConnectionString: is malformed: {e.Message}");
+                // Not quoted: an address may carry credentials (http://user:password@host:8008).
+                errors.Add($"PatroniUrls[{i}]: is not an absolute http(s) address (http://host:8008).");
             }
         }
 
+        if (options.FailoverProbeInterval > options.ProbeInterval)
+        {
+            errors.Add("FailoverProbeInterval: must not be longer than ProbeInterval.");
+        }
+
+        var maxConnections = ResolveMaxConnections(options, csb, errors);
+        return errors.Count > 0 || csb is null ? null : new ResolvedPostgresSettings(hosts, csb, maxConnections);
+    }
+
+    private static NpgsqlConnectionStringBuilder? ParseConnectionString(string? connectionString, List<string> errors)
+    {
+        if (string.IsNullOrWhiteSpace(connectionString))
+        {
+            errors.Add("ConnectionString: is required (credentials and database; Host may list the hosts).");
+            return null;
+        }
+
+        try
+        {
+            return new NpgsqlConnectionStringBuilder(connectionString);
+        }
+        catch (Exception e) when (e is ArgumentException or FormatException or InvalidCastException)
+        {
+            // Npgsql's message names the keyword only, never the value.
+            errors.Add($"ConnectionString: is malformed: {e.Message}");
+            return null;
+        }
+    }
+
+    /// <summary>The hosts from <see cref="PostgresClusterOptions.Hosts"/>, else from the connection string's Host.</summary>
+    private static List<HostEndpoint> ResolveHosts(PostgresClusterOptions options, NpgsqlConnectionStringBuilder? csb, List<string> errors)
+    {
         var hosts = new List<HostEndpoint>();
         var defaultPort = csb?.Port ?? 5432;
         if (options.Hosts is { Count: > 0 })
@@ -76,37 +101,23 @@ public sealed class PostgresClusterOptionsValidator : IValidateOptions<PostgresC
             errors.Add("Hosts: lists the same host:port twice.");
         }
 
-        for (var i = 0; i < options.PatroniUrls.Count; i++)
+        return hosts;
+    }
+
+    /// <summary>The per-host cap: the setting, or the connection string's Maximum Pool Size (both is an error), else 40.</summary>
+    private static int ResolveMaxConnections(PostgresClusterOptions options, NpgsqlConnectionStringBuilder? csb, List<string> errors)
+    {
+        if (csb is null || !IsSet(csb, "Maximum Pool Size"))
         {
-            if (!Uri.TryCreate(options.PatroniUrls[i], UriKind.Absolute, out var u) || (u.Scheme != Uri.UriSchemeHttp && u.Scheme != Uri.UriSchemeHttps))
-            {
-                // Not quoted: an address may carry credentials (http://user:password@host:8008).
-                errors.Add($"PatroniUrls[{i}]: is not an absolute http(s) address (http://host:8008).");
-            }
+            return options.MaxConnectionsPerHost ?? PostgresClusterOptions.DefaultMaxConnectionsPerHost;
         }
 
-        if (options.FailoverProbeInterval > options.ProbeInterval)
+        if (options.MaxConnectionsPerHost is { } cap && cap != csb.MaxPoolSize)
         {
-            errors.Add("FailoverProbeInterval: must not be longer than ProbeInterval.");
+            errors.Add($"MaxConnectionsPerHost: is {cap} but ConnectionString sets Maximum Pool Size={csb.MaxPoolSize}; set only one.");
         }
 
-        var maxConnections = options.MaxConnectionsPerHost ?? PostgresClusterOptions.DefaultMaxConnectionsPerHost;
-        if (csb is not null && IsSet(csb, "Maximum Pool Size"))
-        {
-            if (options.MaxConnectionsPerHost is { } cap && cap != csb.MaxPoolSize)
-            {
-                errors.Add($"MaxConnectionsPerHost: is {cap} but ConnectionString sets Maximum Pool Size={csb.MaxPoolSize}; set only one.");
-            }
-
-            maxConnections = csb.MaxPoolSize;
-        }
-
-        if (errors.Count > 0 || csb is null)
-        {
-            return null;
-        }
-
-        return new ResolvedPostgresSettings(hosts, csb, maxConnections);
+        return csb.MaxPoolSize;
     }
 
     /// <summary>Whether the connection string itself sets <paramref name="keyword"/> (its canonical name).

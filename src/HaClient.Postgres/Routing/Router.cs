@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 namespace HaClient.Postgres;
 
 /// <summary>
@@ -31,10 +32,15 @@ internal static class Router
             return primary == exclude ? -1 : primary;
         }
 
-        var primaryLsn = primary >= 0 ? slots[primary].State.WalLsn : 0UL;
-        var primaryTimeline = primary >= 0 ? slots[primary].State.Timeline : 0;
-        var maxLagSeconds = lag.MaxLagTime is { } t ? t.TotalSeconds : double.PositiveInfinity;
-        var maxLagBytes = lag.MaxLagBytes ?? long.MaxValue;
+        var bounds = new ReadBounds(
+            consistency,
+            primary >= 0,
+            primary >= 0 ? slots[primary].State.WalLsn : 0UL,
+            primary >= 0 ? slots[primary].State.Timeline : 0,
+            lag.MaxLagTime is { } t ? t.TotalSeconds : double.PositiveInfinity,
+            lag.MaxLagBytes ?? long.MaxValue,
+            nowTimestamp,
+            timestampFrequency);
         var best = -1;
         var bestLoad = int.MaxValue;
         var n = slots.Length;
@@ -47,35 +53,7 @@ internal static class Router
             }
 
             var slot = slots[i];
-            var s = slot.State;
-            if (s.Role != PostgresRole.Replica || !slot.Circuit.IsAvailable || s.ReplayLagSeconds is null)
-            {
-                continue;
-            }
-
-            // A replica on another timeline than the primary (still following a dead or frozen old primary) holds a
-            // history the primary does not: its LSNs cannot be compared with the primary's, so it serves no bounded read
-            // while that primary is known. (Timeline 0: its WAL receiver is not visible, as for a role without
-            // pg_read_all_stats; the time bound alone then applies.)
-            if (primary >= 0 && consistency.Kind == ReadConsistencyKind.WithinLagBound && s.Timeline != 0 && s.Timeline != primaryTimeline)
-            {
-                continue;
-            }
-
-            // Staleness is measured against the primary, not taken from the replica: the replica holds every write the
-            // primary had acknowledged as of CurrentAsOfTimestamp, and may miss any acknowledged since.
-            if (maxLagSeconds != double.PositiveInfinity
-                && (s.CurrentAsOfTimestamp == 0 || (double)(nowTimestamp - s.CurrentAsOfTimestamp) / timestampFrequency > maxLagSeconds))
-            {
-                continue;
-            }
-
-            if (maxLagBytes != long.MaxValue && (primaryLsn == 0 || (primaryLsn > s.WalLsn && (long)(primaryLsn - s.WalLsn) > maxLagBytes)))
-            {
-                continue;
-            }
-
-            if (consistency.Kind == ReadConsistencyKind.AtLeast && s.WalLsn < consistency.Token.Lsn)
+            if (!bounds.Admits(slot))
             {
                 continue;
             }
@@ -99,5 +77,47 @@ internal static class Router
         }
 
         return fallbackToPrimary || consistency.Kind == ReadConsistencyKind.AtLeast ? primary : -1;
+    }
+}
+
+/// <summary>What a bounded read asks of a replica, computed once per decision.</summary>
+internal readonly ref struct ReadBounds(in ReadConsistency consistency, bool primaryKnown, ulong primaryLsn, int primaryTimeline, double maxLagSeconds, long maxLagBytes, long nowTimestamp, long timestampFrequency)
+{
+    private readonly ReadConsistency _consistency = consistency;
+
+    /// <summary>Whether <paramref name="slot"/> may serve the read: a reachable replica, on the primary's timeline for a
+    /// bounded read, within the lag bounds, and past the token.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool Admits(HostSlot slot)
+    {
+        var s = slot.State;
+        if (s.Role != PostgresRole.Replica || !slot.Circuit.IsAvailable || s.ReplayLagSeconds is null)
+        {
+            return false;
+        }
+
+        // A replica on another timeline than the primary (still following a dead or frozen old primary) holds a
+        // history the primary does not: its LSNs cannot be compared with the primary's, so it serves no bounded read
+        // while that primary is known. (Timeline 0: its WAL receiver is not visible, as for a role without
+        // pg_read_all_stats; the time bound alone then applies.)
+        if (primaryKnown && _consistency.Kind == ReadConsistencyKind.WithinLagBound && s.Timeline != 0 && s.Timeline != primaryTimeline)
+        {
+            return false;
+        }
+
+        // Staleness is measured against the primary, not taken from the replica: the replica holds every write the
+        // primary had acknowledged as of CurrentAsOfTimestamp, and may miss any acknowledged since.
+        if (maxLagSeconds != double.PositiveInfinity
+            && (s.CurrentAsOfTimestamp == 0 || (double)(nowTimestamp - s.CurrentAsOfTimestamp) / timestampFrequency > maxLagSeconds))
+        {
+            return false;
+        }
+
+        if (maxLagBytes != long.MaxValue && (primaryLsn == 0 || (primaryLsn > s.WalLsn && (long)(primaryLsn - s.WalLsn) > maxLagBytes)))
+        {
+            return false;
+        }
+
+        return _consistency.Kind != ReadConsistencyKind.AtLeast || s.WalLsn >= _consistency.Token.Lsn;
     }
 }

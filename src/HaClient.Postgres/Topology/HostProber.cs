@@ -253,7 +253,7 @@ internal sealed partial class HostProber
     [LoggerMessage(EventId = 1006, Level = LogLevel.Error, Message = "Cluster {Cluster}: publishing the probe of {Endpoint} failed (a TopologyChanged handler threw)")]
     private static partial void LogPublishFailed(ILogger logger, string cluster, string endpoint, Exception exception);
 
-    [LoggerMessage(EventId = 1007, Level = LogLevel.Error, Message = "Cluster {Cluster}: {Endpoint} refuses the connection settings ({Reason}); no request can succeed on it until they are fixed")]
+    [LoggerMessage(EventId = 1011, Level = LogLevel.Error, Message = "Cluster {Cluster}: {Endpoint} refuses the connection settings ({Reason}); no request can succeed on it until they are fixed")]
     private static partial void LogRefused(ILogger logger, string cluster, string endpoint, string reason);
 
     [LoggerMessage(EventId = 1005, Level = LogLevel.Debug, Message = "Cluster {Cluster}: probe of {Endpoint} failed: {Error}")]

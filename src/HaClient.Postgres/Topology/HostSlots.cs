@@ -19,40 +19,7 @@ internal static class HostSlots
         for (var i = 0; i < slots.Length; i++)
         {
             var endpoint = settings.Hosts[i];
-            var user = new NpgsqlConnectionStringBuilder(settings.Template.ConnectionString)
-            {
-                Host = endpoint.Host,
-                Port = endpoint.Port,
-                TargetSessionAttributes = null,
-            };
-            if (!settings.IsSet("Timeout"))
-            {
-                user.Timeout = opSeconds;
-            }
-
-            if (!settings.IsSet("Command Timeout"))
-            {
-                // Longer than the budget, so that HaClient's own cancellation (off the thread pool, at the budget) ends an
-                // abandoned call. Npgsql's command timeout sends its cancel request synchronously on the thread that
-                // awaited the read: against a frozen server each such connect holds a thread-pool thread for up to
-                // Timeout, and a burst of them is the whole pool.
-                user.CommandTimeout = Math.Max(30, 2 * opSeconds);
-            }
-
-            // Admission: never open more per host than the cap; callers beyond it wait for a connection within their
-            // deadline (Npgsql's pool queue) instead of meeting the server's max_connections.
-            user.MaxPoolSize = settings.MaxConnectionsPerHost;
-            if (user.MinPoolSize > user.MaxPoolSize)
-            {
-                user.MinPoolSize = user.MaxPoolSize;
-            }
-
-            if (!settings.IsSet("Cancellation Timeout"))
-            {
-                // Do not wait for a cancel request's answer: the server it goes to may be frozen.
-                user.CancellationTimeout = -1;
-            }
-
+            var user = RequestConnectionString(settings, endpoint, opSeconds);
             var probe = new NpgsqlConnectionStringBuilder(user.ConnectionString)
             {
                 Pooling = false,
@@ -69,13 +36,52 @@ internal static class HostSlots
             // it must connect the way requests do.
             options.ConfigureDataSourceBuilder?.Invoke(poolBuilder);
             options.ConfigureDataSourceBuilder?.Invoke(probeBuilder);
-            var pool = poolBuilder.Build();
-            var probeSource = probeBuilder.Build();
             var circuit = new EndpointCircuit(name, endpoint.ToString(), options.Resilience, PostgresFailureClassifier.Classify, timeProvider);
             var ramp = new ConnectionRamp(options.NewPrimaryConcurrentOpens, settings.MaxConnectionsPerHost, NewPrimaryRampLimit, timeProvider);
-            slots[i] = new HostSlot(i, endpoint, pool, probeSource, circuit, ramp);
+            slots[i] = new HostSlot(i, endpoint, poolBuilder.Build(), probeBuilder.Build(), circuit, ramp);
         }
 
         return slots;
+    }
+
+    /// <summary>One host's request pool settings: the user's connection string with HaClient's defaults for what it
+    /// leaves out.</summary>
+    private static NpgsqlConnectionStringBuilder RequestConnectionString(ResolvedPostgresSettings settings, HostEndpoint endpoint, int opSeconds)
+    {
+        var user = new NpgsqlConnectionStringBuilder(settings.Template.ConnectionString)
+        {
+            Host = endpoint.Host,
+            Port = endpoint.Port,
+            TargetSessionAttributes = null,
+        };
+        if (!settings.IsSet("Timeout"))
+        {
+            user.Timeout = opSeconds;
+        }
+
+        if (!settings.IsSet("Command Timeout"))
+        {
+            // Longer than the budget, so that HaClient's own cancellation (off the thread pool, at the budget) ends an
+            // abandoned call. Npgsql's command timeout sends its cancel request synchronously on the thread that
+            // awaited the read: against a frozen server each such connect holds a thread-pool thread for up to
+            // Timeout, and a burst of them is the whole pool.
+            user.CommandTimeout = Math.Max(30, 2 * opSeconds);
+        }
+
+        // Admission: never open more per host than the cap; callers beyond it wait for a connection within their
+        // deadline (Npgsql's pool queue) instead of meeting the server's max_connections.
+        user.MaxPoolSize = settings.MaxConnectionsPerHost;
+        if (user.MinPoolSize > user.MaxPoolSize)
+        {
+            user.MinPoolSize = user.MaxPoolSize;
+        }
+
+        if (!settings.IsSet("Cancellation Timeout"))
+        {
+            // Do not wait for a cancel request's answer: the server it goes to may be frozen.
+            user.CancellationTimeout = -1;
+        }
+
+        return user;
     }
 }

@@ -144,22 +144,7 @@ internal sealed partial class TopologyMonitor : IAsyncDisposable
         PostgresTopology topology;
         lock (_gate)
         {
-            var roleChanged = false;
-            if (slot is not null && state is not null)
-            {
-                if (state.Role == PostgresRole.Replica)
-                {
-                    state.CurrentAsOfTimestamp = _walHistory.CurrentAsOf(state.WalLsn);
-                }
-
-                var old = slot.State;
-                slot.State = state;
-                if (old.Role != state.Role)
-                {
-                    roleChanged = true;
-                    OnRoleChanged(slot, old.Role, state.Role);
-                }
-            }
+            var roleChanged = slot is not null && state is not null && Store(slot, state);
 
             var (primary, splitBrain) = ChoosePrimary();
             var oldPrimary = _primaryIndex;
@@ -179,18 +164,7 @@ internal sealed partial class TopologyMonitor : IAsyncDisposable
 
             if (slot is not null && state is not null && slot.Index == primary && state.Role == PostgresRole.Primary && state.WalLsn != 0)
             {
-                _walHistory.Add(state.ProbedAtTimestamp, state.WalLsn);
-
-                // A replica that replayed to R holds everything the primary had whenever the primary stood at or below R,
-                // even when that sample is newer than the replica's probe (an idle primary, a replica probed first).
-                foreach (var other in _slots)
-                {
-                    var s = other.State;
-                    if (s.Role == PostgresRole.Replica)
-                    {
-                        s.CurrentAsOfTimestamp = Math.Max(s.CurrentAsOfTimestamp, _walHistory.CurrentAsOf(s.WalLsn));
-                    }
-                }
+                SamplePrimary(state);
             }
 
             _splitBrainLog.Observe(splitBrain, _claims, primary >= 0 ? _slots[primary].Name : "none");
@@ -213,6 +187,42 @@ internal sealed partial class TopologyMonitor : IAsyncDisposable
         {
             signal.TrySetResult();
             TopologyChanged?.Invoke(topology);
+        }
+    }
+
+    /// <summary>Stores a host's new probe (under the lock); whether its role changed.</summary>
+    private bool Store(HostSlot slot, PostgresHostState state)
+    {
+        if (state.Role == PostgresRole.Replica)
+        {
+            state.CurrentAsOfTimestamp = _walHistory.CurrentAsOf(state.WalLsn);
+        }
+
+        var old = slot.State;
+        slot.State = state;
+        if (old.Role == state.Role)
+        {
+            return false;
+        }
+
+        OnRoleChanged(slot, old.Role, state.Role);
+        return true;
+    }
+
+    /// <summary>Records the primary's WAL position (under the lock) and raises every replica's currency with it.</summary>
+    private void SamplePrimary(PostgresHostState state)
+    {
+        _walHistory.Add(state.ProbedAtTimestamp, state.WalLsn);
+
+        // A replica that replayed to R holds everything the primary had whenever the primary stood at or below R,
+        // even when that sample is newer than the replica's probe (an idle primary, a replica probed first).
+        foreach (var other in _slots)
+        {
+            var s = other.State;
+            if (s.Role == PostgresRole.Replica)
+            {
+                s.CurrentAsOfTimestamp = Math.Max(s.CurrentAsOfTimestamp, _walHistory.CurrentAsOf(s.WalLsn));
+            }
         }
     }
 
@@ -341,17 +351,4 @@ internal sealed partial class TopologyMonitor : IAsyncDisposable
 
         _stop.Dispose();
     }
-
-    [LoggerMessage(EventId = 1001, Level = LogLevel.Information, Message = "Cluster {Cluster}: host {Endpoint} changed role from {From} to {To}")]
-    private static partial void LogRoleChanged(ILogger logger, string cluster, string endpoint, PostgresRole from, PostgresRole to);
-
-    [LoggerMessage(EventId = 1002, Level = LogLevel.Warning, Message = "Cluster {Cluster}: primary {Endpoint} lost; probing every host until a new primary appears")]
-    private static partial void LogPrimaryLost(ILogger logger, string cluster, string endpoint);
-
-    [LoggerMessage(EventId = 1003, Level = LogLevel.Information, Message = "Cluster {Cluster}: writes now go to {Endpoint} (timeline {Timeline})")]
-    private static partial void LogPrimaryChosen(ILogger logger, string cluster, string endpoint, int timeline);
-
-    [LoggerMessage(EventId = 1007, Level = LogLevel.Warning, Message = "Cluster {Cluster}: host {Endpoint} is down; cancelled its {Count} calls in flight")]
-    private static partial void LogAbandoned(ILogger logger, string cluster, string endpoint, int count);
-
 }
