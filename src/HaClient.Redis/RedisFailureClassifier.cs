@@ -37,6 +37,16 @@ public static class RedisFailureClassifier
         };
     }
 
+    /// <summary>Whether <paramref name="exception"/> is the server refusing the credentials themselves, which no retry
+    /// or failover can fix: a connection that failed authentication, or a <c>NOAUTH</c> / <c>WRONGPASS</c> reply.</summary>
+    public static bool IsMisconfiguration(Exception exception) => exception switch
+    {
+        RedisConnectionException { FailureType: ConnectionFailureType.AuthenticationFailure } => true,
+        RedisServerException rs => rs.Message.StartsWith("NOAUTH", StringComparison.Ordinal) || rs.Message.StartsWith("WRONGPASS", StringComparison.Ordinal),
+        { InnerException: { } inner } => IsMisconfiguration(inner),
+        _ => false,
+    };
+
     /// <summary>Classifies an error reply by its text.</summary>
     public static FailureKind ClassifyReply(string reply)
     {

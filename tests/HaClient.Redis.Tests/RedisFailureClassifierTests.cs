@@ -31,4 +31,15 @@ public class RedisFailureClassifierTests
         Assert.Equal(FailureKind.EndpointFailure, RedisFailureClassifier.Classify(new IOException()));
         Assert.Equal(FailureKind.ServerError, RedisFailureClassifier.Classify(new InvalidOperationException()));
     }
+
+    [Fact]
+    public void Refused_credentials_are_a_misconfiguration_and_nothing_else_is()
+    {
+        Assert.True(RedisFailureClassifier.IsMisconfiguration(new RedisConnectionException(ConnectionFailureType.AuthenticationFailure, "auth")));
+        Assert.True(RedisFailureClassifier.IsMisconfiguration(new RedisServerException("WRONGPASS invalid username-password pair or user is disabled.")));
+        Assert.True(RedisFailureClassifier.IsMisconfiguration(new RedisServerException("NOAUTH Authentication required.")));
+        Assert.True(RedisFailureClassifier.IsMisconfiguration(new TimeoutException("probe", new RedisServerException("NOAUTH Authentication required."))));
+        Assert.False(RedisFailureClassifier.IsMisconfiguration(new RedisConnectionException(ConnectionFailureType.SocketFailure, "socket closed")));
+        Assert.False(RedisFailureClassifier.IsMisconfiguration(new RedisServerException("READONLY You can't write against a read only replica.")));
+    }
 }

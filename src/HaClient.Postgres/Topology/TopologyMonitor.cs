@@ -1,3 +1,4 @@
+using HaClient.Monitoring;
 using HaClient.Resilience;
 using HaClient.Telemetry;
 using Microsoft.Extensions.Logging;

@@ -56,6 +56,29 @@ internal sealed class RedisFailoverTopology : IFailoverTopology<RedisNode, Redis
 
     public void RequestProbe() => _monitor?.RequestProbe();
 
+    /// <summary>The probes' failure that explains an empty choice best: a refused credential over a network error.</summary>
+    public Exception? CurrentFailure
+    {
+        get
+        {
+            Exception? any = null;
+            foreach (var node in Current.Links)
+            {
+                if (node.ProbeFailure is { } e)
+                {
+                    if (RedisFailureClassifier.IsMisconfiguration(e))
+                    {
+                        return e;
+                    }
+
+                    any ??= e;
+                }
+            }
+
+            return any;
+        }
+    }
+
     public void ReportNotPrimary(RedisNode endpoint) => _monitor?.ReportPrimaryFailure(endpoint, "READONLY reply");
 
     /// <summary>A broken connection to the primary makes the monitor re-verify the primary at once; any other endpoint

@@ -20,7 +20,7 @@ internal readonly record struct Ballot(RedisNodeState[] States, int Current, Hos
 internal sealed partial class ElectionRounds(RedisTopologyMonitor monitor, RoleProber prober, SentinelDiscovery? sentinels, RedisOptions options, ProbeWakeup wake, TimeProvider time, ILogger logger, string cluster)
 {
     private bool _sentinelsSilent;
-    private int _claims;
+    private readonly SplitBrainLog _splitBrain = new(cluster, logger, time);
 
     public async Task RunAsync(CancellationToken stop)
     {
@@ -98,12 +98,14 @@ internal sealed partial class ElectionRounds(RedisTopologyMonitor monitor, RoleP
         }
 
         _sentinelsSilent = silent;
-        if (election.Claims > 1 && election.Claims != _claims)
+        if (election.Claims <= 1 && !_splitBrain.IsActive)
         {
-            LogSplitBrain(logger, cluster, string.Join(", ", ballot.States.Where(s => s.Role == RedisNodeRole.Primary).Select(s => s.Endpoint.ToString())));
+            return;
         }
 
-        _claims = election.Claims;
+        var states = ballot.States;
+        _splitBrain.Observe(election.Claims > 1, () => string.Join(", ", states.Where(s => s.Role == RedisNodeRole.Primary).Select(s => s.Endpoint.ToString())),
+            ballot.Current >= 0 ? states[ballot.Current].Endpoint.ToString() : "none");
     }
 
     /// <summary>Switches writes to the node at <paramref name="index"/> once its connection sees it as a primary.</summary>
@@ -135,8 +137,6 @@ internal sealed partial class ElectionRounds(RedisTopologyMonitor monitor, RoleP
     [LoggerMessage(EventId = 2007, Level = LogLevel.Warning, Message = "Redis {Cluster}: no Sentinel answered; keeping the primary only while its ROLE says primary")]
     private static partial void LogNoSentinel(ILogger logger, string cluster);
 
-    [LoggerMessage(EventId = 2004, Level = LogLevel.Error, Message = "Redis {Cluster}: several nodes claim primary: {Claims}")]
-    private static partial void LogSplitBrain(ILogger logger, string cluster, string claims);
 
     [LoggerMessage(EventId = 2011, Level = LogLevel.Warning, Message = "Redis {Cluster}: could not switch writes to {Endpoint} yet: {Error}")]
     private static partial void LogAdoptFailed(ILogger logger, string cluster, string endpoint, string error);

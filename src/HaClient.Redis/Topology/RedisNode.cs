@@ -39,6 +39,11 @@ internal sealed class RedisNode
     /// prober under this node's lock).</summary>
     public Task<RedisNodeState>? Probe { get; set; }
 
+    /// <summary>The failure of the latest probe, while it failed (null once a probe succeeds).</summary>
+    public Exception? ProbeFailure { get => Volatile.Read(ref _probeFailure); set => Volatile.Write(ref _probeFailure, value); }
+
+    private Exception? _probeFailure;
+
     /// <summary>The multiplexer, connecting it on first use. With <c>AbortOnConnectFail=false</c> this completes after at
     /// most the connect timeout even when the node is down; the multiplexer then reconnects by itself.</summary>
     public Task<ConnectionMultiplexer> GetMultiplexerAsync()

@@ -48,7 +48,7 @@ internal sealed partial class RedisTopologyMonitor : IAsyncDisposable
         _logger = logger;
         _time = timeProvider;
         _createNode = createNode;
-        _prober = new RoleProber(options, timeProvider, StateOf, Apply, _stop.Token);
+        _prober = new RoleProber(options, timeProvider, StateOf, Apply, logger, cluster, _stop.Token);
         if (settings.Sentinels.Count > 0)
         {
             _sentinels = new SentinelDiscovery(settings.Sentinels, sentinelConfig, options.ServiceName!, options.ProbeTimeout, OnSwitchMaster, OnSelectedReplica);

@@ -1,4 +1,5 @@
 using HaClient.Resilience;
+using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
 
 namespace HaClient.Redis;
@@ -8,7 +9,7 @@ namespace HaClient.Redis;
 /// node (a frozen node never has several waiting on it). It writes nothing shared: each result goes to the monitor's
 /// <c>apply</c>, which publishes it under the monitor's lock.
 /// </summary>
-internal sealed class RoleProber(RedisOptions options, TimeProvider time, Func<RedisNode, RedisNodeState> current, Action<RedisNode, RedisNodeState> apply, CancellationToken stop)
+internal sealed partial class RoleProber(RedisOptions options, TimeProvider time, Func<RedisNode, RedisNodeState> current, Action<RedisNode, RedisNodeState> apply, ILogger logger, string cluster, CancellationToken stop)
 {
     /// <summary>The node's probe in flight, or a new one.</summary>
     public Task<RedisNodeState> ProbeAsync(RedisNode node)
@@ -62,10 +63,18 @@ internal sealed class RoleProber(RedisOptions options, TimeProvider time, Func<R
         try
         {
             var role = await Budget.WithinAsync(RoleAsync(node), options.ProbeTimeout, cts, stop).ConfigureAwait(false);
+            node.ProbeFailure = null;
             return FromRole(node.Endpoint, role, before, started);
         }
         catch (Exception e) when (!stop.IsCancellationRequested)
         {
+            if (RedisFailureClassifier.IsMisconfiguration(e) && !(node.ProbeFailure is { } previous && RedisFailureClassifier.IsMisconfiguration(previous)))
+            {
+                // Once when it starts, not at every probe: nothing will succeed on this node until it is fixed.
+                LogRefused(logger, cluster, node.Name, e.Message);
+            }
+
+            node.ProbeFailure = e;
             return Down(node.Endpoint, before, started, e.GetType().Name);
         }
     }
@@ -114,4 +123,7 @@ internal sealed class RoleProber(RedisOptions options, TimeProvider time, Func<R
         var mux = await node.GetMultiplexerAsync().ConfigureAwait(false);
         return await mux.GetServers()[0].RoleAsync().ConfigureAwait(false);
     }
+
+    [LoggerMessage(EventId = 2013, Level = LogLevel.Error, Message = "Redis {Cluster}: {Endpoint} refuses the credentials ({Reason}); no request can succeed on it until they are fixed")]
+    private static partial void LogRefused(ILogger logger, string cluster, string endpoint, string reason);
 }

@@ -125,26 +125,7 @@ public sealed partial class FailoverEngine<TEndpoint, TReadIntent>
                 }
                 catch (Exception e) when (!cancellationToken.IsCancellationRequested && _classify(e) is var kind && kind != FailureKind.ServerError)
                 {
-                    if (kind == FailureKind.ReadOnly)
-                    {
-                        // The node said it is no primary before it wrote anything: re-route.
-                        _topology.ReportNotPrimary(endpoint);
-                        CountError(ErrorKinds.WriteRerouted);
-                    }
-                    else if (!progress.Sent || _topology.ProvesNotSent(e))
-                    {
-                        Report(endpoint, e, kind);
-                        CountError(e is Polly.CircuitBreaker.BrokenCircuitException ? ErrorKinds.WriteCircuitOpen : ErrorKinds.WriteNotSent);
-                    }
-                    else
-                    {
-                        Report(endpoint, e, kind);
-                        CountError(ErrorKinds.WriteOutcomeUnknown);
-                        var name = _topology.NameOf(endpoint);
-                        LogOutcomeUnknown(_logger, Cluster, name, e.GetType().Name);
-                        throw new WriteOutcomeUnknownException(name, e);
-                    }
-
+                    OnWriteFailed(endpoint, e, kind, progress);
                     last = e;
                     failed = endpoint;
                     if (attempt + 1 >= MaxWriteAttempts || deadline.IsExpired)
@@ -159,6 +140,31 @@ public sealed partial class FailoverEngine<TEndpoint, TReadIntent>
         {
             throw; // never reached: the filter counts and declines
         }
+    }
+
+    /// <summary>What a failed write attempt means: re-route it (refused as read-only, or provably not sent: returns), or
+    /// it was sent and its outcome is unknown (throws <see cref="WriteOutcomeUnknownException"/>; never retried).</summary>
+    private void OnWriteFailed(TEndpoint endpoint, Exception e, FailureKind kind, WriteProgress progress)
+    {
+        if (kind == FailureKind.ReadOnly)
+        {
+            // The node said it is no primary before it wrote anything: re-route.
+            _topology.ReportNotPrimary(endpoint);
+            CountError(ErrorKinds.WriteRerouted);
+            return;
+        }
+
+        Report(endpoint, e, kind);
+        if (!progress.Sent || _topology.ProvesNotSent(e))
+        {
+            CountError(e is Polly.CircuitBreaker.BrokenCircuitException ? ErrorKinds.WriteCircuitOpen : ErrorKinds.WriteNotSent);
+            return;
+        }
+
+        CountError(ErrorKinds.WriteOutcomeUnknown);
+        var name = _topology.NameOf(endpoint);
+        LogOutcomeUnknown(_logger, Cluster, name, e.GetType().Name);
+        throw new WriteOutcomeUnknownException(name, e);
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]

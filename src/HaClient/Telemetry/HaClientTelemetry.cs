@@ -173,13 +173,24 @@ public static class HaClientTelemetry
         }
     }
 
+    /// <summary>The <c>haclient.breaker.state</c> value: ordered by how cut off the endpoint is (0 closed, 1 half-open,
+    /// 2 open, 3 isolated), so that an alert on <c>&gt;= 2</c> means "takes no calls". (The enum's own order, Polly's,
+    /// puts open before half-open.)</summary>
+    internal static int BreakerGaugeValue(HaClient.Resilience.BreakerState state) => state switch
+    {
+        HaClient.Resilience.BreakerState.Closed => 0,
+        HaClient.Resilience.BreakerState.HalfOpen => 1,
+        HaClient.Resilience.BreakerState.Open => 2,
+        _ => 3,
+    };
+
     private static IEnumerable<Measurement<int>> ObserveBreakers()
     {
         foreach (var source in Sources.Keys)
         {
             foreach (var e in source.GetEndpointStates())
             {
-                yield return new Measurement<int>((int)e.Breaker, new("haclient.cluster", source.ClusterName), new("haclient.endpoint", e.Endpoint));
+                yield return new Measurement<int>(BreakerGaugeValue(e.Breaker), new("haclient.cluster", source.ClusterName), new("haclient.endpoint", e.Endpoint));
             }
         }
     }

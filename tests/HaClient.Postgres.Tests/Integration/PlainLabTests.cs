@@ -377,7 +377,7 @@ public sealed class PlainLabTests
             }
 
             // Logged when it starts, naming both claims, and again while it lasts although the chosen primary stays.
-            Assert.Contains(logs.Entries, e => e.Level == Microsoft.Extensions.Logging.LogLevel.Error && e.Message.Contains("split brain, several hosts claim primary", StringComparison.Ordinal)
+            Assert.Contains(logs.Entries, e => e.Level == Microsoft.Extensions.Logging.LogLevel.Error && e.Message.Contains("split brain, several nodes claim primary", StringComparison.Ordinal)
                 && e.Message.Contains("127.0.0.1:15432", StringComparison.Ordinal) && e.Message.Contains("127.0.0.1:15433", StringComparison.Ordinal));
             Assert.True(await Lab.EventuallyAsync(() => Task.FromResult(logs.Entries.Any(e => e.Message.Contains("split brain for", StringComparison.Ordinal))), TimeSpan.FromSeconds(20)),
                 "a split brain that lasts was not logged again");

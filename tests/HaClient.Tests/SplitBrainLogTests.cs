@@ -1,10 +1,10 @@
-using HaClient.Postgres;
+using HaClient.Monitoring;
 using HaClient.Testing;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
 using Xunit;
 
-namespace HaClient.Postgres.Tests.Unit;
+namespace HaClient.Tests;
 
 /// <summary>A split brain is logged when it starts, every 10 s while it lasts, and when it ends.</summary>
 public class SplitBrainLogTests
@@ -25,7 +25,7 @@ public class SplitBrainLogTests
         log.Observe(false, Claims, "a:1");
         Assert.Empty(logs.Entries);
         log.Observe(true, Claims, "b:1");
-        Assert.Single(logs.Entries, e => e.Level == LogLevel.Error && e.Message.Contains("split brain, several hosts claim primary: a:1 (timeline 1), b:1 (timeline 2). Writes go only to b:1", StringComparison.Ordinal));
+        Assert.Single(logs.Entries, e => e.Level == LogLevel.Error && e.Message.Contains("split brain, several nodes claim primary: a:1 (timeline 1), b:1 (timeline 2). Writes go only to b:1", StringComparison.Ordinal));
         for (var i = 0; i < 9; i++)
         {
             time.Advance(TimeSpan.FromSeconds(1));
