@@ -88,20 +88,27 @@ public sealed class AdmissionLabTests
     }
 
     [Fact]
-    public async Task The_adopted_primary_s_opens_are_ramped_by_default_and_a_burst_through_the_ramp_all_succeeds()
+    public async Task With_a_ramp_the_adopted_primary_s_opens_are_bounded_and_a_burst_through_it_all_succeeds()
     {
-        // Leaving NewPrimaryConcurrentOpens out applies its default (8): the monitor arms the ramp when it adopts the
-        // primary, a burst far above the cap goes through it without failing, and the ramp lifts once a pool's worth of
-        // opens has passed.
+        // NewPrimaryConcurrentOpens = 8: the monitor arms the ramp when it adopts the primary, a burst far above the cap
+        // goes through it without failing, and the ramp lifts once a pool's worth of opens has passed.
         await CapRoleAsync(PostgresClusterOptions.DefaultMaxConnectionsPerHost + 1);
-        await using var cluster = await CappedClusterAsync();
-        Assert.Equal(8, cluster.Options.NewPrimaryConcurrentOpens);
+        await using var cluster = await CappedClusterAsync(o => o.NewPrimaryConcurrentOpens = 8);
         var primary = cluster.Topology.PrimaryIndex;
         Assert.True(cluster.GetRamp(primary).IsArmed);
         Assert.False(cluster.GetRamp((primary + 1) % cluster.Topology.Hosts.Count).IsArmed);
         var results = await Task.WhenAll(Enumerable.Range(0, 120).Select(_ => CallAsync(cluster, 0.05)));
         Assert.All(results, r => Assert.Null(r));
         Assert.False(cluster.GetRamp(primary).IsArmed);
+    }
+
+    [Fact]
+    public async Task Leaving_NewPrimaryConcurrentOpens_out_leaves_the_opens_unbounded()
+    {
+        await CapRoleAsync(PostgresClusterOptions.DefaultMaxConnectionsPerHost + 1);
+        await using var cluster = await CappedClusterAsync();
+        Assert.Equal(0, cluster.Options.NewPrimaryConcurrentOpens);
+        Assert.False(cluster.GetRamp(cluster.Topology.PrimaryIndex).IsArmed);
     }
 
     [Fact]
