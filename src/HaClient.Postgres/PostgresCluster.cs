@@ -99,9 +99,6 @@ public sealed class PostgresCluster : IAsyncDisposable, IEndpointStateSource
     /// use or awaited) and its cap (<see cref="PostgresClusterOptions.MaxConnectionsPerHost"/>).</summary>
     public HostPoolUse GetPoolUse(int hostIndex) => new(Volatile.Read(ref _slots[hostIndex].InFlight), _maxConnectionsPerHost);
 
-    /// <summary>Each host's circuit breaker state, in configuration order.</summary>
-    public BreakerState GetBreakerState(int hostIndex) => _slots[hostIndex].Circuit.State;
-
     /// <summary>Completes when every host has been probed once, or when <paramref name="timeout"/> passes. Never throws
     /// because a host is down.</summary>
     public Task WaitForTopologyAsync(TimeSpan timeout, CancellationToken cancellationToken = default)

@@ -113,9 +113,6 @@ public sealed class RedisDeployment : IAsyncDisposable, IEndpointStateSource
         }
     }
 
-    /// <summary>The circuit state of the node at <paramref name="nodeIndex"/> in <see cref="Topology"/>.</summary>
-    public BreakerState GetBreakerState(int nodeIndex) => _routing.Current.Links[nodeIndex].Circuit.State;
-
     /// <summary>Waits until a primary is verified, at most <paramref name="timeout"/>. Returns whether one is.</summary>
     public async Task<bool> WaitForPrimaryAsync(TimeSpan timeout, CancellationToken cancellationToken = default)
     {

@@ -63,7 +63,7 @@ internal sealed class PostgresComponentHealth : ComponentHealth
                     break;
             }
 
-            if (_cluster.GetBreakerState(i) != BreakerState.Closed)
+            if (hosts[i].Breaker != BreakerState.Closed)
             {
                 issue ??= "a host's circuit breaker is not closed";
             }
@@ -129,7 +129,7 @@ internal sealed class PostgresComponentHealth : ComponentHealth
                 writer.WriteNull(HealthJson.LagSeconds);
             }
 
-            writer.WriteString(HealthJson.Breaker, HealthJson.BreakerText(_cluster.GetBreakerState(i)));
+            writer.WriteString(HealthJson.Breaker, HealthJson.BreakerText(h.Breaker));
             var pool = _cluster.GetPoolUse(i);
             writer.WriteNumber(HealthJson.InFlight, pool.InFlight);
             writer.WriteNumber(HealthJson.MaxConnections, pool.MaxConnections);

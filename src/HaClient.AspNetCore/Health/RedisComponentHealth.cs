@@ -27,7 +27,7 @@ internal sealed class RedisComponentHealth : ComponentHealth
         var topology = _deployment.Topology;
         if (_deployment.Options.Cluster)
         {
-            var breaker = topology.Nodes.Count > 0 ? _deployment.GetBreakerState(0) : BreakerState.Closed;
+            var breaker = topology.Nodes.Count > 0 ? topology.Nodes[0].Breaker : BreakerState.Closed;
             return breaker == BreakerState.Closed
                 ? new ComponentStatus(HealthStatus.Healthy, true, null, topology)
                 : new ComponentStatus(HealthStatus.Degraded, true, "the cluster connection's circuit breaker is not closed", topology);
@@ -58,7 +58,7 @@ internal sealed class RedisComponentHealth : ComponentHealth
                     break;
             }
 
-            if (_deployment.GetBreakerState(i) != BreakerState.Closed)
+            if (topology.Nodes[i].Breaker != BreakerState.Closed)
             {
                 issue ??= "a node's circuit breaker is not closed";
             }
@@ -109,7 +109,7 @@ internal sealed class RedisComponentHealth : ComponentHealth
                 writer.WriteNull(HealthJson.LagBytes);
             }
 
-            writer.WriteString(HealthJson.Breaker, HealthJson.BreakerText(_deployment.GetBreakerState(i)));
+            writer.WriteString(HealthJson.Breaker, HealthJson.BreakerText(topology.Nodes[i].Breaker));
             HealthJson.WriteProbe(writer, n.Role != RedisNodeRole.Unknown, n.ProbedAt, n.ProbeDuration, now);
 
             writer.WriteString(HealthJson.Error, n.Error);

@@ -20,6 +20,7 @@ internal sealed class HostSlot
         ProbeSource = probeSource;
         Circuit = circuit;
         _state = PostgresHostState.Initial(endpoint);
+        _state.Circuit = circuit;
     }
 
     public int Index { get; }
@@ -48,7 +49,11 @@ internal sealed class HostSlot
     public PostgresHostState State
     {
         get => Volatile.Read(ref _state);
-        set => Volatile.Write(ref _state, value);
+        set
+        {
+            value.Circuit = Circuit;
+            Volatile.Write(ref _state, value);
+        }
     }
 
     /// <summary>The failure of the latest probe, while it failed (null once a probe succeeds).</summary>

@@ -56,5 +56,12 @@ public sealed class PostgresHostState
 
     private long _currentAsOf;
 
+    /// <summary>The host's circuit breaker as it is now: read live from the breaker, which changes between probes (not
+    /// fixed at publication like the rest).</summary>
+    public HaClient.Resilience.BreakerState Breaker => Circuit?.State ?? HaClient.Resilience.BreakerState.Closed;
+
+    /// <summary>The host's breaker, attached by its slot when the state is stored.</summary>
+    internal HaClient.Resilience.EndpointCircuit? Circuit { get; set; }
+
     internal static PostgresHostState Initial(HostEndpoint endpoint) => new(endpoint, PostgresRole.Unknown, 0, 0, null, 0, default, TimeSpan.Zero, null);
 }

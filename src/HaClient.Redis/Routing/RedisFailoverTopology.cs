@@ -21,7 +21,7 @@ internal sealed class RedisFailoverTopology : IFailoverTopology<RedisNode, Redis
         if (clusterNode is not null)
         {
             // Redis Cluster: StackExchange.Redis routes by slot behind the one multiplexer; it stands as the primary.
-            var state = new RedisNodeState(clusterNode.Endpoint, RedisNodeRole.Primary, -1, null, null, 0, default, TimeSpan.Zero, null);
+            var state = new RedisNodeState(clusterNode.Endpoint, RedisNodeRole.Primary, -1, null, null, 0, default, TimeSpan.Zero, null) { Circuit = clusterNode.Circuit };
             _cluster = new RedisTopology(0, [clusterNode], [state], 0, -1, -1);
         }
     }

@@ -74,5 +74,12 @@ public sealed class RedisNodeState
     public override string ToString()
         => $"{Endpoint} {Role} offset={ReplicationOffset}{(ReplicaOf is { } of ? $" of {of} ({LinkState})" : "")}{(Error is null ? "" : $" error={Error}")}";
 
+    /// <summary>The node's circuit breaker as it is now: read live from the breaker, which changes between probes (not
+    /// fixed at publication like the rest).</summary>
+    public HaClient.Resilience.BreakerState Breaker => Circuit?.State ?? HaClient.Resilience.BreakerState.Closed;
+
+    /// <summary>The node's breaker, attached by the monitor when the state is stored.</summary>
+    internal HaClient.Resilience.EndpointCircuit? Circuit { get; set; }
+
     internal static RedisNodeState Initial(HostEndpoint endpoint) => new(endpoint, RedisNodeRole.Unknown, -1, null, null, 0, default, TimeSpan.Zero, null);
 }

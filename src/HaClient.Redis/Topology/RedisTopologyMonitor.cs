@@ -148,6 +148,7 @@ internal sealed partial class RedisTopologyMonitor : IAsyncDisposable
 
             var before = _states[i];
             var states = (RedisNodeState[])_states.Clone();
+            state.Circuit = node.Circuit;
             states[i] = state;
             _states = states;
             if (i == _reference && state.Role == RedisNodeRole.Primary && state.ReplicationOffset >= 0)
@@ -247,7 +248,9 @@ internal sealed partial class RedisTopologyMonitor : IAsyncDisposable
         var n = _createNode(endpoint);
         n.ConnectionEvent = _ => RequestProbe();
         _nodes = [.. _nodes, n];
-        _states = [.. _states, RedisNodeState.Initial(endpoint)];
+        var initial = RedisNodeState.Initial(endpoint);
+        initial.Circuit = n.Circuit;
+        _states = [.. _states, initial];
         return n;
     }
 

@@ -73,7 +73,7 @@ public sealed class AdmissionLabTests
             Assert.Equal(FailureKind.Overload, PostgresFailureClassifier.Classify(pg));
         }
 
-        Assert.Equal(BreakerState.Closed, cluster.GetBreakerState(primary));
+        Assert.Equal(BreakerState.Closed, cluster.Topology.Hosts[primary].Breaker);
         Assert.Equal(PostgresRole.Primary, cluster.Topology.Hosts[primary].Role);
     }
 
