@@ -36,27 +36,7 @@ internal sealed class PostgresFailoverTopology(HostSlot[] slots, TopologyMonitor
 
     /// <summary>The probes' failure that explains an empty choice best: a server's refusal (credentials, database) over a
     /// network error.</summary>
-    public Exception? CurrentFailure
-    {
-        get
-        {
-            Exception? any = null;
-            foreach (var slot in slots)
-            {
-                if (slot.ProbeFailure is { } e)
-                {
-                    if (e is Npgsql.PostgresException)
-                    {
-                        return e;
-                    }
-
-                    any ??= e;
-                }
-            }
-
-            return any;
-        }
-    }
+    public Exception? CurrentFailure => ProbeFailures.MostTelling(slots, static s => s.ProbeFailure, static e => e is Npgsql.PostgresException);
 
     // Npgsql sends a command as soon as it has a connection: once the work started, nothing proves it was not sent.
     public bool ProvesNotSent(Exception failure) => false;

@@ -57,27 +57,7 @@ internal sealed class RedisFailoverTopology : IFailoverTopology<RedisNode, Redis
     public void RequestProbe() => _monitor?.RequestProbe();
 
     /// <summary>The probes' failure that explains an empty choice best: a refused credential over a network error.</summary>
-    public Exception? CurrentFailure
-    {
-        get
-        {
-            Exception? any = null;
-            foreach (var node in Current.Links)
-            {
-                if (node.ProbeFailure is { } e)
-                {
-                    if (RedisFailureClassifier.IsMisconfiguration(e))
-                    {
-                        return e;
-                    }
-
-                    any ??= e;
-                }
-            }
-
-            return any;
-        }
-    }
+    public Exception? CurrentFailure => ProbeFailures.MostTelling(Current.Links, static n => n.ProbeFailure, RedisFailureClassifier.IsMisconfiguration);
 
     public void ReportNotPrimary(RedisNode endpoint) => _monitor?.ReportPrimaryFailure(endpoint, "READONLY reply");
 
