@@ -37,6 +37,26 @@ public sealed class WriteOutcomeUnknownException : HaClientException
     public override bool IsSafeToRetry => false;
 }
 
+/// <summary>A write ran in a transaction that provably did not commit: its connection failed before the commit was sent,
+/// or the primary that now holds the deployment's history has no trace of the commit. Nothing of it took effect in the
+/// database, so running it again is safe for work whose every effect is inside the transaction
+/// (<see cref="Failover.WriteRetry.WhenNotCommitted"/> does that for you).</summary>
+public sealed class WriteNotCommittedException : HaClientException
+{
+    /// <summary>Creates the exception.</summary>
+    public WriteNotCommittedException(string endpoint, Exception? innerException)
+        : base($"The write sent to {endpoint} did not commit: its connection failed before the commit took effect, and the primary confirmed that. Nothing of it was written; it was not retried.", innerException)
+    {
+        Endpoint = endpoint;
+    }
+
+    /// <summary>The endpoint (host:port, never credentials) the write was sent to.</summary>
+    public string Endpoint { get; }
+
+    /// <inheritdoc />
+    public override bool IsSafeToRetry => true;
+}
+
 /// <summary>No endpoint that may serve the request (a primary for writes, any eligible node for reads) was found
 /// within the operation budget. Nothing was sent, so retrying later is safe.</summary>
 public sealed class NoEligibleEndpointException : HaClientException

@@ -140,8 +140,6 @@ public class FailoverEngineTests
         Assert.Equal(2, call.Calls.Count);
     }
 
-    public sealed record Node(string Name);
-
     private readonly record struct Outcome(string? Value, Exception? Error, bool Sent)
     {
         public static Outcome Ok(string value) => new(value, null, false);
@@ -164,47 +162,5 @@ public class FailoverEngineTests
 
             return o.Error is null ? ValueTask.FromResult(o.Value!) : ValueTask.FromException<string>(o.Error);
         }
-    }
-
-    private sealed class FakeTopology : IFailoverTopology<Node, string>
-    {
-        private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public Node? Writer { get; set; }
-
-        public Node[] Readers { get; set; } = [];
-
-        public Action<Node>? OnNotPrimary { get; set; }
-
-        public List<string> NotPrimary { get; } = [];
-
-        public List<string> EndpointFailures { get; } = [];
-
-        public int ProbeRequests { get; private set; }
-
-        public Task Changed => _changed.Task;
-
-        public void Change() => Interlocked.Exchange(ref _changed, new(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
-
-        public Node? SelectWriter() => Writer;
-
-        public Node? SelectReader(string intent, Node? exclude) => Readers.FirstOrDefault(n => n != exclude);
-
-        public bool IsPrimary(Node endpoint) => endpoint == Writer;
-
-        public string NameOf(Node endpoint) => endpoint.Name;
-
-        public void RequestProbe() => ProbeRequests++;
-
-        public void ReportNotPrimary(Node endpoint)
-        {
-            NotPrimary.Add(endpoint.Name);
-            OnNotPrimary?.Invoke(endpoint);
-            Change();
-        }
-
-        public void ReportEndpointFailure(Node endpoint, Exception failure) => EndpointFailures.Add(endpoint.Name);
-
-        public bool ProvesNotSent(Exception failure) => false;
     }
 }

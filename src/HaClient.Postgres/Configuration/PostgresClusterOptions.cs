@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using HaClient.Failover;
 using HaClient.Resilience;
 
 namespace HaClient.Postgres;
@@ -77,6 +78,11 @@ public sealed class PostgresClusterOptions
     /// <summary>Operation budget and per-host circuit breaker.</summary>
     [Required]
     public EndpointResilienceOptions Resilience { get; set; } = new();
+
+    /// <summary>Whether <see cref="PostgresCluster.ExecuteTransactionAsync{T}(Func{Npgsql.NpgsqlConnection, CancellationToken, Task{T}}, CancellationToken)"/>
+    /// runs a transaction again when it provably did not commit. <see cref="WriteRetry.None"/> (the default): it fails with
+    /// <see cref="WriteNotCommittedException"/>. Retry only work whose every effect is inside the transaction.</summary>
+    public WriteRetry TransactionRetry { get; set; } = WriteRetry.None;
 
     /// <summary>Optional Patroni REST base addresses (<c>http://127.0.0.1:8008</c>). When set, the monitor also reads
     /// <c>/cluster</c>: a member Patroni does not name leader never gets a write while Patroni answers.</summary>

@@ -42,6 +42,11 @@ public sealed class PostgresClusterOptionsValidator : IValidateOptions<PostgresC
             }
         }
 
+        if (!Enum.IsDefined(options.TransactionRetry))
+        {
+            errors.Add($"TransactionRetry: {(int)options.TransactionRetry} is not one of None, WhenNotCommitted.");
+        }
+
         if (options.FailoverProbeInterval > options.ProbeInterval)
         {
             errors.Add("FailoverProbeInterval: must not be longer than ProbeInterval.");

@@ -25,6 +25,41 @@ internal static class PostgresCalls
             => endpoint.Circuit.ExecuteBoundedAsync(static (s, ct) => RunWorkWithTokenAsync(s.endpoint, s.work, s.progress, ct), (endpoint, work, progress), deadline, cancellationToken);
     }
 
+    /// <summary>The work in a transaction the call begins and commits, so that its outcome can always be told: a failure
+    /// before the commit is sent means not committed; after it, the engine resolves the commit from the evidence recorded
+    /// just before (<see cref="CommitEvidence"/>, <see cref="PostgresCommitResolver"/>).</summary>
+    public readonly struct TransactionWork<T>(Func<NpgsqlConnection, CancellationToken, Task<T>> work) : IEndpointCall<HostSlot, T>
+    {
+        public ValueTask<T> RunAsync(HostSlot endpoint, WriteProgress? progress, OperationDeadline deadline, CancellationToken cancellationToken)
+            => endpoint.Circuit.ExecuteBoundedAsync(static (s, ct) => RunTransactionAsync(s.endpoint, s.work, s.progress!, ct), (endpoint, work, progress), deadline, cancellationToken);
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private static async ValueTask<T> RunTransactionAsync<T>(HostSlot slot, Func<NpgsqlConnection, CancellationToken, Task<T>> work, WriteProgress progress, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref slot.InFlight);
+        try
+        {
+            await using var connection = await OpenAsync(slot, progress, cancellationToken).ConfigureAwait(false);
+            progress.MarkInTransaction();
+            await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+            var value = await work(connection, cancellationToken).ConfigureAwait(false);
+            var evidence = await CommitEvidence.CaptureAsync(connection, cancellationToken).ConfigureAwait(false);
+            if (!progress.TryMarkCommitSent(evidence, value))
+            {
+                // The engine has already told the caller "not committed" (the call outlived its deadline): roll back.
+                throw new OperationCanceledException("The write was given up as not committed before its commit was sent; it was rolled back.");
+            }
+
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            return value;
+        }
+        finally
+        {
+            Interlocked.Decrement(ref slot.InFlight);
+        }
+    }
+
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private static async ValueTask<T> RunWorkAsync<T>(HostSlot slot, Func<NpgsqlConnection, CancellationToken, Task<T>> work, WriteProgress? progress, CancellationToken cancellationToken)
     {

@@ -82,7 +82,14 @@ public sealed partial class FailoverEngine<TEndpoint, TReadIntent>
     /// <summary>Runs a write on the primary by the rules above.</summary>
     public Task<T> ExecuteWriteAsync<T, TCall>(TCall call, CancellationToken cancellationToken)
         where TCall : IEndpointCall<TEndpoint, T>
-        => WriteAsync<T, TCall>(call, cancellationToken).AsTask();
+        => WriteAsync<T, TCall>(call, WriteRetry.None, cancellationToken).AsTask();
+
+    /// <summary>Runs a write on the primary by the rules above; a write that provably did not commit (a call that runs in
+    /// its own transaction: <see cref="WriteProgress.MarkInTransaction"/>) is run again when <paramref name="retry"/>
+    /// says so, else fails with <see cref="WriteNotCommittedException"/>.</summary>
+    public Task<T> ExecuteWriteAsync<T, TCall>(TCall call, WriteRetry retry, CancellationToken cancellationToken)
+        where TCall : IEndpointCall<TEndpoint, T>
+        => WriteAsync<T, TCall>(call, retry, cancellationToken).AsTask();
 
     /// <summary>Runs a read on an endpoint that serves <paramref name="intent"/>, by the rules above.</summary>
     public Task<T> ExecuteReadAsync<T, TCall>(TReadIntent intent, TCall call, CancellationToken cancellationToken)
@@ -91,7 +98,7 @@ public sealed partial class FailoverEngine<TEndpoint, TReadIntent>
 
     // Pooled state machines: a call that waits on I/O costs the public Task only, not a box of every local as well.
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<T> WriteAsync<T, TCall>(TCall call, CancellationToken cancellationToken)
+    private async ValueTask<T> WriteAsync<T, TCall>(TCall call, WriteRetry retry, CancellationToken cancellationToken)
         where TCall : IEndpointCall<TEndpoint, T>
     {
         var deadline = StartOperation();
@@ -125,10 +132,31 @@ public sealed partial class FailoverEngine<TEndpoint, TReadIntent>
                 }
                 catch (Exception e) when (!cancellationToken.IsCancellationRequested && _classify(e) is var kind && kind != FailureKind.ServerError)
                 {
-                    OnWriteFailed(endpoint, e, kind, progress);
+                    var end = OnWriteFailed(endpoint, e, kind, progress);
+                    if (end == AttemptEnd.Resolve)
+                    {
+                        end = await ResolveCommitAsync(endpoint, e, progress, deadline, cancellationToken).ConfigureAwait(false);
+                    }
+
+                    if (end == AttemptEnd.Committed)
+                    {
+                        CountOperation(Write, targetRole, Outcomes.Success, deadline);
+                        return (T)progress.PendingResult!;
+                    }
+
                     last = e;
                     failed = endpoint;
-                    if (attempt + 1 >= MaxWriteAttempts || deadline.IsExpired)
+                    if (end == AttemptEnd.NotCommitted)
+                    {
+                        if (retry != WriteRetry.WhenNotCommitted || attempt + 1 >= MaxWriteAttempts || deadline.IsExpired)
+                        {
+                            CountError(ErrorKinds.WriteNotCommitted);
+                            throw new WriteNotCommittedException(_topology.NameOf(endpoint), e);
+                        }
+
+                        CountError(ErrorKinds.WriteRetried);
+                    }
+                    else if (attempt + 1 >= MaxWriteAttempts || deadline.IsExpired)
                     {
                         CountError(ErrorKinds.NoEligibleEndpoint);
                         throw new NoEligibleEndpointException(Cluster, "primary", deadline.Elapsed, e);
@@ -142,29 +170,41 @@ public sealed partial class FailoverEngine<TEndpoint, TReadIntent>
         }
     }
 
-    /// <summary>What a failed write attempt means: re-route it (refused as read-only, or provably not sent: returns), or
-    /// it was sent and its outcome is unknown (throws <see cref="WriteOutcomeUnknownException"/>; never retried).</summary>
-    private void OnWriteFailed(TEndpoint endpoint, Exception e, FailureKind kind, WriteProgress progress)
+    /// <summary>What a failed write attempt means: re-route it (refused as read-only, or provably not sent), it did not
+    /// commit (its transaction's commit was never sent), its commit must be resolved, or it was sent outside a
+    /// transaction and its outcome is unknown (throws <see cref="WriteOutcomeUnknownException"/>; never retried).</summary>
+    private AttemptEnd OnWriteFailed(TEndpoint endpoint, Exception e, FailureKind kind, WriteProgress progress)
     {
         if (kind == FailureKind.ReadOnly)
         {
             // The node said it is no primary before it wrote anything: re-route.
             _topology.ReportNotPrimary(endpoint);
             CountError(ErrorKinds.WriteRerouted);
-            return;
+            return AttemptEnd.Reroute;
         }
 
         Report(endpoint, e, kind);
         if (!progress.Sent || _topology.ProvesNotSent(e))
         {
             CountError(e is Polly.CircuitBreaker.BrokenCircuitException ? ErrorKinds.WriteCircuitOpen : ErrorKinds.WriteNotSent);
-            return;
+            return AttemptEnd.Reroute;
         }
 
+        if (progress.InTransaction)
+        {
+            // Either the commit was never sent (and now never will be), or it must be resolved.
+            return progress.TryAbandonBeforeCommit() ? AttemptEnd.NotCommitted : AttemptEnd.Resolve;
+        }
+
+        throw OutcomeUnknown(endpoint, e);
+    }
+
+    private WriteOutcomeUnknownException OutcomeUnknown(TEndpoint endpoint, Exception e)
+    {
         CountError(ErrorKinds.WriteOutcomeUnknown);
         var name = _topology.NameOf(endpoint);
         LogOutcomeUnknown(_logger, Cluster, name, e.GetType().Name);
-        throw new WriteOutcomeUnknownException(name, e);
+        return new WriteOutcomeUnknownException(name, e);
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]

@@ -10,6 +10,20 @@ public static class ErrorKinds
     /// <summary>A node refused a write as read-only (it was demoted): nothing was written; the write was re-routed.</summary>
     public const string WriteRerouted = "write_rerouted";
 
+    /// <summary>A transaction's connection failed before its commit was sent: it provably did not commit.</summary>
+    public const string WriteNotCommitted = "write_not_committed";
+
+    /// <summary>A transaction's connection failed after its commit was sent, and the primary showed that it committed:
+    /// the caller got its result.</summary>
+    public const string WriteResolvedCommitted = "write_resolved_committed";
+
+    /// <summary>A transaction's connection failed after its commit was sent, and the primary showed that it did not
+    /// commit.</summary>
+    public const string WriteResolvedNotCommitted = "write_resolved_not_committed";
+
+    /// <summary>A write that provably did not commit was run again on the primary (<c>WriteRetry.WhenNotCommitted</c>).</summary>
+    public const string WriteRetried = "write_retried";
+
     /// <summary>A write failed before anything was sent (no connection, open failed): it was re-routed.</summary>
     public const string WriteNotSent = "write_not_sent";
 
@@ -41,7 +55,7 @@ public static class ErrorKinds
     /// <summary>Every kind above.</summary>
     public static IReadOnlyList<string> All { get; } =
     [
-        WriteOutcomeUnknown, WriteRerouted, WriteNotSent, WriteCircuitOpen, ReadRetried, ReadCircuitOpen, ReadFailed,
+        WriteOutcomeUnknown, WriteNotCommitted, WriteResolvedCommitted, WriteResolvedNotCommitted, WriteRetried, WriteRerouted, WriteNotSent, WriteCircuitOpen, ReadRetried, ReadCircuitOpen, ReadFailed,
         NoEligibleEndpoint, OpenFailed, Overload, ReplicationNotConfirmed,
     ];
 }
