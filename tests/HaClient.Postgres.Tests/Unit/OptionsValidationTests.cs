@@ -26,6 +26,15 @@ public class OptionsValidationTests
     }
 
     [Fact]
+    public void An_unknown_transaction_retry_mode_names_the_setting_and_the_default_is_no_retry()
+    {
+        Assert.Equal(HaClient.Failover.WriteRetry.None, Valid().TransactionRetry);
+        var o = Valid();
+        o.TransactionRetry = (HaClient.Failover.WriteRetry)7;
+        Assert.Contains(Errors(o), e => e.StartsWith("TransactionRetry:", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void No_hosts_names_the_setting()
     {
         var o = Valid();
