@@ -1,7 +1,7 @@
 namespace HaClient.Drill;
 
 /// <summary>Command-line arguments: <c>--scenario X --client haclient|npgsql|seredis --workload write|mixed
-/// --duration-s 20 --fault-after-s 5 --budget-ms 2000 --sync</c>.</summary>
+/// --duration-s 20 --fault-after-s 5 --budget-ms 2000 --sync --write-mode autocommit|transaction|transaction-retry</c>.</summary>
 public sealed class DrillArgs
 {
     public string Scenario { get; set; } = "crash";
@@ -11,6 +11,11 @@ public sealed class DrillArgs
     public double FaultAfterSeconds { get; set; } = 5;
     public double BudgetMs { get; set; } = 2000;
     public bool Sync { get; set; }
+
+    /// <summary>How HaClient writes: <c>autocommit</c> (<c>ExecuteWriteWithTokenAsync</c>, the default), <c>transaction</c>
+    /// (<c>ExecuteTransactionAsync</c>: lost commits resolved) or <c>transaction-retry</c> (the same, and writes that did
+    /// not commit run again).</summary>
+    public string WriteMode { get; set; } = "autocommit";
     public int Concurrency { get; set; } = 4;
     public int Sessions { get; set; } = 1000;
 
@@ -40,10 +45,12 @@ public sealed class DrillArgs
                 case "--sessions": a.Sessions = int.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture); break;
                 case "--promote-after-s": a.PromoteAfterSeconds = double.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture); break;
                 case "--sync": a.Sync = true; break;
+                case "--write-mode": a.WriteMode = Next(); break;
                 default: throw new ArgumentException($"unknown argument '{args[i]}'");
             }
         }
 
+        if (a.WriteMode is not ("autocommit" or "transaction" or "transaction-retry")) throw new ArgumentException("--write-mode must be autocommit, transaction or transaction-retry");
         if (a.DurationSeconds is <= 0 or > 600) throw new ArgumentException("--duration-s must be in (0, 600]");
         return a;
     }

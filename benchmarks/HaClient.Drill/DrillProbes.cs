@@ -73,3 +73,37 @@ public sealed class BreakerWatch : IDisposable
 
     public void Dispose() => _listener.Dispose();
 }
+
+/// <summary>Counts <c>haclient.errors</c> by <c>error.type</c> in this process: how many lost commits the engine
+/// resolved, and which way.</summary>
+public sealed class ErrorKindCounter : IDisposable
+{
+    private readonly MeterListener _listener = new();
+    private readonly ConcurrentDictionary<string, long> _counts = new();
+
+    public ErrorKindCounter()
+    {
+        _listener.InstrumentPublished = (i, l) =>
+        {
+            if (i.Meter.Name == "HaClient" && i.Name == "haclient.errors")
+            {
+                l.EnableMeasurementEvents(i);
+            }
+        };
+        _listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+        {
+            foreach (var t in tags)
+            {
+                if (t.Key == "error.type" && t.Value is string kind)
+                {
+                    _counts.AddOrUpdate(kind, value, (_, n) => n + value);
+                }
+            }
+        });
+        _listener.Start();
+    }
+
+    public long this[string kind] => _counts.TryGetValue(kind, out var n) ? n : 0;
+
+    public void Dispose() => _listener.Dispose();
+}

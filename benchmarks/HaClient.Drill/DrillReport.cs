@@ -21,6 +21,21 @@ public sealed class DrillReport
     [JsonPropertyName("writes_failed")] public long WritesFailed { get; set; }
     [JsonPropertyName("writes_outcome_unknown")] public long WritesOutcomeUnknown { get; set; }
 
+    /// <summary>Calls (writes and reads) that ended in any exception: what a user of the service would have seen.</summary>
+    [JsonPropertyName("user_visible_errors")] public long UserVisibleErrors { get; set; }
+
+    /// <summary>Lost commits the engine resolved as committed (the caller got its result).</summary>
+    [JsonPropertyName("resolved_committed")] public long ResolvedCommitted { get; set; }
+
+    /// <summary>Lost commits the engine resolved as not committed (retried or reported as such).</summary>
+    [JsonPropertyName("resolved_not_committed")] public long ResolvedNotCommitted { get; set; }
+
+    /// <summary>Writes whose outcome stayed unknown (<c>WriteOutcomeUnknownException</c>).</summary>
+    [JsonPropertyName("unresolved")] public long Unresolved { get; set; }
+
+    /// <summary>Writes a retry tried to write twice (refused by the table's primary key, so counted, never stored).</summary>
+    [JsonPropertyName("duplicates")] public long Duplicates { get; set; }
+
     /// <summary>Acknowledged writes missing on the final primary/master.</summary>
     [JsonPropertyName("lost_acked")] public long LostAcked { get; set; }
 
@@ -50,6 +65,7 @@ public sealed class DrillReport
         w.WriteLine($"   window_ms (fault -> first acked write on new primary): {WindowMs:0.0}");
         w.WriteLine($"   detect_ms (new primary writable -> first acked write): {DetectMs:0.0}");
         w.WriteLine($"   writes: acked {WritesAcked}, failed {WritesFailed} (outcome unknown {WritesOutcomeUnknown}), lost_acked {LostAcked}, wrong_role {WrongRoleWrites}");
+        w.WriteLine($"   user_visible_errors {UserVisibleErrors}; lost commits resolved committed {ResolvedCommitted}, not committed {ResolvedNotCommitted}; unresolved {Unresolved}; duplicates {Duplicates}");
         w.WriteLine($"   reads: ok {ReadsOk}, stale {StaleReads}, errors {ReadErrors}");
         w.WriteLine($"   max_call_ms {MaxCallMs:0.0} (budget {BudgetMs:0} ms), ran {DurationMs / 1000:0.0} s");
         foreach (var (k, v) in Extra)

@@ -47,11 +47,18 @@ public static partial class PostgresDrill
         var observer = new Observer(Ports);
         var observerTask = observer.RunAsync(stop.Token);
         using var breakers = new BreakerWatch();
+        using var errorKinds = new ErrorKindCounter();
+        long duplicates = 0;
         var lateness = new TimerLateness();
         var latenessTask = lateness.RunAsync(stop.Token);
         long connectionLimitErrors = 0;
         void Failed(Exception e)
         {
+            if (IsDuplicate(e))
+            {
+                Interlocked.Increment(ref duplicates);
+            }
+
             if (IsConnectionLimit(e))
             {
                 Interlocked.Increment(ref connectionLimitErrors);
@@ -112,7 +119,7 @@ public static partial class PostgresDrill
                 {
                     // A token read must see this write; a bounded read must see every write acked more than the bound ago.
                     var witness = Witness(ackedTimeline, Lab.NowUnixMs() - lagBound.TotalMilliseconds);
-                    foreach (var (mustSee, consistency) in new[] { (acked ? id : 0L, acked ? ReadConsistency.AtLeast(token) : ReadConsistency.WithinLagBound), (witness, ReadConsistency.WithinLagBound) })
+                    foreach (var (mustSee, consistency) in new[] { (acked && token != default ? id : 0L, acked ? ReadConsistency.AtLeast(token) : ReadConsistency.WithinLagBound), (witness, ReadConsistency.WithinLagBound) })
                     {
                         if (mustSee == 0)
                         {
@@ -218,6 +225,13 @@ public static partial class PostgresDrill
         report.WritesAcked = ackList.Length;
         report.WritesFailed = writesFailed;
         report.WritesOutcomeUnknown = outcomeUnknown;
+        report.UserVisibleErrors = writesFailed + readErrors;
+        report.ResolvedCommitted = errorKinds[HaClient.Telemetry.ErrorKinds.WriteResolvedCommitted];
+        report.ResolvedNotCommitted = errorKinds[HaClient.Telemetry.ErrorKinds.WriteResolvedNotCommitted];
+        report.Unresolved = outcomeUnknown;
+        report.Duplicates = duplicates;
+        report.Extra["write_mode_" + args.WriteMode] = 1;
+        report.Extra["writes_not_committed_retried"] = errorKinds[HaClient.Telemetry.ErrorKinds.WriteRetried];
         report.ReadsOk = readsOk;
         report.StaleReads = stale;
         report.ReadErrors = readErrors;
@@ -304,6 +318,19 @@ public static partial class PostgresDrill
     }
 
     /// <summary>Whether <paramref name="e"/> or a cause inside it is the server refusing a connection for being full.</summary>
+    private static bool IsDuplicate(Exception? e)
+    {
+        for (; e is not null; e = e.InnerException)
+        {
+            if (e is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation })
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     private static bool IsConnectionLimit(Exception? e)
     {
         for (; e is not null; e = e.InnerException)
@@ -423,7 +450,7 @@ public static partial class PostgresDrill
                 Resilience = { OperationTimeout = TimeSpan.FromMilliseconds(args.BudgetMs) },
             }, loggerFactory, "drill");
             await cluster.WaitForTopologyAsync(TimeSpan.FromSeconds(5));
-            return args.Client == "efcore" ? new EfCoreClient(cluster, loggerFactory) : new HaClientClient(cluster, loggerFactory);
+            return args.Client == "efcore" ? new EfCoreClient(cluster, loggerFactory) : new HaClientClient(cluster, loggerFactory, args.WriteMode);
         }
 
         public abstract Task<(int Port, ConsistencyToken Token)> WriteAsync(long id, CancellationToken ct);
@@ -448,10 +475,17 @@ public static partial class PostgresDrill
         }
     }
 
-    private sealed class HaClientClient(PostgresCluster cluster, ILoggerFactory loggerFactory) : DrillClient
+    private sealed class HaClientClient(PostgresCluster cluster, ILoggerFactory loggerFactory, string writeMode) : DrillClient
     {
         public override async Task<(int, ConsistencyToken)> WriteAsync(long id, CancellationToken ct)
         {
+            if (writeMode != "autocommit")
+            {
+                // No token from a transaction: its read-your-writes check is skipped (the bounded read still runs).
+                var retry = writeMode == "transaction-retry" ? HaClient.Failover.WriteRetry.WhenNotCommitted : HaClient.Failover.WriteRetry.None;
+                return await cluster.ExecuteTransactionAsync((c, t) => InsertAsync(c, id, t), retry, ct);
+            }
+
             var r = await cluster.ExecuteWriteWithTokenAsync((c, t) => InsertAsync(c, id, t), ct);
             return (r.Value.Item1, r.Token);
         }
