@@ -101,6 +101,7 @@ public sealed class OfflineHostTests
                 }, ct));
             a.MapGet("/broken", IResult () => throw new BrokenCircuitException("open"));
             a.MapGet("/unknown", IResult () => throw new WriteOutcomeUnknownException("127.0.0.1:5432", null));
+            a.MapGet("/not-committed", IResult () => throw new WriteNotCommittedException("127.0.0.1:5432", null));
         });
 
         var started = DateTime.UtcNow;
@@ -109,6 +110,7 @@ public sealed class OfflineHostTests
         await AssertProblemAsync(write, "NoEligibleEndpointException", safeToRetry: true);
         await AssertProblemAsync(await app.Client.GetAsync("/broken"), "BrokenCircuitException", safeToRetry: true);
         await AssertProblemAsync(await app.Client.GetAsync("/unknown"), "WriteOutcomeUnknownException", safeToRetry: false);
+        await AssertProblemAsync(await app.Client.GetAsync("/not-committed"), "WriteNotCommittedException", safeToRetry: true);
     }
 
     private static async Task AssertProblemAsync(HttpResponseMessage response, string error, bool safeToRetry)

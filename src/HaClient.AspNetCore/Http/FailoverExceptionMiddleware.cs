@@ -45,6 +45,7 @@ internal sealed partial class FailoverExceptionMiddleware
         var (title, detail) = e switch
         {
             WriteOutcomeUnknownException => ("Write outcome unknown", "The write was cut off by a failover or a timeout after it was sent: it may or may not have been applied, and it was not retried. Check its effect before retrying."),
+            WriteNotCommittedException => ("Write not committed", "The write was cut off by a failover before it committed, and the database confirmed that nothing of it was applied. Retrying is safe."),
             NoEligibleEndpointException => ("Service temporarily unavailable", "No database node that can serve this request is available (a failover may be under way). Nothing was sent; retrying later is safe."),
             BrokenCircuitException => ("Service temporarily unavailable", "The database node is isolated after repeated failures. Nothing was sent; retrying later is safe."),
             _ => ("Service temporarily unavailable", "A database backend is failing over. Retry later."),
