@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
 using HaClient.Failover;
 using HaClient.Postgres;
 using Npgsql;
@@ -23,9 +24,41 @@ public sealed class CutCommitLabTests(ITestOutputHelper output)
         Unknown,
     }
 
-    /// <summary>Writers insert ids 1, 2, 3... (each row carries the id the caller chose, so a retry that wrote twice
+    /// <summary>Counts <c>haclient.errors</c> of cluster <paramref name="cluster"/> by kind while it lives.</summary>
+    private static MeterListener CountErrors(string cluster, ConcurrentDictionary<string, long> counts)
+    {
+        var listener = new MeterListener
+        {
+            InstrumentPublished = (i, l) =>
+            {
+                if (i.Meter.Name == "HaClient" && i.Name == "haclient.errors")
+                {
+                    l.EnableMeasurementEvents(i);
+                }
+            },
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+        {
+            string? name = null, kind = null;
+            foreach (var t in tags)
+            {
+                if (t.Key == "haclient.cluster") name = t.Value as string;
+                if (t.Key == "error.type") kind = t.Value as string;
+            }
+
+            if (name == cluster && kind is not null)
+            {
+                counts.AddOrUpdate(kind, value, (_, n) => n + value);
+            }
+        });
+        listener.Start();
+        return listener;
+    }
+
+    /// <summary>Writers insert ids 1, 2, 3... (per call with <paramref name="retry"/> when it asks for a retry, else by
+    /// the cluster's setting; each row carries the id the caller chose, so a retry that wrote twice
     /// shows as two rows) until <paramref name="stop"/>; returns what each call was told.</summary>
-    private static async Task<ConcurrentDictionary<long, Reported>> WriteUntilAsync(PostgresCluster cluster, string table, int writers, Func<ConcurrentDictionary<long, Reported>, Task> fault, TimeSpan limit)
+    private static async Task<ConcurrentDictionary<long, Reported>> WriteUntilAsync(PostgresCluster cluster, string table, int writers, WriteRetry? retry, Func<ConcurrentDictionary<long, Reported>, Task> fault, TimeSpan limit)
     {
         var reported = new ConcurrentDictionary<long, Reported>();
         long next = 0;
@@ -37,11 +70,13 @@ public sealed class CutCommitLabTests(ITestOutputHelper output)
                 var id = Interlocked.Increment(ref next);
                 try
                 {
-                    await cluster.ExecuteTransactionAsync(async (c, ct) =>
+                    Func<NpgsqlConnection, CancellationToken, Task<int>> insert = async (c, ct) =>
                     {
                         await using var cmd = new NpgsqlCommand($"INSERT INTO {table}(id) VALUES ({id})", c);
                         return await cmd.ExecuteNonQueryAsync(ct);
-                    });
+                    };
+                    // The retry mode per call when given; else the cluster's setting.
+                    await (retry is { } mode && mode != WriteRetry.None ? cluster.ExecuteTransactionAsync(insert, mode) : cluster.ExecuteTransactionAsync(insert));
                     reported[id] = Reported.Committed;
                 }
                 catch (WriteNotCommittedException)
@@ -90,8 +125,9 @@ public sealed class CutCommitLabTests(ITestOutputHelper output)
 
     /// <summary>Checks every reported outcome against <paramref name="rows"/>; returns the writes reported committed
     /// that are missing (lost acknowledged writes: the replication mode's RPO in asynchronous mode).</summary>
-    private long[] Check(ConcurrentDictionary<long, Reported> reported, Dictionary<long, long> rows, string run)
+    private long[] Check(ConcurrentDictionary<long, Reported> reported, Dictionary<long, long> rows, string run, ConcurrentDictionary<string, long> errors)
     {
+        output.WriteLine($"{run}: engine {string.Join(", ", errors.Where(kv => kv.Key.StartsWith("write_", StringComparison.Ordinal)).Select(kv => $"{kv.Key}={kv.Value}"))}");
         var counts = reported.GroupBy(kv => kv.Value).ToDictionary(g => g.Key, g => g.Count());
         var lost = reported.Where(kv => kv.Value == Reported.Committed && !rows.ContainsKey(kv.Key)).Select(kv => kv.Key).ToArray();
         output.WriteLine($"{run}: {string.Join(", ", counts.Select(kv => $"{kv.Key}={kv.Value}"))}; committed but missing: {lost.Length}");
@@ -107,13 +143,15 @@ public sealed class CutCommitLabTests(ITestOutputHelper output)
     public async Task Asynchronous_mode_crash_and_promotion_every_not_committed_write_is_absent_and_none_is_written_twice(WriteRetry retry)
     {
         await Lab.RunAsync("pg reset");
+        // WriteRetry.None is the default: that run leaves the setting out.
         await using var cluster = PostgresCluster.Create(new PostgresClusterOptions
         {
             ConnectionString = $"Host=127.0.0.1:15432,127.0.0.1:15433,127.0.0.1:15434;{Lab.Credentials}",
             ProbeInterval = TimeSpan.FromMilliseconds(200),
             Resilience = { OperationTimeout = TimeSpan.FromSeconds(6) },
-            TransactionRetry = retry,
         }, name: "cut");
+        var errors = new ConcurrentDictionary<string, long>();
+        using var listener = CountErrors("cut", errors);
         Assert.True(await Lab.EventuallyAsync(() => Task.FromResult(cluster.Topology.Primary is not null), TimeSpan.FromSeconds(10)), "no primary");
         var table = $"t_cut_{retry}".ToLowerInvariant();
         await cluster.ExecuteWriteAsync(async (c, ct) =>
@@ -123,7 +161,7 @@ public sealed class CutCommitLabTests(ITestOutputHelper output)
         });
         try
         {
-            var reported = await WriteUntilAsync(cluster, table, writers: 16, async r =>
+            var reported = await WriteUntilAsync(cluster, table, writers: 16, retry, async r =>
             {
                 Assert.True(await Lab.EventuallyAsync(() => CommittedSinceAsync(r, 200, 0), TimeSpan.FromSeconds(20)), "writes never got going");
                 await Lab.RunAsync("pg crash-primary");
@@ -133,7 +171,7 @@ public sealed class CutCommitLabTests(ITestOutputHelper output)
                 Assert.True(await Lab.EventuallyAsync(() => CommittedSinceAsync(r, 100, atCrash + 16), TimeSpan.FromSeconds(20)), "writes did not resume on the new primary");
             }, TimeSpan.FromSeconds(60));
             var rows = await RowsAsync(cluster, table);
-            Check(reported, rows, $"async crash, retry {retry}");
+            Check(reported, rows, $"async crash, retry {retry}", errors);
             if (retry == WriteRetry.WhenNotCommitted)
             {
                 Assert.DoesNotContain(Reported.NotCommitted, reported.Values);
@@ -156,6 +194,8 @@ public sealed class CutCommitLabTests(ITestOutputHelper output)
             Resilience = { OperationTimeout = TimeSpan.FromSeconds(15) },
             TransactionRetry = WriteRetry.WhenNotCommitted,
         }, name: "cut-sync");
+        var errors = new ConcurrentDictionary<string, long>();
+        using var listener = CountErrors("cut-sync", errors);
         Assert.True(await Lab.EventuallyAsync(() => Task.FromResult(cluster.Topology.Primary is not null), TimeSpan.FromSeconds(15)), "no leader");
         await cluster.ExecuteWriteAsync(async (c, ct) =>
         {
@@ -164,7 +204,7 @@ public sealed class CutCommitLabTests(ITestOutputHelper output)
         });
         try
         {
-            var reported = await WriteUntilAsync(cluster, "t_cut_sync", writers: 16, async r =>
+            var reported = await WriteUntilAsync(cluster, "t_cut_sync", writers: 16, null, async r =>
             {
                 Assert.True(await Lab.EventuallyAsync(() => CommittedSinceAsync(r, 200, 0), TimeSpan.FromSeconds(20)), "writes never got going");
                 await Lab.RunAsync("patroni crash-leader");
@@ -172,7 +212,7 @@ public sealed class CutCommitLabTests(ITestOutputHelper output)
                 Assert.True(await Lab.EventuallyAsync(() => CommittedSinceAsync(r, 100, atCrash + 16), TimeSpan.FromSeconds(40)), "writes did not resume on the new leader");
             }, TimeSpan.FromSeconds(90));
             var rows = await RowsAsync(cluster, "t_cut_sync");
-            Assert.Empty(Check(reported, rows, "sync leader crash, retry, 15 s budget")); // no acknowledged write lost
+            Assert.Empty(Check(reported, rows, "sync leader crash, retry, 15 s budget", errors)); // no acknowledged write lost
             Assert.DoesNotContain(Reported.NotCommitted, reported.Values);
         }
         finally
