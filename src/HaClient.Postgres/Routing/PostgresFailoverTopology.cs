@@ -32,7 +32,21 @@ internal sealed class PostgresFailoverTopology(HostSlot[] slots, TopologyMonitor
 
     public void ReportNotPrimary(HostSlot endpoint) => monitor.ReportNotPrimary(endpoint);
 
-    public void ReportEndpointFailure(HostSlot endpoint, Exception failure) => monitor.RequestProbe();
+    public void ReportEndpointFailure(HostSlot endpoint, Exception failure)
+    {
+        if (IsShutdown(failure))
+        {
+            monitor.ReportShuttingDown(endpoint);
+            return;
+        }
+
+        monitor.RequestProbe();
+    }
+
+    /// <summary>Whether <paramref name="failure"/> is the server saying it is shutting down (class <c>57P</c>: admin or
+    /// crash shutdown, cannot connect now).</summary>
+    internal static bool IsShutdown(Exception failure)
+        => failure is Npgsql.PostgresException { SqlState: "57P01" or "57P02" or "57P03" };
 
     /// <summary>The probes' failure that explains an empty choice best: a server's refusal (credentials, database) over a
     /// network error.</summary>

@@ -111,6 +111,23 @@ internal sealed partial class TopologyMonitor : IAsyncDisposable
         }
     }
 
+    /// <summary>A request on <paramref name="slot"/> was ended by the server shutting down (<c>57P01 admin_shutdown</c>,
+    /// <c>57P02 crash_shutdown</c>, <c>57P03 cannot_connect_now</c>): the primary announces that it is going away (a
+    /// switchover, a restart). New writes are held from it at once (within their budget, by the engine's wait for a
+    /// primary) instead of being sent to a closing server, and its pooled connections are dropped; the next probe, asked
+    /// for now, says what it is. A false alarm (<c>pg_terminate_backend</c> on one session sends the same code) costs a
+    /// pool refill and a hold until that probe, a few milliseconds.</summary>
+    public void ReportShuttingDown(HostSlot slot)
+    {
+        var s = slot.State;
+        if (s.Role == PostgresRole.Primary)
+        {
+            Apply(slot, new PostgresHostState(s.Endpoint, PostgresRole.Unknown, s.Timeline, s.WalLsn, null, _time.GetTimestamp(), _time.GetUtcNow(), TimeSpan.Zero, "shutting down (reported by a request)"));
+        }
+
+        RequestProbe();
+    }
+
     /// <summary>A write connection reported <c>in_hot_standby=on</c> or a read-only error: this host is no primary.</summary>
     public void ReportNotPrimary(HostSlot slot)
     {
