@@ -1,5 +1,7 @@
 using System.Diagnostics.Tracing;
+using HaClient.EntityFrameworkCore;
 using HaClient.Postgres;
+using Microsoft.EntityFrameworkCore;
 using HaClient.Redis;
 using Npgsql;
 using StackExchange.Redis;
@@ -9,7 +11,7 @@ namespace HaClient.Benchmarks;
 /// <summary>
 /// Which types a call allocates: runs one scenario sequentially many times while listening to the runtime's sampled
 /// GC AllocationTick events (one per ~100 KB, with the type name), and prints the sampled bytes per operation by type.
-/// <c>dotnet HaClient.Benchmarks.dll --alloc-types pg-read|pg-raw|pg-openwrite|pg-write|redis-get|redis-get-raw|redis-set|redis-set-raw [ops]</c>
+/// <c>dotnet HaClient.Benchmarks.dll --alloc-types pg-read|pg-raw|pg-openwrite|pg-write|ef-plain|ef-haclient|redis-get|redis-get-raw|redis-set|redis-set-raw [ops]</c>
 /// </summary>
 internal static class AllocationTypes
 {
@@ -20,6 +22,11 @@ internal static class AllocationTypes
         var scenario = args.Length > 1 ? args[1] : "pg-read";
         var ops = args.Length > 2 ? int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 100_000;
         await using var clients = await Clients.ConnectAsync(scenario.StartsWith("redis", StringComparison.Ordinal));
+        if (scenario.StartsWith("ef-", StringComparison.Ordinal))
+        {
+            await InterleavedEfCore.EnsureTableAsync(clients.Raw);
+        }
+
         var op = clients.Scenario(scenario);
         for (var i = 0; i < 2_000; i++)
         {
@@ -106,6 +113,9 @@ internal static class AllocationTypes
             return new Clients { Raw = NpgsqlDataSource.Create(Pg), Cluster = cluster, Redis = redis, Mux = mux };
         }
 
+        private Microsoft.EntityFrameworkCore.DbContextOptions? _plainEf;
+        private Microsoft.EntityFrameworkCore.DbContextOptions? _routedEf;
+
         public Func<Task> Scenario(string scenario)
             => scenario switch
             {
@@ -121,6 +131,8 @@ internal static class AllocationTypes
                     await SelectOneAsync(c, default);
                 },
                 "pg-write" => () => Cluster.ExecuteWriteAsync(SelectOneAsync),
+                "ef-plain" => () => InterleavedEfCore.OneRowAsync(_plainEf ??= new Microsoft.EntityFrameworkCore.DbContextOptionsBuilder().UseNpgsql(Raw).Options),
+                "ef-haclient" => () => InterleavedEfCore.OneRowAsync(_routedEf ??= new Microsoft.EntityFrameworkCore.DbContextOptionsBuilder().UseHaClient(Cluster).Options),
                 "redis-get" => () => Redis!.ExecuteReadAsync(static (db, _) => db.StringGetAsync("haclient:bench:key"), RedisReadPreference.Primary),
                 "redis-get-raw" => () => Mux!.GetDatabase().StringGetAsync("haclient:bench:key"),
                 "redis-set" => () => Redis!.ExecuteWriteAsync(static (db, _) => db.StringSetAsync("haclient:bench:key", "0123456789abcdef0123456789abcdef")),

@@ -18,14 +18,14 @@ internal static class InterleavedEfCore
 {
     private const string Pg = "Host=127.0.0.1;Port=15432;Username=haclient;Password=haclient-lab-pw;Database=haclient";
 
-    private sealed class BenchItem
+    internal sealed class BenchItem
     {
         public long Id { get; set; }
 
         public string Name { get; set; } = "";
     }
 
-    private sealed class BenchDb(DbContextOptions options) : DbContext(options)
+    internal sealed class BenchDb(DbContextOptions options) : DbContext(options)
     {
         public DbSet<BenchItem> Items => Set<BenchItem>();
 
@@ -42,11 +42,7 @@ internal static class InterleavedEfCore
     {
         var seconds = args.Length > 1 ? double.Parse(args[1], CultureInfo.InvariantCulture) : 60;
         await using var raw = NpgsqlDataSource.Create(Pg);
-        await using (var setup = await raw.OpenConnectionAsync())
-        {
-            await using var cmd = new NpgsqlCommand("CREATE TABLE IF NOT EXISTS bench_items(id bigint PRIMARY KEY, name text NOT NULL); INSERT INTO bench_items VALUES (1, 'one') ON CONFLICT DO NOTHING", setup);
-            await cmd.ExecuteNonQueryAsync();
-        }
+        await EnsureTableAsync(raw);
 
         await using var cluster = PostgresCluster.Create(new PostgresClusterOptions { ConnectionString = Pg });
         await cluster.WaitForTopologyAsync(TimeSpan.FromSeconds(10));
@@ -72,6 +68,14 @@ internal static class InterleavedEfCore
         return 0;
     }
 
+    /// <summary>Creates the one-row table the EF Core scenarios read.</summary>
+    internal static async Task EnsureTableAsync(NpgsqlDataSource raw)
+    {
+        await using var setup = await raw.OpenConnectionAsync();
+        await using var cmd = new NpgsqlCommand("CREATE TABLE IF NOT EXISTS bench_items(id bigint PRIMARY KEY, name text NOT NULL); INSERT INTO bench_items VALUES (1, 'one') ON CONFLICT DO NOTHING", setup);
+        await cmd.ExecuteNonQueryAsync();
+    }
+
     private static async Task<BenchItem?> OneRowAsync(NpgsqlConnection connection)
     {
         await using var cmd = new NpgsqlCommand("SELECT id, name FROM bench_items WHERE id = 1 LIMIT 1", connection);
@@ -79,7 +83,7 @@ internal static class InterleavedEfCore
         return await reader.ReadAsync() ? new BenchItem { Id = reader.GetInt64(0), Name = reader.GetString(1) } : null;
     }
 
-    private static async Task<BenchItem?> OneRowAsync(DbContextOptions options)
+    internal static async Task<BenchItem?> OneRowAsync(DbContextOptions options)
     {
         await using var db = new BenchDb(options);
         return await db.Items.AsNoTracking().FirstOrDefaultAsync(i => i.Id == 1);

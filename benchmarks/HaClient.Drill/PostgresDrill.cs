@@ -79,7 +79,7 @@ public static partial class PostgresDrill
         }
 
         var lagBound = TimeSpan.FromSeconds(1);
-        var ackedTimeline = new ConcurrentQueue<(double At, long Id)>();
+        var ackedTimeline = new AckTimeline<long>(Math.Max);
         var deadline = TimeSpan.FromSeconds(args.DurationSeconds);
         var writeOnly = args.Workload == "write";
         var workers = Enumerable.Range(0, args.Concurrency).Select(w => Task.Run(async () =>
@@ -99,7 +99,7 @@ public static partial class PostgresDrill
                     token = tok;
                     var at = Lab.NowUnixMs();
                     acks.Enqueue(new Ack(id, port, started, at));
-                    ackedTimeline.Enqueue((at, id));
+                    ackedTimeline.Add(at, id);
                     acked = true;
                 }
                 catch (HaClientException e) when (e is WriteOutcomeUnknownException)
@@ -118,7 +118,7 @@ public static partial class PostgresDrill
                 if (!writeOnly)
                 {
                     // A token read must see this write; a bounded read must see every write acked more than the bound ago.
-                    var witness = Witness(ackedTimeline, Lab.NowUnixMs() - lagBound.TotalMilliseconds);
+                    var witness = ackedTimeline.Before(Lab.NowUnixMs() - lagBound.TotalMilliseconds);
                     foreach (var (mustSee, consistency) in new[] { (acked && token != default ? id : 0L, acked ? ReadConsistency.AtLeast(token) : ReadConsistency.WithinLagBound), (witness, ReadConsistency.WithinLagBound) })
                     {
                         if (mustSee == 0)
@@ -265,20 +265,6 @@ public static partial class PostgresDrill
         }
 
         return report;
-    }
-
-    private static long Witness(ConcurrentQueue<(double At, long Id)> acked, double before)
-    {
-        long best = 0;
-        foreach (var (at, id) in acked)
-        {
-            if (at < before)
-            {
-                best = Math.Max(best, id);
-            }
-        }
-
-        return best;
     }
 
     private static async Task ExecAsync(int port, string sql)

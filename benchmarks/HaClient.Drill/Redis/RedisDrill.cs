@@ -64,7 +64,7 @@ public static class RedisDrill
         }
 
         var acks = new ConcurrentQueue<Ack>();
-        var ackedTimeline = new ConcurrentQueue<(double At, string Key)>();
+        var ackedTimeline = new AckTimeline<string?>(static (_, newer) => newer);
         var sw = Stopwatch.StartNew();
         long nextId = 0, writesFailed = 0, outcomeUnknown = 0, readsOk = 0, stale = 0, readErrors = 0, sessionResets = 0, sessionWritesAcked = 0, sessionWritesFailed = 0;
         double maxCallMs = 0;
@@ -94,7 +94,7 @@ public static class RedisDrill
                     var port = await client.WriteAsync(key, id, cts.Token).WaitAsync(callCap);
                     var at = Lab.NowUnixMs();
                     acks.Enqueue(new Ack(key, port, started, at));
-                    ackedTimeline.Enqueue((at, key));
+                    ackedTimeline.Add(at, key);
                 }
                 catch (WriteOutcomeUnknownException)
                 {
@@ -111,7 +111,7 @@ public static class RedisDrill
                 if (!writeOnly)
                 {
                     // A read must see every write acked more than the bound ago.
-                    var witness = Witness(ackedTimeline, Lab.NowUnixMs() - readBound.TotalMilliseconds);
+                    var witness = ackedTimeline.Before(Lab.NowUnixMs() - readBound.TotalMilliseconds);
                     if (witness is not null)
                     {
                         var r0 = Stopwatch.GetTimestamp();
@@ -259,18 +259,6 @@ public static class RedisDrill
     }
 
     private static byte[] Payload(int session, long version) => System.Text.Encoding.UTF8.GetBytes($"session-{session}-v{version}-" + new string('x', 200));
-
-    private static string? Witness(ConcurrentQueue<(double At, string Key)> acked, double before)
-    {
-        string? best = null;
-        foreach (var (at, key) in acked)
-        {
-            if (at < before) best = key;
-            else break;
-        }
-
-        return best;
-    }
 
     private static async Task<int> FindMasterAsync(TimeSpan timeout)
     {
