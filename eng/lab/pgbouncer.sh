@@ -88,6 +88,8 @@ pb_up() {
   chown postgres:postgres "$PB_DIR/userlist.txt"; chmod 600 "$PB_DIR/userlist.txt"
   local n
   for n in "${PB_NAMES[@]}"; do pb_start "$n"; done
+  # A pooler left paused by a test or drill is resumed (RESUME on one that is not paused is refused: ignored).
+  for n in "${PB_NAMES[@]}"; do pb_accepts "$n" && { pb_admin "$n" "RESUME" >/dev/null 2>&1 || true; }; done
   for n in "${PB_NAMES[@]}"; do must_wait 10 "pgbouncer $n accepts on ${PB_PORT[$n]}" pb_accepts "$n"; done
   log "pgbouncer up: ${PB_NAMES[*]} on 15452-15454 (plain) and 15462-15464 (patroni), transaction mode"
 }
@@ -132,6 +134,36 @@ pb_leftovers() {
   return 0
 }
 
+# pb_admin NAME SQL : a command on the pooler's admin console (database pgbouncer, admin_users = haclient).
+pb_admin() {
+  PGPASSWORD=$LAB_PW PGCONNECT_TIMEOUT=2 timeout 10 "$PGBIN/psql" -X -A -t -q -v ON_ERROR_STOP=1 \
+    -h 127.0.0.1 -p "${PB_PORT[$1]}" -U haclient -d pgbouncer -c "$2"
+}
+
+# pb_pause NAME : the pooler keeps accepting clients but lends them no server connection (PAUSE): a pooler that
+# cannot reach its server, while the server itself answers. Prints NAME, then fault_at_ms.
+pb_pause() {
+  local n=${1:-}
+  [[ -n "$n" && -n "${PB_PORT[$n]:-}" ]] || die "pgbouncer pause needs one of: ${PB_NAMES[*]}"
+  [[ -n "$(pb_pid "$n" || true)" ]] || die "pgbouncer $n is not running"
+  local at; at=$(now_ms)
+  pb_admin "$n" "PAUSE" >/dev/null || die "PAUSE on pgbouncer $n failed"
+  echo "$n"
+  echo "fault_at_ms=$at"
+}
+
+# pb_resume : RESUME every paused pooler and thaw any frozen one.
+pb_resume() {
+  local n pid
+  for n in "${PB_NAMES[@]}"; do
+    pid=$(pb_pid "$n" || true)
+    [[ -n "$pid" ]] || continue
+    signal_pids CONT "$pid"
+    pb_admin "$n" "RESUME" >/dev/null 2>&1 || true
+  done
+  echo "fault_at_ms=$(now_ms)"
+}
+
 pgbouncer_main() {
   local verb=${1:-}; shift || true
   case "$verb" in
@@ -140,6 +172,8 @@ pgbouncer_main() {
     reset) pb_down; pb_up ;;
     status) pb_status ;;
     leftovers) pb_leftovers ;;
-    *) die "unknown pgbouncer verb '$verb' (up|down|reset|status)" ;;
+    pause) pb_pause "$@" ;;
+    resume) pb_resume ;;
+    *) die "unknown pgbouncer verb '$verb' (up|down|reset|status|pause NAME|resume)" ;;
   esac
 }
