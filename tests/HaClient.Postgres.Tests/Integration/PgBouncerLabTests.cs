@@ -102,9 +102,22 @@ public sealed class PgBouncerLabTests
                 }
             });
 
-            // Behind by more than the bound, as the monitor (watching the server, not the pooler) sees it.
+            // Behind the primary for more than the bound, as the monitor (watching the servers, not the poolers) sees
+            // it. (The lag figure alone is no clock: after an idle spell it reads as the time since the last write.)
             var lagIndex = Array.IndexOf(Servers, lagging);
-            Assert.True(await Lab.EventuallyAsync(() => Task.FromResult(cluster.Topology.Hosts[lagIndex].ReplayLagSeconds > 1.5), TimeSpan.FromSeconds(15)), "the paused replica never showed lag");
+            var behindSince = (Stopwatch?)null;
+            Assert.True(await Lab.EventuallyAsync(() =>
+            {
+                var t = cluster.Topology;
+                if (t.Primary is null || t.Hosts[lagIndex].WalLsn >= t.Primary.WalLsn)
+                {
+                    behindSince = null;
+                    return Task.FromResult(false);
+                }
+
+                behindSince ??= Stopwatch.StartNew();
+                return Task.FromResult(behindSince.Elapsed > TimeSpan.FromSeconds(1.5) && t.Hosts[lagIndex].ReplayLagSeconds > 1.5);
+            }, TimeSpan.FromSeconds(15)), "the paused replica never showed lag");
             var ports = new List<int>();
             for (var i = 0; i < 40; i++)
             {
