@@ -258,6 +258,21 @@ public sealed class PgBouncerLabTests
 
             Assert.Equal([next], acked.Distinct());
             Assert.Equal(next, PrimaryPort(cluster));
+
+            // The old primary comes back as a standby behind the same pooler, which still hands every client the
+            // in_hot_standby=off its pool first saw: the write path's check must ask the server. (It believed the
+            // parameter before: a write there was sent, and only the server's read-only error turned it away.)
+            await Lab.RunAsync("pg up");
+            await using var stale = new NpgsqlConnection($"Host=127.0.0.1;Port={Poolers[Array.IndexOf(Servers, old)]};{Lab.Credentials};Pooling=false;Timeout=5");
+            await stale.OpenAsync();
+            Assert.Equal("off", stale.PostgresParameters["in_hot_standby"]);
+            Assert.True(await PostgresCalls.IsStandbyAsync(stale, pooled: true, CancellationToken.None));
+            Assert.False(await PostgresCalls.IsStandbyAsync(stale, pooled: false, CancellationToken.None));
+            Assert.True(await Lab.EventuallyAsync(() => Task.FromResult(cluster.Topology.Hosts[Array.IndexOf(Servers, old)].Role == PostgresRole.Replica), TimeSpan.FromSeconds(10)), "the old primary never showed as a replica");
+            for (var i = 0; i < 10; i++)
+            {
+                Assert.Equal(next, (await InsertAsync(cluster)).Port);
+            }
         }
         finally
         {
