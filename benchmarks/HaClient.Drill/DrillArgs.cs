@@ -1,7 +1,7 @@
 namespace HaClient.Drill;
 
 /// <summary>Command-line arguments: <c>--scenario X --client haclient|npgsql|seredis --workload write|mixed
-/// --duration-s 20 --fault-after-s 5 --budget-ms 2000 --sync</c>.</summary>
+/// --duration-s 20 --fault-after-s 5 --budget-ms 2000 --sync --via direct|pgbouncer</c>.</summary>
 public sealed class DrillArgs
 {
     public string Scenario { get; set; } = "crash";
@@ -11,6 +11,10 @@ public sealed class DrillArgs
     public double FaultAfterSeconds { get; set; } = 5;
     public double BudgetMs { get; set; } = 2000;
     public bool Sync { get; set; }
+
+    /// <summary>How the PostgreSQL clients reach the nodes: <c>direct</c>, or <c>pgbouncer</c> (the lab's PgBouncer in
+    /// front of each node, transaction mode: 15452-15454 for the plain lab, 15462-15464 for Patroni).</summary>
+    public string Via { get; set; } = "direct";
     public int Concurrency { get; set; } = 4;
     public int Sessions { get; set; } = 1000;
 
@@ -40,11 +44,13 @@ public sealed class DrillArgs
                 case "--sessions": a.Sessions = int.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture); break;
                 case "--promote-after-s": a.PromoteAfterSeconds = double.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture); break;
                 case "--sync": a.Sync = true; break;
+                case "--via": a.Via = Next(); break;
                 default: throw new ArgumentException($"unknown argument '{args[i]}'");
             }
         }
 
         if (a.DurationSeconds is <= 0 or > 600) throw new ArgumentException("--duration-s must be in (0, 600]");
+        if (a.Via is not ("direct" or "pgbouncer")) throw new ArgumentException("--via takes direct or pgbouncer");
         return a;
     }
 
