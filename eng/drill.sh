@@ -5,6 +5,9 @@
 # Scenarios: crash | kill-postmaster | hang | lag | switchover (Patroni lab); plain-hang (plain lab: the primary
 # freezes, a standby is promoted --promote-after-s later, 1 s by default); redis-crash | redis-hang |
 # redis-switchover | session-failover (Redis + Sentinel lab). Clients: haclient | efcore (EF Core on HaClient) | npgsql | seredis.
+# --via pgbouncer (PostgreSQL scenarios): through the lab's PgBouncer in front of each node (transaction mode); HaClient
+# sends requests to the poolers and watches the servers, plain Npgsql multi-host lists the poolers.
+#   bash eng/drill.sh matrix pgbouncer   # crash, hang, lag, switchover through PgBouncer for haclient and npgsql
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
@@ -35,6 +38,14 @@ if [[ $which == pg || $which == all ]]; then
   # The same workload through EF Core on HaClient (HaClient.EntityFrameworkCore): a crash and a lagging replica.
   run --scenario crash --sync --workload mixed --client efcore
   run --scenario lag --workload mixed --client efcore
+fi
+if [[ $which == pgbouncer ]]; then
+  for client in haclient npgsql; do
+    run --via pgbouncer --scenario crash --sync --workload mixed --client $client
+    run --via pgbouncer --scenario hang --sync --workload mixed --client $client
+    run --via pgbouncer --scenario lag --sync --workload mixed --client $client
+    run --via pgbouncer --scenario switchover --sync --workload mixed --client $client
+  done
 fi
 if [[ $which == redis || $which == all ]]; then
   for client in haclient seredis; do

@@ -8,6 +8,8 @@ source "$LAB_SH_DIR/lab/common.sh"
 source "$LAB_SH_DIR/lab/pg.sh"
 [[ -f "$LAB_SH_DIR/lab/patroni.sh" ]] && source "$LAB_SH_DIR/lab/patroni.sh"
 [[ -f "$LAB_SH_DIR/lab/redis.sh" ]] && source "$LAB_SH_DIR/lab/redis.sh"
+# shellcheck source=lab/pgbouncer.sh
+[[ -f "$LAB_SH_DIR/lab/pgbouncer.sh" ]] && source "$LAB_SH_DIR/lab/pgbouncer.sh"
 
 usage() {
   cat >&2 <<USAGE
@@ -16,6 +18,7 @@ usage: bash eng/lab.sh install [--all]
        bash eng/lab.sh pg <verb> ...       (up down reset status crash-primary hang-primary resume pause-replay promote ...)
        bash eng/lab.sh patroni <verb> ...  (up [--sync] down reset status crash-leader kill-postmaster hang-leader resume switchover restore)
        bash eng/lab.sh redis <verb> ...    (up down reset status crash-master hang-master hang-replicas resume failover kill-sentinel restore tls-up tls-down)
+       bash eng/lab.sh pgbouncer <verb>    (up down reset status pause NAME resume: one PgBouncer per plain and Patroni node)
 USAGE
   exit 2
 }
@@ -49,11 +52,12 @@ leftovers() {
   lines=$( { pg_leftovers
     declare -F pt_leftovers >/dev/null && pt_leftovers
     declare -F rd_leftovers >/dev/null && rd_leftovers
+    declare -F pb_leftovers >/dev/null && pb_leftovers
     lab_netns | sed 's/^/leftover network namespace /'
     port_holders | while read -r port pid cmd; do
       known=0
       for f in "$LAB_ROOT"/pg/n?/postmaster.pid "$LAB_ROOT"/patroni/p?/postmaster.pid "$LAB_ROOT"/patroni/p?.pid \
-               "$LAB_ROOT"/etcd/etcd.pid "$LAB_ROOT"/redis/*/redis.pid "$LAB_ROOT"/proxies/*.pid; do
+               "$LAB_ROOT"/etcd/etcd.pid "$LAB_ROOT"/redis/*/redis.pid "$LAB_ROOT"/proxies/*.pid "$LAB_ROOT"/pgbouncer/*.pid; do
         [[ -r "$f" && "$(read_pid "$f")" == "$pid" ]] && known=1 && break
       done
       ((known)) || echo "port $port is held by pid $pid ($cmd), which no lab pid file names"
@@ -71,20 +75,23 @@ main() {
   case "$cmd" in
     install)
       ensure_root
-      local pk=("${PKGS_PG[@]}" "${PKGS_PATRONI[@]}" "${PKGS_REDIS[@]}" "${PKGS_CHECKS[@]}")
+      local pk=("${PKGS_PG[@]}" "${PKGS_PATRONI[@]}" "${PKGS_REDIS[@]}" "${PKGS_CHECKS[@]}" "${PKGS_PGBOUNCER[@]}")
       [[ "${1:-}" == --all ]] && pk+=("${PKGS_EXTRA[@]}")
       ensure_packages $(printf '%s\n' "${pk[@]}" | sort -u)
       log "install: all packages present" ;;
     pg) pg_main "$@" ;;
     patroni) declare -F patroni_main >/dev/null || die "patroni part not available"; patroni_main "$@" ;;
     redis) declare -F redis_main >/dev/null || die "redis part not available"; redis_main "$@" ;;
+    pgbouncer) pgbouncer_main "$@" ;;
     up)
       pg_main up
       declare -F patroni_main >/dev/null && patroni_main up
       declare -F redis_main >/dev/null && redis_main up
+      pgbouncer_main up
       true ;;
     down)
       local rc=0
+      ( pgbouncer_main down ) || rc=1
       ( pg_main down ) || rc=1
       if declare -F patroni_main >/dev/null; then ( patroni_main down ) || rc=1; fi
       if declare -F redis_main >/dev/null; then ( redis_main down ) || rc=1; fi
@@ -93,6 +100,7 @@ main() {
     reset)
       # From any state: every part down (tolerating failures), anything still on a lab port killed, leftover
       # namespaces removed, then every part rebuilt from empty data.
+      ( pgbouncer_main down ) || true
       ( pg_main down ) || true
       if declare -F patroni_main >/dev/null; then ( patroni_main down ) || true; fi
       if declare -F redis_main >/dev/null; then ( redis_main down ) || true; fi
@@ -101,11 +109,13 @@ main() {
       converge pg pg_reset pg_reset
       declare -F pt_reset >/dev/null && converge patroni "pt_reset false" "pt_reset false"
       declare -F rd_reset >/dev/null && converge redis rd_reset rd_reset
+      pgbouncer_main up
       true ;;
     status)
       echo "== pg"; pg_main status
       if declare -F patroni_main >/dev/null; then echo "== patroni"; patroni_main status; fi
       if declare -F redis_main >/dev/null; then echo "== redis"; redis_main status; fi
+      echo "== pgbouncer"; pgbouncer_main status
       leftovers ;;
     leftovers) leftovers ;;
     ""|-h|--help|help) usage ;;

@@ -2,7 +2,8 @@
 # Workload comparison (GitHub issue 5): the same bounded read-heavy workload through HaClient, Npgsql multi-host,
 # HAProxy and pgpool-II, one route after another, against the lab's Patroni cluster. Run as root on the lab machine.
 #
-#   bash eng/workload.sh [--clients 16] [--duration 60] [--warmup 3] [--prewarm 10] [--rounds 4] [--read-percent 90] [--routes haclient,npgsql,haproxy,pgpool]
+#   bash eng/workload.sh [--clients 16] [--duration 60] [--warmup 3] [--prewarm 10] [--rounds 4] [--read-percent 90] [--routes haclient,haclient-pgbouncer,npgsql,haproxy,pgpool]
+# (haclient-pgbouncer and npgsql-pgbouncer go through the lab's PgBouncer beside each Patroni node, 15462-15464.)
 #
 # Brings the Patroni cluster up (eng/lab.sh patroni up), starts HAProxy and pgpool-II (eng/lab/proxies.sh), waits
 # (at most WORKLOAD_LOAD_WAIT_S, default 600 s) for the 1-minute load average to drop below WORKLOAD_MAX_LOAD
@@ -30,6 +31,7 @@ take_measure_lock "${WORKLOAD_LOCK_WAIT_S:-900}"
 
 log "patroni up"
 timeout 300 bash eng/lab.sh patroni up 8>&- >&2
+timeout 120 bash eng/lab.sh pgbouncer up 8>&- >&2
 
 cleanup() { timeout 60 bash eng/lab/proxies.sh down >&2 || true; }
 trap cleanup EXIT

@@ -1,7 +1,8 @@
 namespace HaClient.Drill;
 
 /// <summary>Command-line arguments: <c>--scenario X --client haclient|npgsql|seredis --workload write|mixed
-/// --duration-s 20 --fault-after-s 5 --budget-ms 2000 --sync --write-mode autocommit|transaction|transaction-retry</c>.</summary>
+/// --duration-s 20 --fault-after-s 5 --budget-ms 2000 --sync --write-mode autocommit|transaction|transaction-retry
+/// --via direct|pgbouncer</c>.</summary>
 public sealed class DrillArgs
 {
     public string Scenario { get; set; } = "crash";
@@ -16,6 +17,9 @@ public sealed class DrillArgs
     /// (<c>ExecuteTransactionAsync</c>: lost commits resolved) or <c>transaction-retry</c> (the same, and writes that did
     /// not commit run again).</summary>
     public string WriteMode { get; set; } = "autocommit";
+    /// <summary>How the PostgreSQL clients reach the nodes: <c>direct</c>, or <c>pgbouncer</c> (the lab's PgBouncer in
+    /// front of each node, transaction mode: 15452-15454 for the plain lab, 15462-15464 for Patroni).</summary>
+    public string Via { get; set; } = "direct";
     public int Concurrency { get; set; } = 4;
     public int Sessions { get; set; } = 1000;
 
@@ -46,12 +50,14 @@ public sealed class DrillArgs
                 case "--promote-after-s": a.PromoteAfterSeconds = double.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture); break;
                 case "--sync": a.Sync = true; break;
                 case "--write-mode": a.WriteMode = Next(); break;
+                case "--via": a.Via = Next(); break;
                 default: throw new ArgumentException($"unknown argument '{args[i]}'");
             }
         }
 
         if (a.WriteMode is not ("autocommit" or "transaction" or "transaction-retry")) throw new ArgumentException("--write-mode must be autocommit, transaction or transaction-retry");
         if (a.DurationSeconds is <= 0 or > 600) throw new ArgumentException("--duration-s must be in (0, 600]");
+        if (a.Via is not ("direct" or "pgbouncer")) throw new ArgumentException("--via takes direct or pgbouncer");
         return a;
     }
 

@@ -68,8 +68,9 @@ public sealed class BreakerWatch : IDisposable
         _listener.Start();
     }
 
-    /// <summary>Breaker openings on every endpoint but <paramref name="faulty"/> (host:port).</summary>
-    public int OpensExcept(string faulty) => _opens.Where(kv => kv.Key != faulty).Sum(kv => kv.Value);
+    /// <summary>Breaker openings on every endpoint but <paramref name="faulty"/> (the server's host:port; a pooled host's
+    /// endpoint reads <c>server via pooler</c>).</summary>
+    public int OpensExcept(string faulty) => _opens.Where(kv => kv.Key.Split(' ')[0] != faulty).Sum(kv => kv.Value);
 
     public void Dispose() => _listener.Dispose();
 }

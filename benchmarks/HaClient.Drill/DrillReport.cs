@@ -10,6 +10,9 @@ public sealed class DrillReport
     [JsonPropertyName("client")] public string Client { get; set; } = "";
     [JsonPropertyName("workload")] public string Workload { get; set; } = "";
 
+    /// <summary>How the client reached PostgreSQL: <c>direct</c> or <c>pgbouncer</c>.</summary>
+    [JsonPropertyName("via")] public string Via { get; set; } = "direct";
+
     /// <summary>From the fault to the first acknowledged write on the new primary/master (-1: never).</summary>
     [JsonPropertyName("window_ms")] public double WindowMs { get; set; } = -1;
 

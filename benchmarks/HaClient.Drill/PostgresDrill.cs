@@ -24,14 +24,24 @@ public static partial class PostgresDrill
 
     public static async Task<DrillReport> RunAsync(DrillArgs args)
     {
-        var report = new DrillReport { Scenario = args.Scenario, Client = args.Client, Workload = args.Workload, BudgetMs = args.BudgetMs };
+        var report = new DrillReport { Scenario = args.Scenario, Client = args.Client, Workload = args.Workload, BudgetMs = args.BudgetMs, Via = args.Via };
         Ports = IsPlain(args) ? PlainPorts : PatroniPorts;
         var labUp = IsPlain(args) ? "pg up" : "patroni up" + (args.Sync ? " --sync" : string.Empty);
+
         Console.WriteLine(IsPlain(args) ? "drill: preparing the plain lab" : $"drill: preparing the Patroni lab ({(args.Sync ? "synchronous_mode" : "asynchronous")})");
         var (upCode, upOut) = await Lab.RunAsync(args, labUp, TimeSpan.FromSeconds(180));
         if (upCode != 0)
         {
             throw new InvalidOperationException($"lab.sh {labUp} failed: " + upOut);
+        }
+
+        if (args.Via == "pgbouncer")
+        {
+            var (pbCode, pbOut) = await Lab.RunAsync(args, "pgbouncer up", TimeSpan.FromSeconds(60));
+            if (pbCode != 0)
+            {
+                throw new InvalidOperationException("lab.sh pgbouncer up failed: " + pbOut);
+            }
         }
 
         var leaderPort = await FindPrimaryPortAsync(TimeSpan.FromSeconds(30));
@@ -417,9 +427,16 @@ public static partial class PostgresDrill
         public static async Task<DrillClient> CreateAsync(DrillArgs args)
         {
             var hosts = string.Join(',', Ports.Select(p => $"127.0.0.1:{p}"));
+            var pooled = args.Via == "pgbouncer";
+
+            // The lab's PgBouncer in front of each node listens 20 ports above it (15442 -> 15462, 15432 -> 15452).
+            static int PoolerOf(int port) => port + 20;
             if (args.Client == "npgsql")
             {
-                return new NpgsqlClient($"Host={hosts};{Credentials}");
+                // Plain Npgsql multi-host through the poolers, with Npgsql's own advice behind PgBouncer.
+                return new NpgsqlClient(pooled
+                    ? $"Host={string.Join(',', Ports.Select(p => $"127.0.0.1:{PoolerOf(p)}"))};{Credentials};No Reset On Close=true"
+                    : $"Host={hosts};{Credentials}");
             }
 
             if (args.Client is not ("haclient" or "efcore"))
@@ -432,6 +449,7 @@ public static partial class PostgresDrill
             var cluster = PostgresCluster.Create(new PostgresClusterOptions
             {
                 ConnectionString = $"Host={hosts};{Credentials}",
+                Hosts = pooled ? Ports.Select(p => $"127.0.0.1:{p} via 127.0.0.1:{PoolerOf(p)}").ToList() : [],
                 ReplicaLag = { MaxLagTime = TimeSpan.FromSeconds(1) },
                 Resilience = { OperationTimeout = TimeSpan.FromMilliseconds(args.BudgetMs) },
             }, loggerFactory, "drill");

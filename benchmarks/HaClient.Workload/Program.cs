@@ -336,6 +336,8 @@ public static class Program
         sb.AppendLine();
         sb.AppendLine("Routes:");
         sb.AppendLine("- **HaClient**: `PostgresCluster` over the three nodes with Patroni REST URLs; reads `ExecuteReadAsync` (WithinLagBound, least-busy replica), writes `ExecuteWriteAsync`.");
+        sb.AppendLine("- **HaClient through PgBouncer**: the same cluster with hosts `127.0.0.1:1544N via 127.0.0.1:1546N`: requests through the lab's PgBouncer 1.18 beside each node (transaction mode, `default_pool_size = 25`), the monitor on the servers; each write's standby check is a round trip (PgBouncer does not pass `in_hot_standby` on).");
+        sb.AppendLine("- **Npgsql multi-host through PgBouncer**: as Npgsql multi-host, over the three poolers, `No Reset On Close=true`.");
         sb.AppendLine("- **Npgsql multi-host**: one `NpgsqlMultiHostDataSource` (`Load Balance Hosts=true`); reads `WithTargetSession(PreferStandby)`, writes `WithTargetSession(Primary)`.");
         sb.AppendLine("- **HAProxy**: 127.0.0.1:15500 writes (`GET /primary` check on Patroni REST), 127.0.0.1:15501 reads (`GET /replica`, `balance leastconn`); an Npgsql pool per port.");
         sb.AppendLine("- **pgpool-II**: 127.0.0.1:15600, streaming-replication mode, `load_balance_mode = on`, `statement_level_load_balance = on`, equal backend weights (reads may go to the primary too), `num_init_children = 32`; one Npgsql pool.");
@@ -372,6 +374,8 @@ public static class Program
         {
             "haclient" => "HaClient (client-side split)",
             "npgsql" => "Npgsql multi-host",
+            "haclient-pgbouncer" => "HaClient through PgBouncer (one per node, transaction mode)",
+            "npgsql-pgbouncer" => "Npgsql multi-host through PgBouncer",
             "haproxy" => "HAProxy + Patroni REST",
             "pgpool" => "pgpool-II",
             "raw-split" => "raw pools, reads alternate over the replicas (no HA)",
@@ -403,9 +407,12 @@ public static class Program
             _owned = owned;
         }
 
-        public static PostgresCluster CreateCluster() => PostgresCluster.Create(new PostgresClusterOptions
+        /// <param name="viaPgBouncer">Requests through the lab's PgBouncer in front of each node (15462-15464, transaction
+        /// mode); the monitor still watches the servers.</param>
+        public static PostgresCluster CreateCluster(bool viaPgBouncer = false) => PostgresCluster.Create(new PostgresClusterOptions
         {
             ConnectionString = $"Host=127.0.0.1:15442,127.0.0.1:15443,127.0.0.1:15444;{Credentials};Maximum Pool Size=100",
+            Hosts = viaPgBouncer ? ["127.0.0.1:15442 via 127.0.0.1:15462", "127.0.0.1:15443 via 127.0.0.1:15463", "127.0.0.1:15444 via 127.0.0.1:15464"] : [],
             PatroniUrls = { "http://127.0.0.1:18008", "http://127.0.0.1:18009", "http://127.0.0.1:18010" },
         });
 
@@ -414,8 +421,9 @@ public static class Program
             switch (route)
             {
                 case "haclient":
+                case "haclient-pgbouncer":
                 {
-                    var cluster = CreateCluster();
+                    var cluster = CreateCluster(viaPgBouncer: route == "haclient-pgbouncer");
                     await cluster.WaitForTopologyAsync(TimeSpan.FromSeconds(10));
                     return new RouteTarget(cluster, null, null, cluster);
                 }
@@ -423,6 +431,12 @@ public static class Program
                 case "npgsql":
                 {
                     var multi = new NpgsqlDataSourceBuilder($"Host=127.0.0.1:15442,127.0.0.1:15443,127.0.0.1:15444;{Credentials};Load Balance Hosts=true;Maximum Pool Size=100").BuildMultiHost();
+                    return new RouteTarget(null, multi.WithTargetSession(TargetSessionAttributes.PreferStandby), multi.WithTargetSession(TargetSessionAttributes.Primary), multi);
+                }
+                case "npgsql-pgbouncer":
+                {
+                    // Npgsql multi-host over the poolers, with Npgsql's advice behind PgBouncer (No Reset On Close).
+                    var multi = new NpgsqlDataSourceBuilder($"Host=127.0.0.1:15462,127.0.0.1:15463,127.0.0.1:15464;{Credentials};Load Balance Hosts=true;Maximum Pool Size=100;No Reset On Close=true").BuildMultiHost();
                     return new RouteTarget(null, multi.WithTargetSession(TargetSessionAttributes.PreferStandby), multi.WithTargetSession(TargetSessionAttributes.Primary), multi);
                 }
 
@@ -475,7 +489,7 @@ public static class Program
                 }
 
                 default:
-                    throw new ArgumentException($"unknown route '{route}' (haclient, npgsql, haproxy, pgpool; diagnostics: raw-split, raw-one-replica)");
+                    throw new ArgumentException($"unknown route '{route}' (haclient, haclient-pgbouncer, npgsql, npgsql-pgbouncer, haproxy, pgpool; diagnostics: raw-split, raw-one-replica)");
             }
         }
 
@@ -554,7 +568,7 @@ public static class Program
             var prewarm = 10.0;
             var rounds = 4;
             var readPercent = 90;
-            var routes = new[] { "haclient", "npgsql", "haproxy", "pgpool" };
+            var routes = new[] { "haclient", "haclient-pgbouncer", "npgsql", "haproxy", "pgpool" };
             var output = "benchmarks/results";
             var command = Environment.GetEnvironmentVariable("HACLIENT_WORKLOAD_COMMAND") ?? "dotnet run -c Release --project benchmarks/HaClient.Workload -- " + string.Join(' ', args);
             for (var i = 0; i < args.Length; i++)

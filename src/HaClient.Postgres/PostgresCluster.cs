@@ -187,7 +187,7 @@ public sealed class PostgresCluster : IAsyncDisposable, IEndpointStateSource
             bool standby;
             try
             {
-                standby = await PostgresCalls.IsStandbyAsync(connection, cancellationToken).AsTask()
+                standby = await PostgresCalls.IsStandbyAsync(connection, slot.IsPooled, cancellationToken).AsTask()
                     .WaitAsync(deadline.Remaining > TimeSpan.Zero ? deadline.Remaining : TimeSpan.FromMilliseconds(1), _engine.TimeProvider, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception e) when (!cancellationToken.IsCancellationRequested)
@@ -249,6 +249,10 @@ public sealed class PostgresCluster : IAsyncDisposable, IEndpointStateSource
     }
 
     /// <summary>Reads the read-your-writes token from an open connection to the primary, after a commit made on it.</summary>
+    /// <remarks>The token is read after the commit, in a statement of its own, on purpose: inside the write's transaction
+    /// the WAL position does not yet include the commit record, and a replica that replayed to it could still miss the
+    /// write. The position is the server's, not the session's, so through a pooler in transaction mode (which may lend
+    /// this statement another server session of the same server) it is still at or past the write's commit.</remarks>
     public static async ValueTask<ConsistencyToken> GetConsistencyTokenAsync(NpgsqlConnection primaryConnection, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(primaryConnection);
@@ -298,6 +302,9 @@ public sealed class PostgresCluster : IAsyncDisposable, IEndpointStateSource
 
     internal ConnectionRamp GetRamp(int hostIndex) => _slots[hostIndex].Ramp;
 
+    /// <summary>Host <paramref name="hostIndex"/>'s slot (tests check its addresses and monitor sources).</summary>
+    internal HostSlot GetSlot(int hostIndex) => _slots[hostIndex];
+
     /// <summary>Stops the monitors and closes every pool.</summary>
     public async ValueTask DisposeAsync()
     {
@@ -312,6 +319,10 @@ public sealed class PostgresCluster : IAsyncDisposable, IEndpointStateSource
         {
             await slot.Pool.DisposeAsync().ConfigureAwait(false);
             await slot.ProbeSource.DisposeAsync().ConfigureAwait(false);
+            if (slot.ViaProbeSource is { } via)
+            {
+                await via.DisposeAsync().ConfigureAwait(false);
+            }
         }
     }
 }

@@ -42,6 +42,31 @@ public sealed class ConfigurationTests
     }
 
     [Fact]
+    public async Task Malformed_pooler_is_named_by_its_full_path_and_part()
+    {
+        var s = ValidPostgres(TestApp.ClosedPort());
+        s["HighAvailability:Postgres:main:Hosts:0"] = "127.0.0.1:15432 via 127.0.0.1:15452";
+        s["HighAvailability:Postgres:main:Hosts:1"] = "127.0.0.1:15433 via 127.0.0.1:x";
+        var message = await StartFailureAsync(s);
+        Assert.Contains("HighAvailability:Postgres:main:Hosts[1]: the pooler (after 'via') '127.0.0.1:x' has port 'x'", message, StringComparison.Ordinal);
+        Assert.DoesNotContain("Hosts[0]", message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Hosts_behind_poolers_bind_from_configuration()
+    {
+        var s = ValidPostgres(TestApp.ClosedPort());
+        s["HighAvailability:Postgres:main:Hosts:0"] = "127.0.0.1:1 via 127.0.0.1:2";
+        s["HighAvailability:Postgres:main:Hosts:1"] = "127.0.0.1:3 via 127.0.0.1:4";
+        var builder = TestApp.CreateBuilder(s);
+        builder.Services.AddHighAvailability(builder.Configuration);
+        await using var app = builder.Build();
+        var cluster = app.Services.GetRequiredKeyedService<PostgresCluster>("main");
+        Assert.Equal(["127.0.0.1:1 via 127.0.0.1:2", "127.0.0.1:3 via 127.0.0.1:4"], cluster.Options.Hosts);
+        Assert.Equal([1, 3], cluster.Topology.Hosts.Select(h => h.Endpoint.Port));
+    }
+
+    [Fact]
     public async Task Unknown_key_is_rejected_with_its_path()
     {
         var s = ValidPostgres(TestApp.ClosedPort());

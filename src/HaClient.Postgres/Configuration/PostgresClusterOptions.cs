@@ -23,8 +23,25 @@ public sealed class PostgresClusterOptions
     [System.Text.Json.Serialization.JsonIgnore]
     public Action<Npgsql.NpgsqlDataSourceBuilder>? ConfigureDataSourceBuilder { get; set; }
 
-    /// <summary>The hosts as <c>host:port</c> (or <c>host</c>, using the connection string's port). Optional when the
-    /// connection string's <c>Host</c> lists them.</summary>
+    /// <summary>
+    /// The hosts as <c>host:port</c> (or <c>host</c>, using the connection string's port). Optional when the connection
+    /// string's <c>Host</c> lists them.
+    /// <para>
+    /// A host behind a pooler (PgBouncer beside each node) is written <c>server:port via pooler:port</c>, for example
+    /// <c>10.0.0.1:5432 via 10.0.0.1:6432</c>: requests go to the pooler, and the monitor watches the server itself
+    /// (role, timeline, lag), because a pooler outlives its server and does not pass its role changes on. The monitor
+    /// also checks the pooler path with <c>SELECT 1</c> each probe, so a pooler that is gone, or that accepts but cannot
+    /// reach its server, takes its host out of routing. When the server cannot be reached from the client, name the
+    /// pooler on both sides (<c>10.0.0.1:6432 via 10.0.0.1:6432</c>): the monitor then probes through the pooler.
+    /// </para>
+    /// <para>
+    /// A pooled host's requests get <c>No Reset On Close=true</c> and <c>Max Auto Prepare=0</c> unless the connection
+    /// string sets them (then it is logged as a warning at start-up): a pooler in transaction mode lends each transaction
+    /// any server session. Writes check the server's role with one round trip (<c>in_hot_standby</c> does not pass
+    /// through PgBouncer 1.18). Session state (<c>SET</c>, advisory locks, <c>LISTEN</c>, temporary tables,
+    /// <c>NpgsqlCommand.Prepare</c>) does not survive a transaction there; keep it inside one transaction.
+    /// </para>
+    /// </summary>
     public IList<string> Hosts { get; set; } = new List<string>();
 
     /// <summary>How often each host's role, timeline and lag are probed. Default 1 s.</summary>

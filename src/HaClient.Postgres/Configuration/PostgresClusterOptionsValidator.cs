@@ -77,15 +77,15 @@ public sealed class PostgresClusterOptionsValidator : IValidateOptions<PostgresC
     }
 
     /// <summary>The hosts from <see cref="PostgresClusterOptions.Hosts"/>, else from the connection string's Host.</summary>
-    private static List<HostEndpoint> ResolveHosts(PostgresClusterOptions options, NpgsqlConnectionStringBuilder? csb, List<string> errors)
+    private static List<PostgresHostAddress> ResolveHosts(PostgresClusterOptions options, NpgsqlConnectionStringBuilder? csb, List<string> errors)
     {
-        var hosts = new List<HostEndpoint>();
+        var hosts = new List<PostgresHostAddress>();
         var defaultPort = csb?.Port ?? 5432;
         if (options.Hosts is { Count: > 0 })
         {
             for (var i = 0; i < options.Hosts.Count; i++)
             {
-                AddHost(options.Hosts[i], defaultPort, $"Hosts[{i}]", hosts, errors);
+                AddHost(options.Hosts[i], defaultPort, $"Hosts[{i}]", allowVia: true, hosts, errors);
             }
         }
         else if (csb is not null && !string.IsNullOrWhiteSpace(csb.Host))
@@ -93,7 +93,7 @@ public sealed class PostgresClusterOptionsValidator : IValidateOptions<PostgresC
             var parts = csb.Host.Split(',');
             for (var i = 0; i < parts.Length; i++)
             {
-                AddHost(parts[i], defaultPort, $"ConnectionString:Host[{i}]", hosts, errors);
+                AddHost(parts[i], defaultPort, $"ConnectionString:Host[{i}]", allowVia: false, hosts, errors);
             }
         }
         else if (csb is not null)
@@ -101,12 +101,35 @@ public sealed class PostgresClusterOptionsValidator : IValidateOptions<PostgresC
             errors.Add("Hosts: the cluster needs at least one host (set Hosts, or Host in ConnectionString).");
         }
 
-        if (hosts.Count != hosts.Distinct().Count())
+        CheckDistinct(hosts, errors);
+        return hosts;
+    }
+
+    /// <summary>No server listed twice, no pooler shared by two hosts, and no pooler that is another host's server: each
+    /// host's requests must reach that host and no other.</summary>
+    private static void CheckDistinct(List<PostgresHostAddress> hosts, List<string> errors)
+    {
+        if (hosts.Select(h => h.Server).Distinct().Count() != hosts.Count)
         {
             errors.Add("Hosts: lists the same host:port twice.");
         }
 
-        return hosts;
+        for (var i = 0; i < hosts.Count; i++)
+        {
+            if (hosts[i].Via is not { } via)
+            {
+                continue;
+            }
+
+            for (var j = 0; j < hosts.Count; j++)
+            {
+                if (j != i && (hosts[j].Traffic == via || hosts[j].Server == via))
+                {
+                    errors.Add($"Hosts[{i}]: its pooler {via} is also Hosts[{j}]'s {(hosts[j].Server == via ? "server" : "pooler")}; each host needs a pooler of its own, in front of that host only.");
+                    break;
+                }
+            }
+        }
     }
 
     /// <summary>The per-host cap: the setting, or the connection string's Maximum Pool Size (both is an error), else 40.</summary>
@@ -129,21 +152,36 @@ public sealed class PostgresClusterOptionsValidator : IValidateOptions<PostgresC
     /// <see cref="NpgsqlConnectionStringBuilder.ContainsKey"/> answers true for every keyword Npgsql knows, set or not.</summary>
     internal static bool IsSet(NpgsqlConnectionStringBuilder csb, string keyword) => csb.Keys.Contains(keyword, StringComparer.OrdinalIgnoreCase);
 
-    private static void AddHost(string? text, int defaultPort, string setting, List<HostEndpoint> hosts, List<string> errors)
+    private static void AddHost(string? text, int defaultPort, string setting, bool allowVia, List<PostgresHostAddress> hosts, List<string> errors)
     {
-        if (HostEndpoint.TryParse(text, defaultPort, out var error) is { } endpoint)
+        if (!allowVia)
         {
-            hosts.Add(endpoint);
+            if (HostEndpoint.TryParse(text, defaultPort, out var error) is { } endpoint)
+            {
+                hosts.Add(new PostgresHostAddress(endpoint, null));
+            }
+            else
+            {
+                errors.Add($"{setting}: {error}; expected host:port (a pooler is named in Hosts, as 'server:port via pooler:port').");
+            }
+
+            return;
+        }
+
+        if (PostgresHostAddress.TryParse(text, defaultPort, out var message) is { } address)
+        {
+            hosts.Add(address);
         }
         else
         {
-            errors.Add($"{setting}: {error}; expected host:port.");
+            errors.Add($"{setting}: {message}; expected host:port, or 'server:port via pooler:port' when requests go through a pooler.");
         }
     }
 }
 
-/// <summary>The validated host list and the connection string every host's pool starts from.</summary>
-internal sealed record ResolvedPostgresSettings(IReadOnlyList<HostEndpoint> Hosts, NpgsqlConnectionStringBuilder Template, int MaxConnectionsPerHost)
+/// <summary>The validated host list (each host's server and, when it has one, its pooler) and the connection string
+/// every host's pool starts from.</summary>
+internal sealed record ResolvedPostgresSettings(IReadOnlyList<PostgresHostAddress> Hosts, NpgsqlConnectionStringBuilder Template, int MaxConnectionsPerHost)
 {
     /// <summary>Whether the user's connection string sets <paramref name="keyword"/>.</summary>
     public bool IsSet(string keyword) => PostgresClusterOptionsValidator.IsSet(Template, keyword);

@@ -98,7 +98,7 @@ internal static class PostgresCalls
         var connection = await slot.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         if (progress is not null)
         {
-            if (await IsStandbyAsync(connection, cancellationToken).ConfigureAwait(false))
+            if (await IsStandbyAsync(connection, slot.IsPooled, cancellationToken).ConfigureAwait(false))
             {
                 await connection.DisposeAsync().ConfigureAwait(false);
                 throw new NotPrimaryException();
@@ -115,10 +115,14 @@ internal static class PostgresCalls
     /// and updates it when the server is promoted, but an idle pooled connection reads that update only with its next
     /// reply: right after a promotion it still says <c>on</c>. So <c>on</c> is confirmed with one round trip (which also
     /// brings the update in) before the host is reported as no primary; <c>off</c> needs none.
+    /// Through a pooler (<paramref name="pooled"/>) the parameter says nothing: PgBouncer 1.18 hands every client the
+    /// values its pool's first server session reported, and passes no later change on (checked in the lab: after a
+    /// promotion, old and new client connections alike keep reading <c>on</c>; after a demotion they would keep reading
+    /// <c>off</c>). There the round trip is always made.
     /// </summary>
-    public static async ValueTask<bool> IsStandbyAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    public static async ValueTask<bool> IsStandbyAsync(NpgsqlConnection connection, bool pooled, CancellationToken cancellationToken)
     {
-        if (!(connection.PostgresParameters.TryGetValue("in_hot_standby", out var v) && v == "on"))
+        if (!pooled && !(connection.PostgresParameters.TryGetValue("in_hot_standby", out var v) && v == "on"))
         {
             return false;
         }

@@ -113,6 +113,7 @@ internal sealed partial class HostProber
         finally
         {
             DropConnection(slot);
+            DropViaConnection(slot);
         }
     }
 
@@ -135,12 +136,23 @@ internal sealed partial class HostProber
             var timeline = reader.IsDBNull(1) ? 0 : reader.GetInt32(1);
             var lsn = reader.IsDBNull(2) ? 0UL : (ulong)reader.GetFieldValue<NpgsqlLogSequenceNumber>(2);
             double? lag = inRecovery ? (reader.IsDBNull(3) ? null : Math.Max(0, reader.GetDouble(3))) : null;
+            reader.Close();
+            CheckPoolerPath(slot);
             slot.ProbeFailure = null;
             return new PostgresHostState(slot.Endpoint, inRecovery ? PostgresRole.Replica : PostgresRole.Primary, timeline, lsn, lag, _time.GetTimestamp(), _time.GetUtcNow(), _time.GetElapsedTime(start), null);
         }
         catch (Exception e) when (!stop.IsCancellationRequested)
         {
-            DropConnection(slot);
+            var viaFailed = e is PoolerPathException;
+            if (viaFailed)
+            {
+                e = e.InnerException!;
+            }
+            else
+            {
+                DropConnection(slot);
+            }
+
             var previous = slot.ProbeFailure;
             slot.ProbeFailure = e;
             if (PostgresFailureClassifier.IsMisconfiguration(e) && (previous as PostgresException)?.SqlState != (e as PostgresException)?.SqlState)
@@ -152,6 +164,11 @@ internal sealed partial class HostProber
             var error = e is TimeoutException || e.InnerException is TimeoutException
                 ? $"probe timed out after {_time.GetElapsedTime(start).TotalMilliseconds:0} ms"
                 : $"{e.GetType().Name}: {Redact(e.Message)}";
+            if (viaFailed)
+            {
+                error = $"through its pooler {slot.Via}: {error}";
+            }
+
             LogProbeFailed(_logger, _cluster, slot.Name, error);
             return Down(slot, start, error);
         }
@@ -159,6 +176,7 @@ internal sealed partial class HostProber
         {
             // Stopping: the connection is being torn down under the probe.
             DropConnection(slot);
+            DropViaConnection(slot);
             return slot.State;
         }
         finally
@@ -228,6 +246,49 @@ internal sealed partial class HostProber
         catch (Exception e)
         {
             LogPublishFailed(_logger, _cluster, slot.Name, e);
+        }
+    }
+
+    /// <summary>
+    /// For a host whose requests go through a pooler the monitor does not watch: one <c>SELECT 1</c> through the pooler,
+    /// after the server's own probe. The server answering proves nothing about the path requests take: a pooler that is
+    /// gone, or that accepts but cannot reach its server (it then holds each client until its own
+    /// <c>query_wait_timeout</c>), fails this check, or runs into the watchdog, and its host is down for routing.
+    /// </summary>
+    private static void CheckPoolerPath(HostSlot slot)
+    {
+        if (slot.ViaProbeSource is not { } source)
+        {
+            return;
+        }
+
+        try
+        {
+            var connection = slot.ViaProbeConnection ??= source.OpenConnection();
+            using var command = new NpgsqlCommand("SELECT 1", connection);
+            command.ExecuteScalar();
+        }
+        catch (Exception e)
+        {
+            DropViaConnection(slot);
+            throw new PoolerPathException(e);
+        }
+    }
+
+    /// <summary>Carries a failure of the pooler path out of the probe (unwrapped there).</summary>
+    private sealed class PoolerPathException(Exception inner) : Exception(inner.Message, inner);
+
+    private static void DropViaConnection(HostSlot slot)
+    {
+        var connection = slot.ViaProbeConnection;
+        slot.ViaProbeConnection = null;
+        try
+        {
+            connection?.Dispose();
+        }
+        catch (Exception)
+        {
+            // A broken connection may fail to close; it is gone either way.
         }
     }
 

@@ -10,12 +10,14 @@ internal sealed class HostSlot
 {
     private PostgresHostState _state;
 
-    public HostSlot(int index, HostEndpoint endpoint, NpgsqlDataSource pool, NpgsqlDataSource probeSource, EndpointCircuit circuit, ConnectionRamp? ramp = null)
+    public HostSlot(int index, HostEndpoint endpoint, NpgsqlDataSource pool, NpgsqlDataSource probeSource, EndpointCircuit circuit, ConnectionRamp? ramp = null, HostEndpoint? via = null, NpgsqlDataSource? viaProbeSource = null)
     {
         Ramp = ramp ?? ConnectionRamp.None;
         Index = index;
         Endpoint = endpoint;
-        Name = endpoint.ToString();
+        Via = via;
+        ViaProbeSource = viaProbeSource;
+        Name = new PostgresHostAddress(endpoint, via).ToString();
         Pool = pool;
         ProbeSource = probeSource;
         Circuit = circuit;
@@ -25,9 +27,23 @@ internal sealed class HostSlot
 
     public int Index { get; }
 
+    /// <summary>The server: the address the monitor watches, and the host's identity (topology, Patroni, health).</summary>
     public HostEndpoint Endpoint { get; }
 
-    /// <summary>host:port, for logs, metrics and errors.</summary>
+    /// <summary>The pooler requests go through, or <see langword="null"/> when they go to <see cref="Endpoint"/>.</summary>
+    public HostEndpoint? Via { get; }
+
+    /// <summary>Whether requests go through a pooler, which does not pass the server's <c>in_hot_standby</c> on.</summary>
+    public bool IsPooled => Via is not null;
+
+    /// <summary>Unpooled source of the monitor's check of the pooler path (<see langword="null"/> when there is no pooler,
+    /// or the monitor already watches the pooler).</summary>
+    public NpgsqlDataSource? ViaProbeSource { get; }
+
+    /// <summary>The monitor's open connection through the pooler, owned by the probe thread.</summary>
+    public NpgsqlConnection? ViaProbeConnection { get; set; }
+
+    /// <summary>host:port (<c>server via pooler</c> for a pooled host), for logs, metrics and errors.</summary>
     public string Name { get; }
 
     /// <summary>The pool user requests use.</summary>

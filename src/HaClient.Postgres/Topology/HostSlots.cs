@@ -5,7 +5,7 @@ using Npgsql;
 namespace HaClient.Postgres;
 
 /// <summary>Builds every host's slot: its request pool (with HaClient's defaults for what the connection string leaves
-/// out), its unpooled monitor source and its breaker.</summary>
+/// out, and the pooler's needs when it goes through one), its unpooled monitor sources and its breaker.</summary>
 internal static class HostSlots
 {
     /// <summary>The longest a new primary's connection ramp stays armed, however few opens pass.</summary>
@@ -16,12 +16,26 @@ internal static class HostSlots
         var opSeconds = Math.Max(1, (int)Math.Ceiling(options.Resilience.OperationTimeout.TotalSeconds));
         var probeSeconds = Math.Max(1, (int)Math.Ceiling(options.ProbeTimeout.TotalSeconds));
         var slots = new HostSlot[settings.Hosts.Count];
+        var logger = loggerFactory.CreateLogger("HaClient.Postgres");
+        if (settings.Hosts.Any(h => h.IsPooled))
+        {
+            PooledSettings.WarnOfConflicts(settings, name, logger);
+        }
+
         for (var i = 0; i < slots.Length; i++)
         {
-            var endpoint = settings.Hosts[i];
-            var user = RequestConnectionString(settings, endpoint, opSeconds);
+            var address = settings.Hosts[i];
+            var endpoint = address.Server;
+            var user = RequestConnectionString(settings, address.Traffic, opSeconds);
+            if (address.IsPooled)
+            {
+                PooledSettings.Apply(settings, user);
+            }
+
             var probe = new NpgsqlConnectionStringBuilder(user.ConnectionString)
             {
+                Host = endpoint.Host,
+                Port = endpoint.Port,
                 Pooling = false,
                 Timeout = probeSeconds,
                 CommandTimeout = probeSeconds,
@@ -29,16 +43,29 @@ internal static class HostSlots
                 ApplicationName = "haclient-monitor",
                 Multiplexing = false,
             };
-            var poolBuilder = new NpgsqlDataSourceBuilder(user.ConnectionString) { Name = $"{name}/{endpoint}" }.UseLoggerFactory(loggerFactory);
+            var poolBuilder = new NpgsqlDataSourceBuilder(user.ConnectionString) { Name = $"{name}/{address}" }.UseLoggerFactory(loggerFactory);
             var probeBuilder = new NpgsqlDataSourceBuilder(probe.ConnectionString) { Name = $"{name}/{endpoint}/monitor" };
 
             // The user's hook (type plugins, TLS certificates, a password provider) applies to the monitor's source too:
             // it must connect the way requests do.
             options.ConfigureDataSourceBuilder?.Invoke(poolBuilder);
             options.ConfigureDataSourceBuilder?.Invoke(probeBuilder);
-            var circuit = new EndpointCircuit(name, endpoint.ToString(), options.Resilience, PostgresFailureClassifier.Classify, timeProvider);
+            NpgsqlDataSource? viaProbe = null;
+            if (address.Via is { } via && via != endpoint)
+            {
+                // The monitor also checks the path requests take: a pooler that is gone, or that accepts but cannot
+                // reach its server, takes its host out of routing although the server itself answers.
+                var viaBuilder = new NpgsqlDataSourceBuilder(new NpgsqlConnectionStringBuilder(probe.ConnectionString) { Host = via.Host, Port = via.Port }.ConnectionString)
+                {
+                    Name = $"{name}/{address}/monitor-via",
+                };
+                options.ConfigureDataSourceBuilder?.Invoke(viaBuilder);
+                viaProbe = viaBuilder.Build();
+            }
+
+            var circuit = new EndpointCircuit(name, address.ToString(), options.Resilience, PostgresFailureClassifier.Classify, timeProvider);
             var ramp = new ConnectionRamp(options.NewPrimaryConcurrentOpens, settings.MaxConnectionsPerHost, NewPrimaryRampLimit, timeProvider);
-            slots[i] = new HostSlot(i, endpoint, poolBuilder.Build(), probeBuilder.Build(), circuit, ramp);
+            slots[i] = new HostSlot(i, endpoint, poolBuilder.Build(), probeBuilder.Build(), circuit, ramp, address.Via, viaProbe);
         }
 
         return slots;
