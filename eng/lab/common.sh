@@ -140,7 +140,8 @@ converge() {
 
 # Every port the lab's servers listen on (plain PG, Patroni PG/REST, etcd, Redis, Sentinel, proxies).
 LAB_PORTS=(15432 15433 15434 15442 15443 15444 18008 18009 18010 12379 12380 16379 16380 16381 16479 16480 16481
-  15500 15501 15502 15600 15601 16391 16392 16491)
+  15500 15501 15502 15600 15601 16391 16392 16491
+  17001 17002 17003 17004 17005 17006 27001 27002 27003 27004 27005 27006)
 
 # port_holders : "port pid command" for every process that listens on a lab port.
 port_holders() {
