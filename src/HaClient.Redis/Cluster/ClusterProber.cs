@@ -107,8 +107,26 @@ internal sealed class ClusterProber(RedisOptions options, TimeProvider time, Can
         {
             throw new ClusterSeedException($"{node.Name} does not run Redis Cluster 7 (it does not know EVAL_RO / CLUSTER SHARDS), and Cluster is set.");
         }
+        catch (RedisConnectionException e) when (RefusesBasicCommands(e))
+        {
+            // A Sentinel refuses the data commands StackExchange.Redis's handshake sends (ECHO): it never connects.
+            throw new ClusterSeedException($"{node.Name} answers like a Redis Sentinel (it refuses data commands such as ECHO), not a Redis Cluster node, and Cluster is set.");
+        }
 
         return ClusterShardsReply.Parse(reply, options.Tls.Enabled);
+    }
+
+    private static bool RefusesBasicCommands(Exception? e)
+    {
+        for (; e is not null; e = e.InnerException)
+        {
+            if (e is RedisServerException && e.Message.Contains("unknown command", StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>The state of <paramref name="node"/> from its probe: its own view of its role and offset; Down when it
