@@ -1,5 +1,6 @@
 using HaClient.Monitoring;
 using HaClient.Resilience;
+using HaClient.Telemetry;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
 
@@ -31,6 +32,7 @@ internal sealed partial class ClusterTopologyMonitor : IAsyncDisposable
     private readonly List<RedisNode> _nodes = [];
     private readonly Dictionary<string, long> _lastPrimaryOffset = new(StringComparer.Ordinal);
     private readonly Dictionary<string, HostEndpoint> _lastPrimary = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, long> _lostAt = new(StringComparer.Ordinal);
     private RedisTopology _topology = RedisTopology.Empty;
     private TaskCompletionSource _changed = NewSignal();
     private long _version;
@@ -203,12 +205,18 @@ internal sealed partial class ClusterTopologyMonitor : IAsyncDisposable
                 var s = merged[k];
                 var primary = primaries[k] is { } pe ? Array.FindIndex(links, l => l.Endpoint == pe) : -1;
                 var replicas = s.Members.Select(m => Array.FindIndex(links, l => l.Endpoint == m)).Where(i => i >= 0 && i != primary).ToArray();
-                if (primary >= 0)
+                if (primary < 0)
+                {
+                    _lostAt.TryAdd(s.Slots, _time.GetTimestamp());
+                }
+                else
                 {
                     _lastPrimaryOffset[s.Slots] = states[primary].ReplicationOffset;
+                    var lostAt = _lostAt.Remove(s.Slots, out var at) ? at : _time.GetTimestamp();
                     if (_lastPrimary.TryGetValue(s.Slots, out var old) && old != links[primary].Endpoint)
                     {
                         LogNewPrimary(_logger, _cluster, s.Slots, links[primary].Name, old.ToString());
+                        HaClientTelemetry.RecordFailover(_cluster, links[primary].Name, _time.GetElapsedTime(lostAt), s.Slots);
                         if (Array.Find(links, l => l.Endpoint == old) is { } oldNode && states[Array.IndexOf(links, oldNode)].Role is RedisNodeRole.Down)
                         {
                             released.Add(oldNode);
