@@ -189,11 +189,14 @@ internal sealed partial class ClusterTopologyMonitor : IAsyncDisposable
             var links = _nodes.ToArray();
             var states = new RedisNodeState[links.Length];
             var primaries = merged.Select(s => s.Primary is { } p && ready.Contains(p) ? p : (HostEndpoint?)null).ToArray();
+            var byNode = probes.ToDictionary(p => p.Answer.Node);
             for (var i = 0; i < links.Length; i++)
             {
-                var probe = Array.Find(probes, p => p.Answer.Node == links[i].Endpoint);
-                var k = merged.ToList().FindIndex(s => s.Members.Contains(links[i].Endpoint));
-                states[i] = _prober.StateOf(links[i], probe, k >= 0 ? primaries[k] : null);
+                var endpoint = links[i].Endpoint;
+                var k = IndexOfShard(merged, endpoint);
+
+                // A node first seen in this round's answers has not been probed yet: Unknown until the next round.
+                states[i] = _prober.StateOf(links[i], byNode.TryGetValue(endpoint, out var probe) ? probe : null, k >= 0 ? primaries[k] : null);
                 states[i].Circuit = links[i].Circuit;
             }
 
@@ -262,6 +265,19 @@ internal sealed partial class ClusterTopologyMonitor : IAsyncDisposable
         }
 
         return topology.Shards.Count == 0 || topology.Shards.Any(s => s.Primary is null);
+    }
+
+    private static int IndexOfShard(IReadOnlyList<MergedShard> merged, HostEndpoint endpoint)
+    {
+        for (var k = 0; k < merged.Count; k++)
+        {
+            if (merged[k].Members.Contains(endpoint))
+            {
+                return k;
+            }
+        }
+
+        return -1;
     }
 
     /// <summary>The node of <paramref name="endpoint"/>, created when first seen. Under <see cref="_gate"/>.</summary>
