@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
 using Xunit;
 
 namespace HaClient.AspNetCore.Tests;
@@ -32,6 +33,20 @@ public sealed class ClusterHealthTests
         }
 
         return null;
+    }
+
+    [ChromiumFact]
+    public async Task The_topology_page_shows_every_shard()
+    {
+        await Lab.RunAsync("cluster up");
+        var page = Path.Combine(Lab.RepoRoot, "samples", "HaClient.Sample", "wwwroot", "topology.html");
+        await using var app = await TestApp.StartAsync(Settings(), configure: a => a.MapGet("/topology.html", () => Microsoft.AspNetCore.Http.Results.File(page, "text/html")));
+        Assert.True(await Lab.EventuallyAsync(() => ClusterStatusIsAsync(app, "Healthy"), TimeSpan.FromSeconds(20)), $"never healthy: {await ClusterAsync(app)}");
+        var dom = await Chromium.DumpDomAsync(new Uri(app.BaseAddress, "/topology.html"));
+        foreach (var slots in new[] { "0-5460", "5461-10922", "10923-16383" })
+        {
+            Assert.Matches($"<tr data-shard=\"{slots}\" data-primary=\"127\\.0\\.0\\.1:170\\d\\d\">", dom);
+        }
     }
 
     private static async Task<bool> ClusterStatusIsAsync(TestApp app, string status) => (await ClusterAsync(app))?.GetProperty("status").GetString() == status;
