@@ -113,6 +113,11 @@ internal sealed partial class ClusterTopologyMonitor : IAsyncDisposable
             {
                 LogRoundFailed(_logger, _cluster, e.GetType().Name);
             }
+            catch (Exception)
+            {
+                // Disposed during the round: a probe cut off by the stop.
+                return;
+            }
 
             try
             {
@@ -307,6 +312,9 @@ internal sealed partial class ClusterTopologyMonitor : IAsyncDisposable
             catch (TimeoutException)
             {
                 // Abandoned: every step is bounded, so it ends by itself.
+            }
+            catch (OperationCanceledException)
+            {
             }
         }
 
