@@ -10,6 +10,7 @@ source "$LAB_SH_DIR/lab/pg.sh"
 [[ -f "$LAB_SH_DIR/lab/redis.sh" ]] && source "$LAB_SH_DIR/lab/redis.sh"
 # shellcheck source=lab/pgbouncer.sh
 [[ -f "$LAB_SH_DIR/lab/pgbouncer.sh" ]] && source "$LAB_SH_DIR/lab/pgbouncer.sh"
+[[ -f "$LAB_SH_DIR/lab/cluster.sh" ]] && source "$LAB_SH_DIR/lab/cluster.sh"
 
 usage() {
   cat >&2 <<USAGE
@@ -19,6 +20,7 @@ usage: bash eng/lab.sh install [--all]
        bash eng/lab.sh patroni <verb> ...  (up [--sync] down reset status crash-leader kill-postmaster hang-leader resume switchover restore)
        bash eng/lab.sh redis <verb> ...    (up down reset status crash-master hang-master hang-replicas resume failover kill-sentinel restore tls-up tls-down)
        bash eng/lab.sh pgbouncer <verb>    (up down reset status pause NAME resume: one PgBouncer per plain and Patroni node)
+       bash eng/lab.sh cluster <verb> ...  (up down reset status crash-master N hang-master N thaw failover N restore; N = shard 1-3)
 USAGE
   exit 2
 }
@@ -53,11 +55,13 @@ leftovers() {
     declare -F pt_leftovers >/dev/null && pt_leftovers
     declare -F rd_leftovers >/dev/null && rd_leftovers
     declare -F pb_leftovers >/dev/null && pb_leftovers
+    declare -F cl_leftovers >/dev/null && cl_leftovers
     lab_netns | sed 's/^/leftover network namespace /'
     port_holders | while read -r port pid cmd; do
       known=0
       for f in "$LAB_ROOT"/pg/n?/postmaster.pid "$LAB_ROOT"/patroni/p?/postmaster.pid "$LAB_ROOT"/patroni/p?.pid \
                "$LAB_ROOT"/etcd/etcd.pid "$LAB_ROOT"/redis/*/redis.pid "$LAB_ROOT"/proxies/*.pid "$LAB_ROOT"/pgbouncer/*.pid; do
+               "$LAB_ROOT"/etcd/etcd.pid "$LAB_ROOT"/redis/*/redis.pid "$LAB_ROOT"/cluster/*/redis.pid "$LAB_ROOT"/proxies/*.pid; do
         [[ -r "$f" && "$(read_pid "$f")" == "$pid" ]] && known=1 && break
       done
       ((known)) || echo "port $port is held by pid $pid ($cmd), which no lab pid file names"
@@ -83,11 +87,13 @@ main() {
     patroni) declare -F patroni_main >/dev/null || die "patroni part not available"; patroni_main "$@" ;;
     redis) declare -F redis_main >/dev/null || die "redis part not available"; redis_main "$@" ;;
     pgbouncer) pgbouncer_main "$@" ;;
+    cluster) declare -F cluster_main >/dev/null || die "cluster part not available"; cluster_main "$@" ;;
     up)
       pg_main up
       declare -F patroni_main >/dev/null && patroni_main up
       declare -F redis_main >/dev/null && redis_main up
       pgbouncer_main up
+      declare -F cluster_main >/dev/null && cluster_main up
       true ;;
     down)
       local rc=0
@@ -95,6 +101,7 @@ main() {
       ( pg_main down ) || rc=1
       if declare -F patroni_main >/dev/null; then ( patroni_main down ) || rc=1; fi
       if declare -F redis_main >/dev/null; then ( redis_main down ) || rc=1; fi
+      if declare -F cluster_main >/dev/null; then ( cluster_main down ) || rc=1; fi
       sweep_netns
       return $rc ;;
     reset)
@@ -104,18 +111,21 @@ main() {
       ( pg_main down ) || true
       if declare -F patroni_main >/dev/null; then ( patroni_main down ) || true; fi
       if declare -F redis_main >/dev/null; then ( redis_main down ) || true; fi
+      if declare -F cluster_main >/dev/null; then ( cluster_main down ) || true; fi
       sweep_ports
       sweep_netns
       converge pg pg_reset pg_reset
       declare -F pt_reset >/dev/null && converge patroni "pt_reset false" "pt_reset false"
       declare -F rd_reset >/dev/null && converge redis rd_reset rd_reset
       pgbouncer_main up
+      declare -F cl_reset >/dev/null && converge cluster cl_reset cl_reset
       true ;;
     status)
       echo "== pg"; pg_main status
       if declare -F patroni_main >/dev/null; then echo "== patroni"; patroni_main status; fi
       if declare -F redis_main >/dev/null; then echo "== redis"; redis_main status; fi
       echo "== pgbouncer"; pgbouncer_main status
+      if declare -F cluster_main >/dev/null; then echo "== cluster"; cluster_main status; fi
       leftovers ;;
     leftovers) leftovers ;;
     ""|-h|--help|help) usage ;;

@@ -31,7 +31,7 @@ fi
 # Lab data is test data, and a reset costs about 15 s.
 echo "== lab state left by earlier runs"
 bash eng/lab.sh leftovers || true
-echo "== starting the lab from empty data (plain PG, Patroni + etcd, Redis + Sentinel)"
+echo "== starting the lab from empty data (plain PG, Patroni + etcd, Redis + Sentinel, Redis Cluster)"
 lab_t0=$(date +%s)
 bash eng/lab.sh reset
 echo "== lab ready in $(( $(date +%s) - lab_t0 )) s"

@@ -20,13 +20,14 @@ namespace HaClient.Redis;
 /// StackExchange.Redis's <see cref="IDatabase"/>: take it per operation from <see cref="GetWriteDatabase"/> /
 /// <see cref="GetReadDatabase"/> (cheap), or let <see cref="ExecuteWriteAsync{T}(Func{IDatabase, CancellationToken, Task{T}}, WriteDurability?, CancellationToken)"/>
 /// and <see cref="ExecuteReadAsync{T}"/> route, bound and retry for you.</remarks>
-public sealed class RedisDeployment : IAsyncDisposable, IEndpointStateSource
+public sealed partial class RedisDeployment : IAsyncDisposable, IEndpointStateSource
 {
     private readonly RedisOptions _options;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly RedisTopologyMonitor? _monitor;
-    private readonly RedisNode? _clusterNode;
+    private readonly ClusterTopologyMonitor? _clusterMonitor;
+    private readonly FailoverEngine<RedisNode, RedisReadPreference>?[]? _slotEngines;
     private readonly RedisFailoverTopology _routing;
     private readonly FailoverEngine<RedisNode, RedisReadPreference> _engine;
     private int _disposed;
@@ -40,9 +41,9 @@ public sealed class RedisDeployment : IAsyncDisposable, IEndpointStateSource
         _logger = loggerFactory.CreateLogger("HaClient.Redis");
         if (options.Cluster)
         {
-            var seeds = settings.Endpoints;
-            _clusterNode = new RedisNode(seeds[0], NewCircuit(seeds[0].ToString()), _ => Configure(options.Tls.Enabled, seeds, false));
-            _ = _clusterNode.GetMultiplexerAsync();
+            _clusterMonitor = new ClusterTopologyMonitor(name, options, settings.Endpoints, e => new RedisNode(e, NewCircuit(e.ToString()), ClusterNodeConfig), _logger, timeProvider);
+            _slotEngines = new FailoverEngine<RedisNode, RedisReadPreference>?[ClusterSlot.Count];
+            _clusterMonitor.Start();
         }
         else
         {
@@ -50,7 +51,7 @@ public sealed class RedisDeployment : IAsyncDisposable, IEndpointStateSource
             _monitor.Start();
         }
 
-        _routing = new RedisFailoverTopology(_monitor, _clusterNode, options, timeProvider);
+        _routing = new RedisFailoverTopology(_monitor, _clusterMonitor, options, timeProvider);
         _engine = new FailoverEngine<RedisNode, RedisReadPreference>(name, "redis", _routing, RedisFailureClassifier.Classify, options.Resilience.OperationTimeout, options.FailoverProbeInterval * 2, timeProvider, _logger);
         HaClientTelemetry.Register(this);
     }
@@ -86,14 +87,14 @@ public sealed class RedisDeployment : IAsyncDisposable, IEndpointStateSource
     public RedisOptions Options { get; }
 
     /// <summary>The primary writes go to now (host:port), or <see langword="null"/> while none is verified. In cluster
-    /// mode, the first seed (StackExchange.Redis routes by slot).</summary>
+    /// mode <see langword="null"/>: each shard has its own (<see cref="RedisTopology.Shards"/>).</summary>
     public string? CurrentPrimary => _routing.Current.Primary?.Endpoint.ToString();
 
     /// <summary>The latest view of every node: immutable, versioned, replaced on every probe.</summary>
     public RedisTopology Topology => _routing.Current;
 
-    /// <summary>Raised after each change of the primary or of any node's role (on the monitor's thread; keep it short).
-    /// Never raised in cluster mode.</summary>
+    /// <summary>Raised after each change of the primary (in cluster mode, of any shard's primary) or of any node's role
+    /// (on the monitor's thread; keep it short).</summary>
     public event Action<RedisTopology>? TopologyChanged
     {
         add
@@ -101,6 +102,11 @@ public sealed class RedisDeployment : IAsyncDisposable, IEndpointStateSource
             if (_monitor is not null)
             {
                 _monitor.TopologyChanged += value;
+            }
+
+            if (_clusterMonitor is not null)
+            {
+                _clusterMonitor.TopologyChanged += value;
             }
         }
 
@@ -110,12 +116,26 @@ public sealed class RedisDeployment : IAsyncDisposable, IEndpointStateSource
             {
                 _monitor.TopologyChanged -= value;
             }
+
+            if (_clusterMonitor is not null)
+            {
+                _clusterMonitor.TopologyChanged -= value;
+            }
         }
     }
 
-    /// <summary>Waits until a primary is verified, at most <paramref name="timeout"/>. Returns whether one is.</summary>
+    /// <summary>Waits until a primary is verified (in cluster mode, one in every shard), at most
+    /// <paramref name="timeout"/>. Returns whether one is.</summary>
+    /// <exception cref="OptionsValidationException">Cluster mode, and every seed in <see cref="RedisOptions.Endpoints"/>
+    /// answered as something else than a Redis Cluster node (a Sentinel, a standalone node): the error names the
+    /// setting.</exception>
     public async Task<bool> WaitForPrimaryAsync(TimeSpan timeout, CancellationToken cancellationToken = default)
     {
+        if (_clusterMonitor is not null)
+        {
+            return await WaitForShardPrimariesAsync(timeout, cancellationToken).ConfigureAwait(false);
+        }
+
         if (_monitor is null)
         {
             return true;
@@ -152,6 +172,7 @@ public sealed class RedisDeployment : IAsyncDisposable, IEndpointStateSource
     public IDatabase GetWriteDatabase(int db = -1)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        ThrowIfCluster(nameof(GetWriteDatabase));
         var node = _routing.SelectWriter() ?? throw new NoEligibleEndpointException(Name, "primary", TimeSpan.Zero);
         return node.Multiplexer!.GetDatabase(db);
     }
@@ -162,6 +183,7 @@ public sealed class RedisDeployment : IAsyncDisposable, IEndpointStateSource
     public IDatabase GetReadDatabase(RedisReadPreference preference = RedisReadPreference.ReplicaPreferred, int db = -1)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        ThrowIfCluster(nameof(GetReadDatabase));
         var node = _routing.SelectReader(preference, null) ?? throw new NoEligibleEndpointException(Name, "replica or primary", TimeSpan.Zero);
         return node.Multiplexer!.GetDatabase(db);
     }
@@ -183,6 +205,7 @@ public sealed class RedisDeployment : IAsyncDisposable, IEndpointStateSource
     {
         ArgumentNullException.ThrowIfNull(work);
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        ThrowIfCluster(nameof(ExecuteWriteAsync));
 
         // Left out (null) or Default: the configured durability. (A non-nullable parameter defaulting to default(T) was
         // (0, 0), the same as None: every write that left it out skipped WAIT.)
@@ -199,6 +222,7 @@ public sealed class RedisDeployment : IAsyncDisposable, IEndpointStateSource
     {
         ArgumentNullException.ThrowIfNull(work);
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        ThrowIfCluster(nameof(ExecuteReadAsync));
         return _engine.ExecuteReadAsync<T, RedisCall<T>>(preference, new(work, WriteDurability.None, _engine), cancellationToken);
     }
 
@@ -261,11 +285,7 @@ public sealed class RedisDeployment : IAsyncDisposable, IEndpointStateSource
             c.ClientName = "haclient-sentinel";
         }
 
-        if (!_options.Cluster)
-        {
-            c.TieBreaker = string.Empty;
-        }
-
+        c.TieBreaker = string.Empty;
         return c;
     }
 
@@ -279,7 +299,7 @@ public sealed class RedisDeployment : IAsyncDisposable, IEndpointStateSource
         var result = new EndpointSnapshot[t.States.Length];
         for (var i = 0; i < result.Length; i++)
         {
-            var role = _monitor is null ? "cluster" : RedisTopologyMonitor.RoleName(t.States[i].Role);
+            var role = RedisTopologyMonitor.RoleName(t.States[i].Role);
             result[i] = new EndpointSnapshot(t.Links[i].Name, role, _monitor?.LagSeconds(i), t.Links[i].Circuit.State);
         }
 
@@ -300,9 +320,9 @@ public sealed class RedisDeployment : IAsyncDisposable, IEndpointStateSource
             await _monitor.DisposeAsync().ConfigureAwait(false);
         }
 
-        if (_clusterNode is not null)
+        if (_clusterMonitor is not null)
         {
-            await _clusterNode.DisposeAsync().ConfigureAwait(false);
+            await _clusterMonitor.DisposeAsync().ConfigureAwait(false);
         }
     }
 }

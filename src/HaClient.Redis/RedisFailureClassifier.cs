@@ -14,7 +14,9 @@ public static class RedisFailureClassifier
     /// <item><see cref="FailureKind.Overload"/>: the caller's deadline (<see cref="OperationDeadlineExceededException"/>,
     /// StackExchange.Redis's own timeout, which HaClient sets to the same budget), or <c>ERR max number of clients
     /// reached</c>;</item>
-    /// <item><see cref="FailureKind.ReadOnly"/>: a <c>READONLY</c> reply (the node was demoted);</item>
+    /// <item><see cref="FailureKind.ReadOnly"/>: a <c>READONLY</c> reply (the node was demoted), and in Redis Cluster a
+    /// <c>MOVED</c>, <c>ASK</c>, <c>TRYAGAIN</c> or <c>CLUSTERDOWN</c> reply (the node did not run the command: not the
+    /// slot's primary now, or the cluster cannot serve the slot yet);</item>
     /// <item><see cref="FailureKind.EndpointFailure"/>: no connection, a broken one, <c>LOADING</c>, <c>MASTERDOWN</c>,
     /// <c>BUSY</c>, an open circuit, a node abandoned after a failover;</item>
     /// <item><see cref="FailureKind.ServerError"/>: every other error reply (a wrong type, a script error).</item>
@@ -41,6 +43,7 @@ public static class RedisFailureClassifier
     /// or failover can fix: a connection that failed authentication, or a <c>NOAUTH</c> / <c>WRONGPASS</c> reply.</summary>
     public static bool IsMisconfiguration(Exception exception) => exception switch
     {
+        ClusterSeedException => true,
         RedisConnectionException { FailureType: ConnectionFailureType.AuthenticationFailure } => true,
         RedisServerException rs => rs.Message.StartsWith("NOAUTH", StringComparison.Ordinal) || rs.Message.StartsWith("WRONGPASS", StringComparison.Ordinal),
         { InnerException: { } inner } => IsMisconfiguration(inner),
@@ -51,7 +54,9 @@ public static class RedisFailureClassifier
     public static FailureKind ClassifyReply(string reply)
     {
         ArgumentNullException.ThrowIfNull(reply);
-        if (reply.StartsWith("READONLY", StringComparison.Ordinal))
+        if (reply.StartsWith("READONLY", StringComparison.Ordinal) || reply.StartsWith("MOVED ", StringComparison.Ordinal)
+            || reply.StartsWith("ASK ", StringComparison.Ordinal) || reply.StartsWith("TRYAGAIN", StringComparison.Ordinal)
+            || reply.StartsWith("CLUSTERDOWN", StringComparison.Ordinal))
         {
             return FailureKind.ReadOnly;
         }

@@ -10,6 +10,10 @@ public class RedisFailureClassifierTests
 {
     [Theory]
     [InlineData("READONLY You can't write against a read only replica.", FailureKind.ReadOnly)]
+    [InlineData("MOVED 3999 127.0.0.1:17004", FailureKind.ReadOnly)] // Redis Cluster: not run here; re-route
+    [InlineData("ASK 3999 127.0.0.1:17004", FailureKind.ReadOnly)]
+    [InlineData("TRYAGAIN Multiple keys request during rehashing of slot", FailureKind.ReadOnly)]
+    [InlineData("CLUSTERDOWN The cluster is down", FailureKind.ReadOnly)]
     [InlineData("LOADING Redis is loading the dataset in memory", FailureKind.EndpointFailure)]
     [InlineData("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.", FailureKind.EndpointFailure)]
     [InlineData("BUSY Redis is busy running a script.", FailureKind.EndpointFailure)]

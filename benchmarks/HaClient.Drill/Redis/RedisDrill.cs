@@ -288,7 +288,7 @@ public static class RedisDrill
 
     /// <summary>Polls ROLE on every node every ~5 ms over its own raw connections: each node's role over time and the
     /// first moment a node other than the old master answered <c>master</c> after the fault.</summary>
-    private sealed class Observer(int[] ports) : RoleHistory
+    internal sealed class Observer(int[] ports) : RoleHistory
     {
         /// <summary>One dedicated thread per node with blocking I/O: the client under test can starve the thread pool
         /// (that is part of what the drill shows), and the observer's timestamps must not suffer from it.</summary>

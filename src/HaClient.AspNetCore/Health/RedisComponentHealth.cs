@@ -2,7 +2,6 @@ using HaClient.Resilience;
 using System.Text.Json;
 using HaClient.Redis;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
-using Polly.CircuitBreaker;
 
 namespace HaClient.AspNetCore.Health;
 
@@ -27,10 +26,7 @@ internal sealed class RedisComponentHealth : ComponentHealth
         var topology = _deployment.Topology;
         if (_deployment.Options.Cluster)
         {
-            var breaker = topology.Nodes.Count > 0 ? topology.Nodes[0].Breaker : BreakerState.Closed;
-            return breaker == BreakerState.Closed
-                ? new ComponentStatus(HealthStatus.Healthy, true, null, topology)
-                : new ComponentStatus(HealthStatus.Degraded, true, "the cluster connection's circuit breaker is not closed", topology);
+            return RedisClusterHealth.Evaluate(topology, options, now);
         }
 
         var reachable = 0;
@@ -100,7 +96,7 @@ internal sealed class RedisComponentHealth : ComponentHealth
             writer.WriteStartObject();
             writer.WriteString(HealthJson.Endpoint, n.Endpoint.ToString());
             writer.WriteString(HealthJson.Role, RoleTexts[Math.Clamp((int)n.Role, 0, RoleTexts.Length - 1)]);
-            if (topology.GetLagBytes(i) is { } lag)
+            if ((topology.Shards.Count > 0 ? RedisClusterHealth.LagBytes(topology, i) : topology.GetLagBytes(i)) is { } lag)
             {
                 writer.WriteNumber(HealthJson.LagBytes, lag);
             }
@@ -117,6 +113,11 @@ internal sealed class RedisComponentHealth : ComponentHealth
         }
 
         writer.WriteEndArray();
+        if (topology.Shards.Count > 0)
+        {
+            RedisClusterHealth.WriteShards(writer, topology);
+        }
+
         writer.WriteEndObject();
     }
 }

@@ -14,7 +14,7 @@ namespace HaClient.Redis.Caching;
 /// <item>Sliding expiration is refreshed lazily: <see cref="RefreshAsync"/> (and every write) moves the expiry only when a
 /// quarter of the sliding window has passed since the last refresh; the TTL set is the window plus that quarter, so an
 /// entry never expires earlier than its sliding window after the last access, and at most 25% later.</item>
-/// <item>Writes go to the primary through <see cref="RedisDeployment.ExecuteWriteAsync{T}(Func{IDatabase, CancellationToken, Task{T}}, WriteDurability?, CancellationToken)"/>
+/// <item>Writes go to the primary (in Redis Cluster mode, the entry's shard's) through <see cref="RedisDeployment.ExecuteKeyWriteAsync{T}"/>
 /// with the configured durability (<c>WAIT</c>). A write that cannot be stored throws (<see cref="NoEligibleEndpointException"/>,
 /// <see cref="WriteOutcomeUnknownException"/>, <see cref="ReplicationNotConfirmedException"/>); it is never dropped silently.</item>
 /// </list>
@@ -68,7 +68,8 @@ public sealed class HaRedisCache : IDistributedCache
         ArgumentNullException.ThrowIfNull(key);
         try
         {
-            var values = await _deployment.ExecuteReadAsync(
+            var values = await _deployment.ExecuteKeyReadAsync(
+                Key(key),
                 (db, _) => db.HashGetAsync(Key(key), Fields),
                 RedisReadPreference.PrimaryPreferred,
                 token).ConfigureAwait(false);
@@ -92,7 +93,8 @@ public sealed class HaRedisCache : IDistributedCache
         var args = SetArgs(value, options);
         try
         {
-            await _deployment.ExecuteWriteAsync(
+            await _deployment.ExecuteKeyWriteAsync(
+                Key(key),
                 (db, _) => db.ScriptEvaluateAsync(SetScript, [Key(key)], args),
                 _durability,
                 token).ConfigureAwait(false);
@@ -111,7 +113,8 @@ public sealed class HaRedisCache : IDistributedCache
         ArgumentNullException.ThrowIfNull(key);
         try
         {
-            var r = await _deployment.ExecuteWriteAsync(
+            var r = await _deployment.ExecuteKeyWriteAsync(
+                Key(key),
                 (db, _) => db.ScriptEvaluateAsync(RefreshScript, [Key(key)], [NowMs()]),
                 _durability,
                 token).ConfigureAwait(false);
@@ -130,7 +133,7 @@ public sealed class HaRedisCache : IDistributedCache
         ArgumentNullException.ThrowIfNull(key);
         try
         {
-            await _deployment.ExecuteWriteAsync((db, _) => db.KeyDeleteAsync(Key(key)), _durability, token).ConfigureAwait(false);
+            await _deployment.ExecuteKeyWriteAsync(Key(key), (db, _) => db.KeyDeleteAsync(Key(key)), _durability, token).ConfigureAwait(false);
             Count("remove", "ok");
         }
         catch (Exception e)
@@ -144,7 +147,7 @@ public sealed class HaRedisCache : IDistributedCache
     public byte[]? Get(string key)
     {
         ArgumentNullException.ThrowIfNull(key);
-        var values = SyncDatabase(RedisReadPreference.PrimaryPreferred).HashGet(Key(key), Fields);
+        var values = SyncDatabase(key, RedisReadPreference.PrimaryPreferred).HashGet(Key(key), Fields);
         var data = Decode(values, NowMs());
         Count("get", data is null ? "miss" : "hit");
         return data;
@@ -156,7 +159,7 @@ public sealed class HaRedisCache : IDistributedCache
         ArgumentNullException.ThrowIfNull(key);
         ArgumentNullException.ThrowIfNull(value);
         ArgumentNullException.ThrowIfNull(options);
-        var db = SyncDatabase(null);
+        var db = SyncDatabase(key, null);
         db.ScriptEvaluate(SetScript, [Key(key)], SetArgs(value, options));
         SyncWait(db);
         Count("set", "ok");
@@ -166,7 +169,7 @@ public sealed class HaRedisCache : IDistributedCache
     public void Refresh(string key)
     {
         ArgumentNullException.ThrowIfNull(key);
-        var db = SyncDatabase(null);
+        var db = SyncDatabase(key, null);
         db.ScriptEvaluate(RefreshScript, [Key(key)], [NowMs()]);
         SyncWait(db);
         Count("refresh", "ok");
@@ -176,20 +179,20 @@ public sealed class HaRedisCache : IDistributedCache
     public void Remove(string key)
     {
         ArgumentNullException.ThrowIfNull(key);
-        var db = SyncDatabase(null);
+        var db = SyncDatabase(key, null);
         db.KeyDelete(Key(key));
         SyncWait(db);
         Count("remove", "ok");
     }
 
-    private IDatabase SyncDatabase(RedisReadPreference? read)
+    private IDatabase SyncDatabase(string key, RedisReadPreference? read)
     {
         if (!_options.AllowSynchronousOperations)
         {
             throw new InvalidOperationException("HaRedisCache: synchronous operations are disabled (they block a thread for up to the operation budget during a failover). Use the async methods, or set HaRedisCacheOptions.AllowSynchronousOperations.");
         }
 
-        return read is { } p ? _deployment.GetReadDatabase(p) : _deployment.GetWriteDatabase();
+        return read is { } p ? _deployment.GetKeyReadDatabase(Key(key), p) : _deployment.GetKeyWriteDatabase(Key(key));
     }
 
     private void SyncWait(IDatabase db)

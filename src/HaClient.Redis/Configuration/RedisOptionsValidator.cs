@@ -35,7 +35,11 @@ public sealed class RedisOptionsValidator : IValidateOptions<RedisOptions>
         var hasSentinels = options.Sentinels is { Count: > 0 };
         var hasEndpoints = options.Endpoints is { Count: > 0 };
 
-        if (!hasSentinels && !hasEndpoints)
+        if (options.Cluster && !hasEndpoints)
+        {
+            errors.Add("Endpoints: Cluster is set but no seed node is listed; list at least one Redis Cluster node as host:port.");
+        }
+        else if (!hasSentinels && !hasEndpoints)
         {
             errors.Add("Sentinels: set Sentinels (with ServiceName) or Endpoints; neither is set.");
         }

@@ -4,33 +4,28 @@ using StackExchange.Redis;
 namespace HaClient.Redis;
 
 /// <summary>The deployment as the failover engine sees it: <see cref="RedisRouter"/> over the monitor's latest
-/// published topology (or the one cluster-mode node), and the monitor as the place failures are reported to.</summary>
+/// published topology (in cluster mode only the topology: calls route per slot, <see cref="ClusterSlotTopology"/>), and the monitor as the place failures are reported to.</summary>
 internal sealed class RedisFailoverTopology : IFailoverTopology<RedisNode, RedisReadPreference>
 {
     private readonly RedisTopologyMonitor? _monitor;
-    private readonly RedisTopology? _cluster;
+    private readonly ClusterTopologyMonitor? _cluster;
     private readonly RedisOptions _options;
     private readonly TimeProvider _time;
     private int _rotation;
 
-    public RedisFailoverTopology(RedisTopologyMonitor? monitor, RedisNode? clusterNode, RedisOptions options, TimeProvider time)
+    public RedisFailoverTopology(RedisTopologyMonitor? monitor, ClusterTopologyMonitor? cluster, RedisOptions options, TimeProvider time)
     {
         _monitor = monitor;
+        _cluster = cluster;
         _options = options;
         _time = time;
-        if (clusterNode is not null)
-        {
-            // Redis Cluster: StackExchange.Redis routes by slot behind the one multiplexer; it stands as the primary.
-            var state = new RedisNodeState(clusterNode.Endpoint, RedisNodeRole.Primary, -1, null, null, 0, default, TimeSpan.Zero, null) { Circuit = clusterNode.Circuit };
-            _cluster = new RedisTopology(0, [clusterNode], [state], 0, -1, -1);
-        }
     }
 
     /// <summary>The topology routed over.</summary>
-    public RedisTopology Current => _cluster ?? _monitor!.Topology;
+    public RedisTopology Current => _cluster?.Topology ?? _monitor!.Topology;
 
-    // Cluster mode has no monitor: re-check at the failover probe interval.
-    public Task Changed => _monitor?.Changed ?? Task.Delay(_options.FailoverProbeInterval, _time);
+    // Cluster mode routes per slot (ClusterSlotTopology); this one is only read for the topology there.
+    public Task Changed => _monitor?.Changed ?? _cluster!.Changed;
 
     public RedisNode? SelectWriter()
     {
@@ -76,6 +71,9 @@ internal sealed class RedisFailoverTopology : IFailoverTopology<RedisNode, Redis
     }
 
     /// <summary>StackExchange.Redis refused the command because no connection could take it: it never reached a socket.</summary>
-    public bool ProvesNotSent(Exception failure)
+    public bool ProvesNotSent(Exception failure) => NotSent(failure);
+
+    /// <summary>Whether <paramref name="failure"/> proves the command never reached a socket.</summary>
+    internal static bool NotSent(Exception failure)
         => failure is RedisConnectionException { FailureType: ConnectionFailureType.UnableToResolvePhysicalConnection } or NodeNotConnectedException;
 }

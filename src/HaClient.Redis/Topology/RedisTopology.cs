@@ -14,7 +14,24 @@ public sealed class RedisTopology
         ReferenceOffset = referenceOffset;
     }
 
+    internal RedisTopology(long version, RedisNode[] nodes, RedisNodeState[] states, RedisShard[] shards, short[] slotMap)
+        : this(version, nodes, states, -1, -1, -1)
+    {
+        Shards = shards;
+        SlotMap = slotMap;
+    }
+
     internal static readonly RedisTopology Empty = new(0, [], [], -1, -1, -1);
+
+    /// <summary>In Redis Cluster mode, every shard (slot ranges, primary, replicas); empty otherwise.</summary>
+    public IReadOnlyList<RedisShard> Shards { get; } = [];
+
+    /// <summary>In Redis Cluster mode, the shard index (into <see cref="Shards"/>) of every slot, -1 where no shard owns it.</summary>
+    internal short[]? SlotMap { get; }
+
+    /// <summary>The shard that owns <paramref name="slot"/>, or null (not cluster mode, or no shard owns it).</summary>
+    internal RedisShard? ShardOf(int slot)
+        => SlotMap is { } map && (uint)slot < (uint)map.Length && map[slot] is var i && i >= 0 ? (RedisShard)Shards[i] : null;
 
     /// <summary>Increases with every change of the chosen primary or of any node's role.</summary>
     public long Version { get; }

@@ -83,7 +83,28 @@ public static class HaClientTelemetry
         var tag = new KeyValuePair<string, object?>("haclient.cluster", cluster);
         Failovers.Add(1, tag);
         FailoverDuration.Record(took.TotalSeconds, tag);
-        using var activity = ActivitySource.StartActivity(FailoverActivityName);
+        StartFailoverSpan(cluster, endpoint, took)?.Dispose();
+    }
+
+    /// <summary>As <see cref="RecordFailover(string, string, TimeSpan)"/>, for one shard of a sharded store (a Redis
+    /// Cluster): the counter, the histogram and the span also carry <c>haclient.shard</c> (the shard's slot ranges).</summary>
+    /// <param name="cluster">The component's logical name.</param>
+    /// <param name="endpoint">The shard's new primary (host:port).</param>
+    /// <param name="took">From losing the shard's old primary to adopting the new one.</param>
+    /// <param name="shard">The shard's name.</param>
+    public static void RecordFailover(string cluster, string endpoint, TimeSpan took, string shard)
+    {
+        var tag = new KeyValuePair<string, object?>("haclient.cluster", cluster);
+        var shardTag = new KeyValuePair<string, object?>("haclient.shard", shard);
+        Failovers.Add(1, tag, shardTag);
+        FailoverDuration.Record(took.TotalSeconds, tag, shardTag);
+        using var activity = StartFailoverSpan(cluster, endpoint, took);
+        activity?.SetTag("haclient.shard", shard);
+    }
+
+    private static Activity? StartFailoverSpan(string cluster, string endpoint, TimeSpan took)
+    {
+        var activity = ActivitySource.StartActivity(FailoverActivityName);
         if (activity is not null)
         {
             // The span covers the time without a primary: it began when the old one was lost.
@@ -91,6 +112,8 @@ public static class HaClientTelemetry
             activity.SetTag("haclient.cluster", cluster);
             activity.SetTag("haclient.endpoint", endpoint);
         }
+
+        return activity;
     }
 
     static HaClientTelemetry()
