@@ -60,8 +60,8 @@ leftovers() {
     port_holders | while read -r port pid cmd; do
       known=0
       for f in "$LAB_ROOT"/pg/n?/postmaster.pid "$LAB_ROOT"/patroni/p?/postmaster.pid "$LAB_ROOT"/patroni/p?.pid \
-               "$LAB_ROOT"/etcd/etcd.pid "$LAB_ROOT"/redis/*/redis.pid "$LAB_ROOT"/proxies/*.pid "$LAB_ROOT"/pgbouncer/*.pid; do
-               "$LAB_ROOT"/etcd/etcd.pid "$LAB_ROOT"/redis/*/redis.pid "$LAB_ROOT"/cluster/*/redis.pid "$LAB_ROOT"/proxies/*.pid; do
+               "$LAB_ROOT"/etcd/etcd.pid "$LAB_ROOT"/redis/*/redis.pid "$LAB_ROOT"/cluster/*/redis.pid "$LAB_ROOT"/proxies/*.pid \
+               "$LAB_ROOT"/pgbouncer/*.pid; do
         [[ -r "$f" && "$(read_pid "$f")" == "$pid" ]] && known=1 && break
       done
       ((known)) || echo "port $port is held by pid $pid ($cmd), which no lab pid file names"
