@@ -38,7 +38,12 @@ internal static class HostSlots
             options.ConfigureDataSourceBuilder?.Invoke(probeBuilder);
             var circuit = new EndpointCircuit(name, endpoint.ToString(), options.Resilience, PostgresFailureClassifier.Classify, timeProvider);
             var ramp = new ConnectionRamp(options.NewPrimaryConcurrentOpens, settings.MaxConnectionsPerHost, NewPrimaryRampLimit, timeProvider);
-            slots[i] = new HostSlot(i, endpoint, poolBuilder.Build(), probeBuilder.Build(), circuit, ramp);
+            slots[i] = new HostSlot(i, endpoint, poolBuilder.Build(), probeBuilder.Build(), circuit, ramp)
+            {
+                Zone = settings.Zones.ZoneOf(endpoint),
+                ZoneRank = settings.Zones.RankOf(endpoint),
+                IsLocal = settings.Zones.IsLocal(endpoint),
+            };
         }
 
         return slots;
