@@ -100,6 +100,7 @@ internal sealed class RedisComponentHealth : ComponentHealth
             writer.WriteStartObject();
             writer.WriteString(HealthJson.Endpoint, n.Endpoint.ToString());
             writer.WriteString(HealthJson.Role, RoleTexts[Math.Clamp((int)n.Role, 0, RoleTexts.Length - 1)]);
+            writer.WriteString(HealthJson.Zone, n.Zone);
             if (topology.GetLagBytes(i) is { } lag)
             {
                 writer.WriteNumber(HealthJson.LagBytes, lag);

@@ -11,6 +11,7 @@ internal sealed class RedisFailoverTopology : IFailoverTopology<RedisNode, Redis
     private readonly RedisTopology? _cluster;
     private readonly RedisOptions _options;
     private readonly TimeProvider _time;
+    private readonly bool _localOnly;
     private int _rotation;
 
     public RedisFailoverTopology(RedisTopologyMonitor? monitor, RedisNode? clusterNode, RedisOptions options, TimeProvider time)
@@ -18,6 +19,7 @@ internal sealed class RedisFailoverTopology : IFailoverTopology<RedisNode, Redis
         _monitor = monitor;
         _options = options;
         _time = time;
+        _localOnly = options.LocalZone is not null && options.ZonePolicy == HaClient.Routing.ZonePolicy.LocalOnly;
         if (clusterNode is not null)
         {
             // Redis Cluster: StackExchange.Redis routes by slot behind the one multiplexer; it stands as the primary.
@@ -42,7 +44,7 @@ internal sealed class RedisFailoverTopology : IFailoverTopology<RedisNode, Redis
     {
         var t = Current;
         var excluded = exclude is null ? -1 : Array.IndexOf(t.Links, exclude);
-        var i = RedisRouter.SelectReader(t, intent, _options.MaxLagBytes, _options.FallbackToPrimary, excluded, Interlocked.Increment(ref _rotation));
+        var i = RedisRouter.SelectReader(t, intent, _options.MaxLagBytes, _options.FallbackToPrimary, excluded, Interlocked.Increment(ref _rotation), _localOnly);
         return i >= 0 ? t.Links[i] : null;
     }
 
@@ -51,6 +53,8 @@ internal sealed class RedisFailoverTopology : IFailoverTopology<RedisNode, Redis
         var t = Current;
         return t.PrimaryIndex >= 0 && ReferenceEquals(t.Links[t.PrimaryIndex], endpoint);
     }
+
+    public bool? IsInLocalZone(RedisNode endpoint) => endpoint.IsLocal;
 
     public string NameOf(RedisNode endpoint) => endpoint.Name;
 

@@ -27,6 +27,13 @@ public static class ReadChoice
     public static long Score(int inFlight, long responseTicks)
         => ((long)Math.Max(inFlight, 0) + 1) * Math.Max(responseTicks, ResponseTimeFloorTicks);
 
+    /// <summary>The latency tier of a response time, for a store that does not count calls in flight: 0 below twice
+    /// <see cref="ResponseTimeFloorTicks"/>, then one more for each doubling. Nodes in the same tier count as equally fast
+    /// (they take turns), so noise does not herd every read onto one node; a node several times slower is avoided.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static long Tier(long responseTicks)
+        => System.Numerics.BitOperations.Log2((ulong)(Math.Max(responseTicks, ResponseTimeFloorTicks) / ResponseTimeFloorTicks));
+
     /// <summary>Whether a node of <paramref name="rank"/> and <paramref name="score"/> is a better choice than the best so
     /// far: a lower zone rank, or the same rank and a lower score (a tie keeps the earlier one).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
