@@ -4,7 +4,8 @@
 #   bash eng/drill.sh matrix [pg|redis|all]   # every scenario for both clients; JSON lines -> benchmarks/results/
 # Scenarios: crash | kill-postmaster | hang | lag | switchover (Patroni lab); plain-hang (plain lab: the primary
 # freezes, a standby is promoted --promote-after-s later, 1 s by default); redis-crash | redis-hang |
-# redis-switchover | session-failover (Redis + Sentinel lab). Clients: haclient | efcore (EF Core on HaClient) | npgsql | seredis.
+# redis-switchover | session-failover (Redis + Sentinel lab); brownout (plain lab: replica n2 slowed by a SIGSTOP duty cycle
+# from --fault-after-s on) | zone-local (plain lab in its zone layout: n2 crashed at --fault-after-s, restarted 5 s later). Clients: haclient | efcore (EF Core on HaClient) | npgsql | seredis.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
