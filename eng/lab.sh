@@ -17,7 +17,7 @@ usage: bash eng/lab.sh install [--all]
        bash eng/lab.sh up|down|reset|status|leftovers
        bash eng/lab.sh pg <verb> ...       (up down reset status crash-primary hang-primary resume pause-replay promote crash-replica brownout ...)
        bash eng/lab.sh patroni <verb> ...  (up [--sync] down reset status crash-leader kill-postmaster hang-leader resume switchover restore)
-       bash eng/lab.sh redis <verb> ...    (up down reset status crash-master hang-master hang-replicas resume failover kill-sentinel restore tls-up tls-down)
+       bash eng/lab.sh redis <verb> ...    (up down reset status crash-master hang-master hang-replicas resume failover kill-sentinel restore tls-up tls-down brownout)
 USAGE
   exit 2
 }
