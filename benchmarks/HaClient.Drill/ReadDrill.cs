@@ -50,8 +50,11 @@ public static class ReadDrill
                 var port = -1;
                 try
                 {
-                    using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(args.BudgetMs * 3));
-                    port = await reader.ReadPortAsync(cts.Token);
+                    // Bounded twice: a client that does not honour its cancellation (a cancel request to a frozen
+                    // server) still lets this reader go on; the read then counts as an error.
+                    var bound = TimeSpan.FromMilliseconds(args.BudgetMs * 3);
+                    using var cts = new CancellationTokenSource(bound);
+                    port = await reader.ReadPortAsync(cts.Token).WaitAsync(bound + TimeSpan.FromSeconds(1));
                 }
                 catch (Exception)
                 {

@@ -395,9 +395,11 @@ pg_crash_replica() {
   pg_check_replica_arg "${1:-}" crash-replica
   local n=$1 pid pids t
   pid=$(pg_pm_pid "$n") || die "no postmaster pid for $n"
-  t=$(now_ms)
+  # The postmaster is stopped first so that it forks nothing while its processes are listed (that takes ~100 ms here);
+  # its backends go on serving until the SIGKILL, so the fault instant is taken just before it.
   signal_pids STOP "$pid"
   mapfile -t pids < <(proc_tree "$pid")
+  t=$(now_ms)
   signal_pids KILL "${pids[@]}"
   log "SIGKILL $n postmaster $pid and ${#pids[@]} processes"
   echo "$n"
