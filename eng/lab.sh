@@ -4,6 +4,8 @@ set -euo pipefail
 LAB_SH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lab/common.sh
 source "$LAB_SH_DIR/lab/common.sh"
+# shellcheck source=lab/brownout.sh
+source "$LAB_SH_DIR/lab/brownout.sh"
 # shellcheck source=lab/pg.sh
 source "$LAB_SH_DIR/lab/pg.sh"
 [[ -f "$LAB_SH_DIR/lab/patroni.sh" ]] && source "$LAB_SH_DIR/lab/patroni.sh"
@@ -16,9 +18,9 @@ usage() {
   cat >&2 <<USAGE
 usage: bash eng/lab.sh install [--all]
        bash eng/lab.sh up|down|reset|status|leftovers
-       bash eng/lab.sh pg <verb> ...       (up down reset status crash-primary hang-primary resume pause-replay promote ...)
+       bash eng/lab.sh pg <verb> ...       (up down reset status crash-primary hang-primary resume pause-replay promote crash-replica brownout ...)
        bash eng/lab.sh patroni <verb> ...  (up [--sync] down reset status crash-leader kill-postmaster hang-leader resume switchover restore)
-       bash eng/lab.sh redis <verb> ...    (up down reset status crash-master hang-master hang-replicas resume failover kill-sentinel restore tls-up tls-down)
+       bash eng/lab.sh redis <verb> ...    (up down reset status crash-master hang-master hang-replicas resume failover kill-sentinel restore tls-up tls-down brownout)
        bash eng/lab.sh pgbouncer <verb>    (up down reset status pause NAME resume: one PgBouncer per plain and Patroni node)
        bash eng/lab.sh cluster <verb> ...  (up down reset status crash-master N hang-master N thaw failover N restore; N = shard 1-3)
 USAGE

@@ -57,6 +57,21 @@ public sealed class DrillReport
     [JsonPropertyName("budget_ms")] public double BudgetMs { get; set; }
     [JsonPropertyName("duration_ms")] public double DurationMs { get; set; }
 
+    /// <summary>brownout: read p99 (ms) from the brownout's start to the end of the run.</summary>
+    [JsonPropertyName("read_p99_ms"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? ReadP99Ms { get; set; }
+
+    /// <summary>brownout: read p99 (ms) before the brownout (the first second left out as warm-up).</summary>
+    [JsonPropertyName("baseline_read_p99_ms"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? BaselineReadP99Ms { get; set; }
+
+    /// <summary>zone-local: the share of reads served by the local-zone replica while it was healthy.</summary>
+    [JsonPropertyName("local_read_share"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? LocalReadShare { get; set; }
+
+    /// <summary>zone-local: from the local replica's crash to the first read served elsewhere that began after it (-1: never).</summary>
+    [JsonPropertyName("spill_over_ms"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? SpillOverMs { get; set; }
+
+    /// <summary>zone-local: from the local replica accepting connections again to the first read it served (-1: never).</summary>
+    [JsonPropertyName("return_ms"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? ReturnMs { get; set; }
+
     /// <summary>Scenario-specific figures (for example sessions_created / sessions_lost).</summary>
     [JsonPropertyName("extra")] public Dictionary<string, double> Extra { get; set; } = new();
 
@@ -71,6 +86,16 @@ public sealed class DrillReport
         w.WriteLine($"   user_visible_errors {UserVisibleErrors}; lost commits resolved committed {ResolvedCommitted}, not committed {ResolvedNotCommitted}; unresolved {Unresolved}; duplicates {Duplicates}");
         w.WriteLine($"   reads: ok {ReadsOk}, stale {StaleReads}, errors {ReadErrors}");
         w.WriteLine($"   max_call_ms {MaxCallMs:0.0} (budget {BudgetMs:0} ms), ran {DurationMs / 1000:0.0} s");
+        if (ReadP99Ms is not null || BaselineReadP99Ms is not null)
+        {
+            w.WriteLine($"   read_p99_ms {ReadP99Ms:0.0} (baseline before the brownout {BaselineReadP99Ms:0.0})");
+        }
+
+        if (LocalReadShare is not null)
+        {
+            w.WriteLine($"   local_read_share {LocalReadShare:0.0000}, spill_over_ms {SpillOverMs:0.0}, return_ms {ReturnMs:0.0}");
+        }
+
         foreach (var (k, v) in Extra)
         {
             w.WriteLine($"   {k}: {v}");

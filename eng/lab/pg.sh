@@ -162,8 +162,9 @@ pg_current_primary() { # exactly one; dies otherwise
   head -n1 <<<"$p"
 }
 
-pg_resume_all() { # pg_resume_all [--say] : SIGCONT every node; with --say, log the nodes that were frozen
+pg_resume_all() { # pg_resume_all [--say] : end any brownout, SIGCONT every node; with --say, log the nodes that were frozen
   local n pid pids=() tree
+  brownout_stop pg
   for n in "${PG_NODES[@]}"; do
     pid=$(pg_pm_pid "$n" || true)
     [[ -n "$pid" ]] || continue
@@ -244,6 +245,7 @@ pg_up() {
 
 pg_down() {
   local n
+  brownout_stop pg
   for n in "${PG_NODES[@]}"; do pg_stop "$n" & done
   wait
   for n in "${PG_NODES[@]}"; do pg_running "$n" && die "$n still running"; done
@@ -288,6 +290,7 @@ pg_status() {
 # pg_leftovers : one line per state that `pg up` would have to repair (nothing when the plain lab is healthy or absent).
 pg_leftovers() {
   local n pid primaries=() replicas=() any=0
+  for n in $(brownout_running pg); do echo "pg $n is browned out (a brownout loop runs)"; done
   for n in "${PG_NODES[@]}"; do
     pg_exists "$n" || continue
     any=1
@@ -376,6 +379,33 @@ pg_promote() {
   echo "fault_at_ms=$t"
 }
 
+# pg_brownout NODE DURATION_S [STOP_MS] [PERIOD_MS] : slows replica NODE (see brownout.sh); returns at once.
+pg_brownout() {
+  pg_check_replica_arg "${1:-}" brownout
+  local n=$1 pid t
+  pid=$(pg_pm_pid "$n") || die "no postmaster pid for $n"
+  t=$(now_ms)
+  brownout_start pg "$n" "$pid" "${2:-}" "${3:-40}" "${4:-50}"
+  echo "$n"
+  echo "fault_at_ms=$t"
+}
+
+# pg_crash_replica NODE : SIGKILL replica NODE (postmaster and backends); `pg up` starts it again.
+pg_crash_replica() {
+  pg_check_replica_arg "${1:-}" crash-replica
+  local n=$1 pid pids t
+  pid=$(pg_pm_pid "$n") || die "no postmaster pid for $n"
+  # The postmaster is stopped first so that it forks nothing while its processes are listed (that takes ~100 ms here);
+  # its backends go on serving until the SIGKILL, so the fault instant is taken just before it.
+  signal_pids STOP "$pid"
+  mapfile -t pids < <(proc_tree "$pid")
+  t=$(now_ms)
+  signal_pids KILL "${pids[@]}"
+  log "SIGKILL $n postmaster $pid and ${#pids[@]} processes"
+  echo "$n"
+  echo "fault_at_ms=$t"
+}
+
 pg_main() {
   local verb=${1:-}; shift || true
   case "$verb" in
@@ -390,6 +420,8 @@ pg_main() {
     pause-replay) pg_pause_replay "$@" ;;
     resume-replay) pg_resume_replay "$@" ;;
     promote) pg_promote "$@" ;;
-    *) die "unknown pg verb '$verb' (up|down|reset|status|crash-primary|hang-primary|resume|pause-replay N|resume-replay N|promote N)" ;;
+    brownout) pg_brownout "$@" ;;
+    crash-replica) pg_crash_replica "$@" ;;
+    *) die "unknown pg verb '$verb' (up|down|reset|status|crash-primary|hang-primary|resume|pause-replay N|resume-replay N|promote N|brownout N SECONDS [STOP_MS PERIOD_MS]|crash-replica N)" ;;
   esac
 }

@@ -154,8 +154,9 @@ rd_fix_stray_masters() {
 }
 rd_heal_and_check() { rd_healthy && return 0; rd_fix_stray_masters; return 1; }
 
-rd_resume_all() { # rd_resume_all [--say] : SIGCONT every node and Sentinel; with --say, log the ones that were frozen
+rd_resume_all() { # rd_resume_all [--say] : end any brownout, SIGCONT every node and Sentinel; with --say, log the ones that were frozen
   local p pid pids=()
+  brownout_stop redis
   for p in "${RD_NODES[@]}" "${RD_SENTINELS[@]}"; do
     pid=$(rd_pid "$p" || true); [[ -n "$pid" ]] || continue
     [[ "${1:-}" == --say && -n "$(frozen_pids "$pid")" ]] && log "repaired: redis $p was frozen; resumed it"
@@ -168,6 +169,7 @@ rd_resume_all() { # rd_resume_all [--say] : SIGCONT every node and Sentinel; wit
 rd_leftovers() {
   local p pid masters=() s m seen=""
   [[ -d "$RD_DIR" ]] || return 0
+  for p in $(brownout_running redis); do echo "redis $p is browned out (a brownout loop runs)"; done
   for p in "${RD_NODES[@]}" "${RD_SENTINELS[@]}"; do
     [[ -d "$RD_DIR/$p" ]] || continue
     pid=$(rd_pid "$p" || true)
@@ -321,6 +323,19 @@ rd_kill_sentinel() {
   echo "fault_at_ms=$t"
 }
 
+# rd_brownout PORT DURATION_S [STOP_MS] [PERIOD_MS] : slows the replica on PORT (see brownout.sh); returns at once.
+rd_brownout() {
+  local p=${1:-} m pid t
+  [[ " ${RD_NODES[*]} " == *" $p "* ]] || die "usage: redis brownout PORT SECONDS [STOP_MS PERIOD_MS] (PORT one of ${RD_NODES[*]})"
+  m=$(rd_master_or_die)
+  [[ "$p" != "$m" ]] || die "$p is the master; redis brownout slows a replica"
+  pid=$(rd_pid "$p") || die "redis $p is not running"
+  t=$(now_ms)
+  brownout_start redis "$p" "$pid" "${2:-}" "${3:-40}" "${4:-50}"
+  echo "$p"
+  echo "fault_at_ms=$t"
+}
+
 rd_main() {
   local verb=${1:-}; shift || true
   case "$verb" in
@@ -337,7 +352,8 @@ rd_main() {
     resume) rd_resume ;;
     failover) rd_failover ;;
     kill-sentinel) rd_kill_sentinel ;;
-    *) die "unknown redis verb '$verb' (up|down|reset|status|crash-master|hang-master|hang-replicas|resume|failover|kill-sentinel|restore|tls-up|tls-down)" ;;
+    brownout) rd_brownout "$@" ;;
+    *) die "unknown redis verb '$verb' (up|down|reset|status|crash-master|hang-master|hang-replicas|resume|failover|kill-sentinel|restore|tls-up|tls-down|brownout PORT SECONDS)" ;;
   esac
 }
 redis_main() { rd_main "$@"; }

@@ -47,7 +47,12 @@ public sealed partial class RedisDeployment : IAsyncDisposable, IEndpointStateSo
         }
         else
         {
-            _monitor = new RedisTopologyMonitor(name, options, settings, e => new RedisNode(e, NewCircuit(e.ToString()), NodeConfig), SentinelConfig, _logger, timeProvider);
+            _monitor = new RedisTopologyMonitor(name, options, settings, e => new RedisNode(e, NewCircuit(e.ToString()), NodeConfig)
+            {
+                Zone = settings.Zones.ZoneOf(e),
+                ZoneRank = settings.Zones.RankOf(e),
+                IsLocal = settings.Zones.IsLocal(e),
+            }, SentinelConfig, _logger, timeProvider);
             _monitor.Start();
         }
 

@@ -52,4 +52,9 @@ internal sealed class FakeTopology : IFailoverTopology<Node, string>
     }
 
     public bool ProvesNotSent(Exception failure) => false;
+
+    /// <summary>Which nodes are in the local zone (none set: the store has no local zone).</summary>
+    public Func<Node, bool?> Local { get; set; } = static _ => null;
+
+    public bool? IsInLocalZone(Node endpoint) => Local(endpoint);
 }

@@ -29,6 +29,8 @@ internal static class HealthJson
     public static readonly JsonEncodedText InFlight = JsonEncodedText.Encode("inFlight");
     public static readonly JsonEncodedText MaxConnections = JsonEncodedText.Encode("maxConnections");
     public static readonly JsonEncodedText Error = JsonEncodedText.Encode("error");
+    public static readonly JsonEncodedText Zone = JsonEncodedText.Encode("zone");
+    public static readonly JsonEncodedText ResponseMs = JsonEncodedText.Encode("responseMs");
     public static readonly JsonEncodedText Time = JsonEncodedText.Encode("time");
 
     private static readonly JsonEncodedText HealthyText = JsonEncodedText.Encode("Healthy");

@@ -119,6 +119,7 @@ internal sealed class PostgresComponentHealth : ComponentHealth
             writer.WriteStartObject();
             writer.WriteString(HealthJson.Endpoint, EndpointText(i, h));
             writer.WriteString(HealthJson.Role, RoleTexts[(int)h.Role]);
+            writer.WriteString(HealthJson.Zone, h.Zone);
             writer.WriteNumber(HealthJson.Timeline, h.Timeline);
             if (h.ReplayLagSeconds is { } lag)
             {
@@ -134,6 +135,14 @@ internal sealed class PostgresComponentHealth : ComponentHealth
             writer.WriteNumber(HealthJson.InFlight, pool.InFlight);
             writer.WriteNumber(HealthJson.MaxConnections, pool.MaxConnections);
             HealthJson.WriteProbe(writer, h.Role != PostgresRole.Unknown, h.ProbedAt, h.ProbeDuration, now);
+            if (h.ResponseTime is { } response)
+            {
+                writer.WriteNumber(HealthJson.ResponseMs, Math.Round(response.TotalMilliseconds, 3));
+            }
+            else
+            {
+                writer.WriteNull(HealthJson.ResponseMs);
+            }
 
             writer.WriteString(HealthJson.Error, h.Error);
             writer.WriteEndObject();

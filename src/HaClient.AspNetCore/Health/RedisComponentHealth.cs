@@ -96,6 +96,7 @@ internal sealed class RedisComponentHealth : ComponentHealth
             writer.WriteStartObject();
             writer.WriteString(HealthJson.Endpoint, n.Endpoint.ToString());
             writer.WriteString(HealthJson.Role, RoleTexts[Math.Clamp((int)n.Role, 0, RoleTexts.Length - 1)]);
+            writer.WriteString(HealthJson.Zone, n.Zone);
             if ((topology.Shards.Count > 0 ? RedisClusterHealth.LagBytes(topology, i) : topology.GetLagBytes(i)) is { } lag)
             {
                 writer.WriteNumber(HealthJson.LagBytes, lag);

@@ -1,6 +1,7 @@
 using System.ComponentModel.DataAnnotations;
 using HaClient.Failover;
 using HaClient.Resilience;
+using HaClient.Routing;
 
 namespace HaClient.Postgres;
 
@@ -66,6 +67,28 @@ public sealed class PostgresClusterOptions
     public bool FallbackToPrimary { get; set; } = true;
 
     /// <summary>
+    /// The zone of each host, as zone name → the hosts in it (<c>host:port</c> or <c>host</c>, as in <see cref="Hosts"/>):
+    /// <c>"Zones": { "eu-west-1a": ["db1:5432", "db2:5432"], "eu-west-1b": ["db3:5432"] }</c>. A host:port cannot be a
+    /// configuration key (<c>:</c> separates sections), hence this shape. Every host named must be one of the cluster's; a
+    /// host named in no zone is in none (never local). Shown in <see cref="PostgresHostState.Zone"/> and the health output.
+    /// Default: empty (no zones).
+    /// </summary>
+    public IDictionary<string, IList<string>> Zones { get; set; } = new Dictionary<string, IList<string>>(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>The application's own zone, one of <see cref="Zones"/>. When set, bounded reads prefer eligible replicas in
+    /// it (see <see cref="ZonePolicy"/>), and read decisions carry the <c>haclient.zone_local</c> tag. Default
+    /// <see langword="null"/>: no zone preference.</summary>
+    public string? LocalZone { get; set; }
+
+    /// <summary>How far a read may leave <see cref="LocalZone"/> (ignored while it is not set). Default
+    /// <see cref="ZonePolicy.PreferLocal"/>: local replicas, then replicas in other zones, then the primary (per
+    /// <see cref="FallbackToPrimary"/>). <see cref="ZonePolicy.LocalOnly"/>: local replicas, then the primary only if it is
+    /// local, else <see cref="NoEligibleEndpointException"/>; token and strong reads still may use the primary. Within a
+    /// zone, the read goes to the replica with the best balance of calls in flight and recent response time
+    /// (<see cref="ReadChoice"/>).</summary>
+    public ZonePolicy ZonePolicy { get; set; } = ZonePolicy.PreferLocal;
+
+    /// <summary>
     /// The most connections HaClient opens to one host for requests (its pool's <c>Maximum Pool Size</c>; the monitor's
     /// one probe connection comes on top). Callers beyond it wait, within their budget, for a connection to be returned,
     /// instead of meeting the server's <c>max_connections</c> (<c>53300</c>) in a burst or after a failover. Default: the
@@ -121,6 +144,7 @@ public sealed class PostgresClusterOptions
         }
 
         copy.Hosts = new List<string>(Hosts);
+        copy.Zones = new Dictionary<string, IList<string>>(Zones.ToDictionary(z => z.Key, z => (IList<string>)new List<string>(z.Value ?? [])), StringComparer.OrdinalIgnoreCase);
         copy.PatroniUrls = PatroniUrls.Select(u => Uri.TryCreate(u, UriKind.Absolute, out var uri) && uri.UserInfo.Length > 0
             ? new UriBuilder(uri) { UserName = string.Empty, Password = string.Empty }.Uri.ToString()
             : u).ToList();

@@ -1,4 +1,5 @@
 using HaClient.Configuration;
+using HaClient.Routing;
 using Microsoft.Extensions.Options;
 using Npgsql;
 
@@ -53,7 +54,8 @@ public sealed class PostgresClusterOptionsValidator : IValidateOptions<PostgresC
         }
 
         var maxConnections = ResolveMaxConnections(options, csb, errors);
-        return errors.Count > 0 || csb is null ? null : new ResolvedPostgresSettings(hosts, csb, maxConnections);
+        var zones = ZoneLayout.Resolve(options.Zones, options.LocalZone, options.ZonePolicy, hosts.Select(h => h.Server).ToArray(), csb?.Port ?? 5432, string.Empty, errors);
+        return errors.Count > 0 || csb is null || zones is null ? null : new ResolvedPostgresSettings(hosts, csb, maxConnections, zones);
     }
 
     private static NpgsqlConnectionStringBuilder? ParseConnectionString(string? connectionString, List<string> errors)
@@ -179,9 +181,9 @@ public sealed class PostgresClusterOptionsValidator : IValidateOptions<PostgresC
     }
 }
 
-/// <summary>The validated host list (each host's server and, when it has one, its pooler) and the connection string
-/// every host's pool starts from.</summary>
-internal sealed record ResolvedPostgresSettings(IReadOnlyList<PostgresHostAddress> Hosts, NpgsqlConnectionStringBuilder Template, int MaxConnectionsPerHost)
+/// <summary>The validated host list (each host's server and, when it has one, its pooler), the connection string
+/// every host's pool starts from, and the zones of the hosts.</summary>
+internal sealed record ResolvedPostgresSettings(IReadOnlyList<PostgresHostAddress> Hosts, NpgsqlConnectionStringBuilder Template, int MaxConnectionsPerHost, ZoneLayout Zones)
 {
     /// <summary>Whether the user's connection string sets <paramref name="keyword"/>.</summary>
     public bool IsSet(string keyword) => PostgresClusterOptionsValidator.IsSet(Template, keyword);

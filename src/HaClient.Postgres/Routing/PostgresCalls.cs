@@ -8,14 +8,15 @@ namespace HaClient.Postgres;
 /// <summary>The calls the engine makes on a host: open a pooled connection through the host's breaker, until the
 /// deadline (<see cref="EndpointCircuit.ExecuteBoundedAsync{T, TState}"/>: outside Polly's pipeline while the circuit is
 /// closed, pooled state machines, a reused cancellation source), and run the work. A call counts as in flight on its host
-/// until it really ends (a call abandoned at its deadline still occupies the host), which least-busy routing sees.</summary>
+/// until it really ends (a call abandoned at its deadline still occupies the host), which least-busy routing sees; a read
+/// that succeeds adds its duration (once it holds a connection) to the host's response time.</summary>
 internal static class PostgresCalls
 {
     /// <summary>The work as a read or a write.</summary>
     public readonly struct Work<T>(Func<NpgsqlConnection, CancellationToken, Task<T>> work) : IEndpointCall<HostSlot, T>
     {
         public ValueTask<T> RunAsync(HostSlot endpoint, WriteProgress? progress, OperationDeadline deadline, CancellationToken cancellationToken)
-            => endpoint.Circuit.ExecuteBoundedAsync(static (s, ct) => RunWorkAsync(s.endpoint, s.work, s.progress, ct), (endpoint, work, progress), deadline, cancellationToken);
+            => endpoint.Circuit.ExecuteBoundedAsync(static (s, ct) => RunWorkAsync(s.endpoint, s.work, s.progress, s.time, ct), (endpoint, work, progress, time: deadline.TimeProvider), deadline, cancellationToken);
     }
 
     /// <summary>A write that also returns its read-your-writes token (the primary's WAL position after the work).</summary>
@@ -61,13 +62,21 @@ internal static class PostgresCalls
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private static async ValueTask<T> RunWorkAsync<T>(HostSlot slot, Func<NpgsqlConnection, CancellationToken, Task<T>> work, WriteProgress? progress, CancellationToken cancellationToken)
+    private static async ValueTask<T> RunWorkAsync<T>(HostSlot slot, Func<NpgsqlConnection, CancellationToken, Task<T>> work, WriteProgress? progress, TimeProvider time, CancellationToken cancellationToken)
     {
         Interlocked.Increment(ref slot.InFlight);
         try
         {
             await using var connection = await OpenAsync(slot, progress, cancellationToken).ConfigureAwait(false);
-            return await work(connection, cancellationToken).ConfigureAwait(false);
+            var started = time.GetTimestamp();
+            var value = await work(connection, cancellationToken).ConfigureAwait(false);
+            if (progress is null)
+            {
+                // A read that succeeded: its time on the server (the connection in hand) feeds the host's response time.
+                HaClient.Routing.ResponseTime.Record(ref slot.ResponseTicks, time.GetElapsedTime(started));
+            }
+
+            return value;
         }
         finally
         {

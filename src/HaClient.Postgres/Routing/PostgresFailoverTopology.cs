@@ -7,6 +7,7 @@ namespace HaClient.Postgres;
 internal sealed class PostgresFailoverTopology(HostSlot[] slots, TopologyMonitor monitor, PostgresClusterOptions options, TimeProvider time)
     : IFailoverTopology<HostSlot, ReadConsistency>
 {
+    private readonly bool _localOnly = options.LocalZone is not null && options.ZonePolicy == HaClient.Routing.ZonePolicy.LocalOnly;
     private int _rotation;
 
     public Task Changed => monitor.Changed;
@@ -20,11 +21,13 @@ internal sealed class PostgresFailoverTopology(HostSlot[] slots, TopologyMonitor
     public HostSlot? SelectReader(ReadConsistency intent, HostSlot? exclude)
     {
         var rotation = Interlocked.Increment(ref _rotation);
-        var i = Router.SelectReader(slots, monitor.PrimaryIndex, intent, options.ReplicaLag, options.FallbackToPrimary, time.GetTimestamp(), time.TimestampFrequency, exclude?.Index ?? -1, rotation);
+        var i = Router.SelectReader(slots, monitor.PrimaryIndex, intent, options.ReplicaLag, options.FallbackToPrimary, time.GetTimestamp(), time.TimestampFrequency, exclude?.Index ?? -1, rotation, _localOnly);
         return i >= 0 ? slots[i] : null;
     }
 
     public bool IsPrimary(HostSlot endpoint) => endpoint.Index == monitor.PrimaryIndex;
+
+    public bool? IsInLocalZone(HostSlot endpoint) => endpoint.IsLocal;
 
     public string NameOf(HostSlot endpoint) => endpoint.Name;
 

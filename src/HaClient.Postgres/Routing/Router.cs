@@ -1,4 +1,6 @@
 using System.Runtime.CompilerServices;
+using HaClient.Routing;
+
 namespace HaClient.Postgres;
 
 /// <summary>
@@ -20,11 +22,14 @@ internal static class Router
     }
 
     /// <summary>
-    /// The index of the host for a read: the least busy replica that meets <paramref name="consistency"/> and the lag
-    /// policy (skipping <paramref name="exclude"/>), else the primary when allowed, else -1. Timestamps are the
-    /// component's <see cref="TimeProvider"/> ticks, <paramref name="timestampFrequency"/> per second.
+    /// The index of the host for a read: among the replicas that meet <paramref name="consistency"/> and the lag policy
+    /// (skipping <paramref name="exclude"/>), the one of the best zone rank (local first; only local ones when
+    /// <paramref name="localOnly"/>) and within it of the best <see cref="ReadChoice.Score"/> (calls in flight weighed
+    /// against recent response time; ties go in turn from <paramref name="rotation"/>); else the primary when allowed
+    /// (for a bounded read under <paramref name="localOnly"/>, only a local one); else -1. Timestamps are the component's
+    /// <see cref="TimeProvider"/> ticks, <paramref name="timestampFrequency"/> per second.
     /// </summary>
-    public static int SelectReader(HostSlot[] slots, int primaryIndex, in ReadConsistency consistency, ReplicaLagPolicy lag, bool fallbackToPrimary, long nowTimestamp, long timestampFrequency, int exclude, int rotation)
+    public static int SelectReader(HostSlot[] slots, int primaryIndex, in ReadConsistency consistency, ReplicaLagPolicy lag, bool fallbackToPrimary, long nowTimestamp, long timestampFrequency, int exclude, int rotation, bool localOnly = false)
     {
         var primary = SelectPrimary(slots, primaryIndex);
         if (consistency.Kind == ReadConsistencyKind.Primary)
@@ -42,7 +47,8 @@ internal static class Router
             nowTimestamp,
             timestampFrequency);
         var best = -1;
-        var bestLoad = int.MaxValue;
+        var bestRank = int.MaxValue;
+        var bestScore = long.MaxValue;
         var n = slots.Length;
         for (var k = 0; k < n; k++)
         {
@@ -53,16 +59,18 @@ internal static class Router
             }
 
             var slot = slots[i];
-            if (!bounds.Admits(slot))
+            var rank = slot.ZoneRank;
+            if ((localOnly && rank != ReadChoice.LocalRank) || !bounds.Admits(slot))
             {
                 continue;
             }
 
-            var load = Volatile.Read(ref slot.InFlight);
-            if (load < bestLoad)
+            var score = ReadChoice.Score(Volatile.Read(ref slot.InFlight), Volatile.Read(ref slot.ResponseTicks));
+            if (ReadChoice.Beats(rank, score, bestRank, bestScore))
             {
                 best = i;
-                bestLoad = load;
+                bestRank = rank;
+                bestScore = score;
             }
         }
 
@@ -71,7 +79,7 @@ internal static class Router
             return best;
         }
 
-        if (primary == exclude)
+        if (primary == exclude || (localOnly && primary >= 0 && consistency.Kind == ReadConsistencyKind.WithinLagBound && slots[primary].ZoneRank != ReadChoice.LocalRank))
         {
             return -1;
         }

@@ -125,12 +125,15 @@ internal sealed partial class HostProber
         try
         {
             var connection = slot.ProbeConnection ??= slot.ProbeSource.OpenConnection();
+            var sent = _time.GetTimestamp();
             using var command = new NpgsqlCommand(ProbeSql, connection);
             using var reader = command.ExecuteReader();
             if (!reader.Read())
             {
                 throw new InvalidOperationException("The probe returned no row.");
             }
+
+            RecordRoundTrip(slot, _time.GetElapsedTime(sent));
 
             var inRecovery = reader.GetBoolean(0);
             var timeline = reader.IsDBNull(1) ? 0 : reader.GetInt32(1);
@@ -183,6 +186,20 @@ internal sealed partial class HostProber
         {
             Volatile.Write(ref slot.ProbeStartedAt, 0);
             Volatile.Write(ref slot.ProbeOverdue, 0);
+        }
+    }
+
+    /// <summary>Folds the probe's round trip (the query alone, not a connect) into the host's response time; a host that
+    /// was down or not probed yet starts over from it.</summary>
+    private static void RecordRoundTrip(HostSlot slot, TimeSpan roundTrip)
+    {
+        if (slot.State.Role is PostgresRole.Down or PostgresRole.Unknown)
+        {
+            HaClient.Routing.ResponseTime.Reset(ref slot.ResponseTicks, roundTrip);
+        }
+        else
+        {
+            HaClient.Routing.ResponseTime.Record(ref slot.ResponseTicks, roundTrip);
         }
     }
 

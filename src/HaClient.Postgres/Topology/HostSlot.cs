@@ -23,6 +23,7 @@ internal sealed class HostSlot
         Circuit = circuit;
         _state = PostgresHostState.Initial(endpoint);
         _state.Circuit = circuit;
+        _state.Slot = this;
     }
 
     public int Index { get; }
@@ -68,6 +69,7 @@ internal sealed class HostSlot
         set
         {
             value.Circuit = Circuit;
+            value.Slot = this;
             Volatile.Write(ref _state, value);
         }
     }
@@ -77,6 +79,20 @@ internal sealed class HostSlot
 
     /// <summary>Requests in flight on this host (for least-busy replica choice).</summary>
     public int InFlight;
+
+    /// <summary>The host's zone (<see cref="PostgresClusterOptions.Zones"/>), or <see langword="null"/> when it is in none.</summary>
+    public string? Zone { get; init; }
+
+    /// <summary>Its zone rank for reads (<see cref="HaClient.Routing.ReadChoice.LocalRank"/> in the local zone, and for
+    /// every host when no local zone is set).</summary>
+    public int ZoneRank { get; init; }
+
+    /// <summary>Whether it is in the local zone; <see langword="null"/> when no local zone is set.</summary>
+    public bool? IsLocal { get; init; }
+
+    /// <summary>Its recent response time, smoothed (<see cref="HaClient.Routing.ResponseTime"/>, <see cref="TimeSpan"/>
+    /// ticks; 0 before the first sample): from probe round trips and reads' durations.</summary>
+    public long ResponseTicks;
 
     /// <summary>When the probe in flight started (<see cref="TimeProvider"/> timestamp), 0 while none is.</summary>
     public long ProbeStartedAt;

@@ -65,7 +65,12 @@ internal static class HostSlots
 
             var circuit = new EndpointCircuit(name, address.ToString(), options.Resilience, PostgresFailureClassifier.Classify, timeProvider);
             var ramp = new ConnectionRamp(options.NewPrimaryConcurrentOpens, settings.MaxConnectionsPerHost, NewPrimaryRampLimit, timeProvider);
-            slots[i] = new HostSlot(i, endpoint, poolBuilder.Build(), probeBuilder.Build(), circuit, ramp, address.Via, viaProbe);
+            slots[i] = new HostSlot(i, endpoint, poolBuilder.Build(), probeBuilder.Build(), circuit, ramp, address.Via, viaProbe)
+            {
+                Zone = settings.Zones.ZoneOf(endpoint),
+                ZoneRank = settings.Zones.RankOf(endpoint),
+                IsLocal = settings.Zones.IsLocal(endpoint),
+            };
         }
 
         return slots;

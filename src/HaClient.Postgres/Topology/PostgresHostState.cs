@@ -60,6 +60,16 @@ public sealed class PostgresHostState
     /// fixed at publication like the rest).</summary>
     public HaClient.Resilience.BreakerState Breaker => Circuit?.State ?? HaClient.Resilience.BreakerState.Closed;
 
+    /// <summary>The host's zone (<see cref="PostgresClusterOptions.Zones"/>), or <see langword="null"/> when it is in none.</summary>
+    public string? Zone => Slot?.Zone;
+
+    /// <summary>The host's recent response time as it is now, smoothed over probe round trips and reads (read live, like
+    /// <see cref="Breaker"/>); <see langword="null"/> before the first sample.</summary>
+    public TimeSpan? ResponseTime => Slot is { } slot ? HaClient.Routing.ResponseTime.Read(ref slot.ResponseTicks) : null;
+
+    /// <summary>The host's slot, attached when the state is stored.</summary>
+    internal HostSlot? Slot { get; set; }
+
     /// <summary>The host's breaker, attached by its slot when the state is stored.</summary>
     internal HaClient.Resilience.EndpointCircuit? Circuit { get; set; }
 

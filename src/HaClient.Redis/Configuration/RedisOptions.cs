@@ -37,6 +37,7 @@ public sealed class RedisOptions
         copy.Password = null;
         copy.Sentinels = new List<string>(Sentinels);
         copy.Endpoints = new List<string>(Endpoints);
+        copy.Zones = new Dictionary<string, IList<string>>(Zones.ToDictionary(z => z.Key, z => (IList<string>)new List<string>(z.Value ?? [])), StringComparer.OrdinalIgnoreCase);
         return copy;
     }
 
@@ -72,6 +73,25 @@ public sealed class RedisOptions
 
     /// <summary>Whether reads go to the primary when no replica qualifies. Default <see langword="true"/>.</summary>
     public bool FallbackToPrimary { get; set; } = true;
+
+    /// <summary>
+    /// Sentinel mode: the zone of each node, as zone name → the nodes in it (<c>host:port</c> as the Sentinels report
+    /// them): <c>"Zones": { "a": ["10.0.0.1:6379"], "b": ["10.0.0.2:6379"] }</c>. Nodes are discovered, so a node named
+    /// here need not exist yet; a node in no zone is in none (never local). Default: empty (no zones).
+    /// </summary>
+    public IDictionary<string, IList<string>> Zones { get; set; } = new Dictionary<string, IList<string>>(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>The application's zone, one of <see cref="Zones"/>: replica reads prefer replicas in it (see
+    /// <see cref="ZonePolicy"/>), and read decisions carry the <c>haclient.zone_local</c> tag. Default
+    /// <see langword="null"/>: no zone preference.</summary>
+    public string? LocalZone { get; set; }
+
+    /// <summary>How far a replica read may leave <see cref="LocalZone"/> (ignored while it is not set). Default
+    /// <see cref="HaClient.Routing.ZonePolicy.PreferLocal"/>: local replicas, then replicas in other zones, then the
+    /// primary (per <see cref="FallbackToPrimary"/>). <see cref="HaClient.Routing.ZonePolicy.LocalOnly"/>: local replicas,
+    /// then the primary only if it is local. Within a zone, a replica of the lowest latency tier of recent <c>ROLE</c>
+    /// round trips (<see cref="HaClient.Routing.ReadChoice.Tier"/>: replicas within a factor of 2 take turns).</summary>
+    public HaClient.Routing.ZonePolicy ZonePolicy { get; set; } = HaClient.Routing.ZonePolicy.PreferLocal;
 
     /// <summary>TLS to the nodes and the Sentinels.</summary>
     [Required]

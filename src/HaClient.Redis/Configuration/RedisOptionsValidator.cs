@@ -81,12 +81,18 @@ public sealed class RedisOptionsValidator : IValidateOptions<RedisOptions>
         }
 
         ValidateTls(options.Tls, errors);
-        if (errors.Count > 0)
+        if (options.Cluster && (options.Zones is { Count: > 0 } || options.LocalZone is not null))
+        {
+            errors.Add("Zones: zones apply to Sentinel mode (replica reads), not to Redis Cluster.");
+        }
+
+        var zones = HaClient.Routing.ZoneLayout.Resolve(options.Zones, options.LocalZone, options.ZonePolicy, null, DefaultRedisPort, string.Empty, errors);
+        if (errors.Count > 0 || zones is null)
         {
             return null;
         }
 
-        return new ResolvedRedisSettings(sentinels, endpoints);
+        return new ResolvedRedisSettings(sentinels, endpoints, zones);
     }
 
     private static void ValidateTls(RedisTlsOptions? tls, List<string> errors)
@@ -142,4 +148,4 @@ public sealed class RedisOptionsValidator : IValidateOptions<RedisOptions>
 }
 
 /// <summary>The validated, parsed addresses.</summary>
-internal sealed record ResolvedRedisSettings(IReadOnlyList<HostEndpoint> Sentinels, IReadOnlyList<HostEndpoint> Endpoints);
+internal sealed record ResolvedRedisSettings(IReadOnlyList<HostEndpoint> Sentinels, IReadOnlyList<HostEndpoint> Endpoints, HaClient.Routing.ZoneLayout Zones);

@@ -11,6 +11,7 @@ internal sealed class RedisFailoverTopology : IFailoverTopology<RedisNode, Redis
     private readonly ClusterTopologyMonitor? _cluster;
     private readonly RedisOptions _options;
     private readonly TimeProvider _time;
+    private readonly bool _localOnly;
     private int _rotation;
 
     public RedisFailoverTopology(RedisTopologyMonitor? monitor, ClusterTopologyMonitor? cluster, RedisOptions options, TimeProvider time)
@@ -19,6 +20,7 @@ internal sealed class RedisFailoverTopology : IFailoverTopology<RedisNode, Redis
         _cluster = cluster;
         _options = options;
         _time = time;
+        _localOnly = options.LocalZone is not null && options.ZonePolicy == HaClient.Routing.ZonePolicy.LocalOnly;
     }
 
     /// <summary>The topology routed over.</summary>
@@ -37,7 +39,7 @@ internal sealed class RedisFailoverTopology : IFailoverTopology<RedisNode, Redis
     {
         var t = Current;
         var excluded = exclude is null ? -1 : Array.IndexOf(t.Links, exclude);
-        var i = RedisRouter.SelectReader(t, intent, _options.MaxLagBytes, _options.FallbackToPrimary, excluded, Interlocked.Increment(ref _rotation));
+        var i = RedisRouter.SelectReader(t, intent, _options.MaxLagBytes, _options.FallbackToPrimary, excluded, Interlocked.Increment(ref _rotation), _localOnly);
         return i >= 0 ? t.Links[i] : null;
     }
 
@@ -46,6 +48,8 @@ internal sealed class RedisFailoverTopology : IFailoverTopology<RedisNode, Redis
         var t = Current;
         return t.PrimaryIndex >= 0 && ReferenceEquals(t.Links[t.PrimaryIndex], endpoint);
     }
+
+    public bool? IsInLocalZone(RedisNode endpoint) => endpoint.IsLocal;
 
     public string NameOf(RedisNode endpoint) => endpoint.Name;
 

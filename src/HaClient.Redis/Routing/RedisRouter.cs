@@ -1,3 +1,5 @@
+using HaClient.Routing;
+
 namespace HaClient.Redis;
 
 /// <summary>
@@ -16,11 +18,13 @@ internal static class RedisRouter
     /// <summary>
     /// The index of the node for a read, never <paramref name="exclude"/>: the primary for
     /// <see cref="RedisReadPreference.Primary"/> (and first for <see cref="RedisReadPreference.PrimaryPreferred"/>);
-    /// otherwise a replica, taken in turn from <paramref name="rotation"/>, that replicates from the reference primary
-    /// (the verified one, else the last one) and is within <paramref name="maxLagBytes"/> of its last probed offset; else
-    /// the primary when <paramref name="fallbackToPrimary"/>; else -1.
+    /// otherwise a replica that replicates from the reference primary (the verified one, else the last one) and is within
+    /// <paramref name="maxLagBytes"/> of its last probed offset: of the best zone rank (local first; only local ones when
+    /// <paramref name="localOnly"/>), then of the lowest latency tier (<see cref="ReadChoice.Tier"/>: nodes within a factor of 2 take turns from
+    /// <paramref name="rotation"/>); else the primary when <paramref name="fallbackToPrimary"/> (under
+    /// <paramref name="localOnly"/>, only a local one); else -1.
     /// </summary>
-    public static int SelectReader(RedisTopology topology, RedisReadPreference preference, long maxLagBytes, bool fallbackToPrimary, int exclude, int rotation)
+    public static int SelectReader(RedisTopology topology, RedisReadPreference preference, long maxLagBytes, bool fallbackToPrimary, int exclude, int rotation, bool localOnly = false)
     {
         var primary = SelectPrimary(topology);
         if (primary == exclude)
@@ -33,6 +37,9 @@ internal static class RedisRouter
             return primary;
         }
 
+        var best = -1;
+        var bestRank = int.MaxValue;
+        var bestScore = long.MaxValue;
         var reference = topology.ReferenceIndex;
         var referenceOffset = topology.ReferenceOffset;
         if (reference >= 0 && referenceOffset >= 0)
@@ -54,8 +61,30 @@ internal static class RedisRouter
                     continue;
                 }
 
-                return i;
+                var node = topology.Links[i];
+                if (localOnly && node.ZoneRank != ReadChoice.LocalRank)
+                {
+                    continue;
+                }
+
+                var score = ReadChoice.Tier(Volatile.Read(ref node.ResponseTicks));
+                if (ReadChoice.Beats(node.ZoneRank, score, bestRank, bestScore))
+                {
+                    best = i;
+                    bestRank = node.ZoneRank;
+                    bestScore = score;
+                }
             }
+        }
+
+        if (best >= 0)
+        {
+            return best;
+        }
+
+        if (localOnly && primary >= 0 && topology.Links[primary].ZoneRank != ReadChoice.LocalRank)
+        {
+            return -1;
         }
 
         return fallbackToPrimary ? primary : -1;

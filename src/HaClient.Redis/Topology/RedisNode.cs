@@ -29,6 +29,20 @@ internal sealed class RedisNode
 
     public EndpointCircuit Circuit { get; }
 
+    /// <summary>The node's zone (<see cref="RedisOptions.Zones"/>), or <see langword="null"/> when it is in none.</summary>
+    public string? Zone { get; init; }
+
+    /// <summary>Its zone rank for reads (<see cref="HaClient.Routing.ReadChoice.LocalRank"/> in the local zone, and for
+    /// every node when no local zone is set).</summary>
+    public int ZoneRank { get; init; }
+
+    /// <summary>Whether it is in the local zone; <see langword="null"/> when no local zone is set.</summary>
+    public bool? IsLocal { get; init; }
+
+    /// <summary>Its recent <c>ROLE</c> round trip, smoothed (<see cref="HaClient.Routing.ResponseTime"/>,
+    /// <see cref="TimeSpan"/> ticks; 0 before the first sample).</summary>
+    public long ResponseTicks;
+
     /// <summary>Raised (on a StackExchange.Redis thread; keep it short) when a connection of this node fails or is restored.</summary>
     public Action<RedisNode>? ConnectionEvent { get; set; }
 

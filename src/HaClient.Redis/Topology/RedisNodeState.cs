@@ -81,5 +81,14 @@ public sealed class RedisNodeState
     /// <summary>The node's breaker, attached by the monitor when the state is stored.</summary>
     internal HaClient.Resilience.EndpointCircuit? Circuit { get; set; }
 
+    /// <summary>The node, attached with <see cref="Circuit"/>.</summary>
+    internal RedisNode? Node { get; set; }
+
+    /// <summary>The node's zone (<see cref="RedisOptions.Zones"/>), or <see langword="null"/> when it is in none.</summary>
+    public string? Zone => Node?.Zone;
+
+    /// <summary>The node's recent <c>ROLE</c> round trip as it is now, smoothed; <see langword="null"/> before the first.</summary>
+    public TimeSpan? ResponseTime => Node is { } n ? HaClient.Routing.ResponseTime.Read(ref n.ResponseTicks) : null;
+
     internal static RedisNodeState Initial(HostEndpoint endpoint) => new(endpoint, RedisNodeRole.Unknown, -1, null, null, 0, default, TimeSpan.Zero, null);
 }

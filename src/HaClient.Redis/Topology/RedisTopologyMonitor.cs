@@ -149,6 +149,7 @@ internal sealed partial class RedisTopologyMonitor : IAsyncDisposable
             var before = _states[i];
             var states = (RedisNodeState[])_states.Clone();
             state.Circuit = node.Circuit;
+            state.Node = node;
             states[i] = state;
             _states = states;
             if (i == _reference && state.Role == RedisNodeRole.Primary && state.ReplicationOffset >= 0)
@@ -250,6 +251,7 @@ internal sealed partial class RedisTopologyMonitor : IAsyncDisposable
         _nodes = [.. _nodes, n];
         var initial = RedisNodeState.Initial(endpoint);
         initial.Circuit = n.Circuit;
+        initial.Node = n;
         _states = [.. _states, initial];
         return n;
     }

@@ -64,7 +64,7 @@ internal sealed partial class RoleProber(RedisOptions options, TimeProvider time
         {
             var role = await Budget.WithinAsync(RoleAsync(node), options.ProbeTimeout, cts, stop).ConfigureAwait(false);
             node.ProbeFailure = null;
-            return FromRole(node.Endpoint, role, before, started);
+            return FromRole(node, role, before, started);
         }
         catch (Exception e) when (!stop.IsCancellationRequested)
         {
@@ -79,10 +79,19 @@ internal sealed partial class RoleProber(RedisOptions options, TimeProvider time
         }
     }
 
-    private RedisNodeState FromRole(HostEndpoint endpoint, Role role, RedisNodeState before, long started)
+    private RedisNodeState FromRole(RedisNode node, Role role, RedisNodeState before, long started)
     {
+        var endpoint = node.Endpoint;
         var now = time.GetTimestamp();
         var took = time.GetElapsedTime(started, now);
+        if (before.Role is RedisNodeRole.Down or RedisNodeRole.Unknown)
+        {
+            HaClient.Routing.ResponseTime.Reset(ref node.ResponseTicks, took);
+        }
+        else
+        {
+            HaClient.Routing.ResponseTime.Record(ref node.ResponseTicks, took);
+        }
         switch (role)
         {
             case Role.Master m:

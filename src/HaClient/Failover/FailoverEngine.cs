@@ -125,7 +125,7 @@ public sealed partial class FailoverEngine<TEndpoint, TReadIntent>
                 var progress = new WriteProgress();
                 try
                 {
-                    targetRole = Route(endpoint);
+                    targetRole = Route(endpoint, read: false);
                     var result = await call.RunAsync(endpoint, progress, deadline, cancellationToken).ConfigureAwait(false);
                     CountOperation(Write, targetRole, Outcomes.Success, deadline);
                     return result;
@@ -222,7 +222,7 @@ public sealed partial class FailoverEngine<TEndpoint, TReadIntent>
                 var endpoint = await WaitForReaderAsync(intent, exclude, deadline, last, cancellationToken).ConfigureAwait(false);
                 try
                 {
-                    targetRole = Route(endpoint);
+                    targetRole = Route(endpoint, read: true);
                     var result = await call.RunAsync(endpoint, null, deadline, cancellationToken).ConfigureAwait(false);
                     CountOperation(Read, targetRole, Outcomes.Success, deadline);
                     return result;
@@ -326,15 +326,6 @@ public sealed partial class FailoverEngine<TEndpoint, TReadIntent>
         };
         CountOperation(operation, targetRole, outcome, deadline);
         return false;
-    }
-
-    /// <summary>Counts the routing decision of a call to <paramref name="endpoint"/> and returns the role it went to,
-    /// as the decision saw it (the operation's <c>haclient.target_role</c>).</summary>
-    private string Route(TEndpoint endpoint)
-    {
-        var role = _topology.IsPrimary(endpoint) ? "primary" : "replica";
-        HaClientTelemetry.RoutingDecisions.Add(1, _clusterTag, new("haclient.target_role", role));
-        return role;
     }
 
     /// <summary>An endpoint failure is reported to the store (it probes, or re-verifies its primary); overload is only

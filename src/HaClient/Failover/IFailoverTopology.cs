@@ -27,6 +27,10 @@ public interface IFailoverTopology<TEndpoint, TReadIntent>
     /// <summary>Whether <paramref name="endpoint"/> is the primary now (for the routing decisions' role tag).</summary>
     bool IsPrimary(TEndpoint endpoint);
 
+    /// <summary>Whether <paramref name="endpoint"/> is in the application's zone (for the read decisions'
+    /// <c>haclient.zone_local</c> tag); <see langword="null"/> when the store has no local zone set (the default).</summary>
+    bool? IsInLocalZone(TEndpoint endpoint) => null;
+
     /// <summary>host:port of <paramref name="endpoint"/>, for errors and logs (never credentials).</summary>
     string NameOf(TEndpoint endpoint);
 

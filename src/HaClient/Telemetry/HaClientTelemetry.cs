@@ -32,7 +32,7 @@ public static class HaClientTelemetry
     public static IReadOnlyList<double> OperationDurationBuckets { get; } =
         [0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 30];
 
-    /// <summary><c>haclient.routing.decisions</c> {decision}: tags <c>haclient.cluster</c>, <c>haclient.target_role</c> (primary, replica).</summary>
+    /// <summary><c>haclient.routing.decisions</c> {decision}: tags <c>haclient.cluster</c>, <c>haclient.target_role</c> (primary, replica) and, on reads of a component with a local zone, <c>haclient.zone_local</c> (true, false).</summary>
     public static Counter<long> RoutingDecisions { get; } = Meter.CreateCounter<long>("haclient.routing.decisions", "{decision}", "Requests routed, by the role of the node chosen.");
 
     /// <summary><c>haclient.role_changes</c>: tags cluster, endpoint, role.</summary>

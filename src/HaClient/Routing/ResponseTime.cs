@@ -1,0 +1,33 @@
+namespace HaClient.Routing;
+
+/// <summary>
+/// A node's recent response time as an exponentially weighted moving average in <see cref="TimeSpan"/> ticks, kept in a
+/// <see langword="long"/> field of the node and updated lock-free from probe round trips and calls' durations. Each sample
+/// moves the average a quarter of the way towards it, so a node that turns slow is seen within a few samples and one that
+/// recovers comes back as fast.
+/// </summary>
+public static class ResponseTime
+{
+    /// <summary>Folds <paramref name="sample"/> into the average in <paramref name="average"/> (0 = no sample yet: it
+    /// becomes the sample). Lock-free; under heavy contention a sample may be dropped, which an average can afford.</summary>
+    public static void Record(ref long average, TimeSpan sample)
+    {
+        var ticks = Math.Max(sample.Ticks, 1);
+        for (var attempt = 0; attempt < 4; attempt++)
+        {
+            var old = Volatile.Read(ref average);
+            var next = old <= 0 ? ticks : old + ((ticks - old) / 4);
+            if (Interlocked.CompareExchange(ref average, Math.Max(next, 1), old) == old)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>Starts the average over at <paramref name="sample"/> (a node back from down: its old figures say nothing
+    /// of it now).</summary>
+    public static void Reset(ref long average, TimeSpan sample) => Volatile.Write(ref average, Math.Max(sample.Ticks, 1));
+
+    /// <summary>The average in <paramref name="average"/>, or <see langword="null"/> before the first sample.</summary>
+    public static TimeSpan? Read(ref long average) => Volatile.Read(ref average) is > 0 and var t ? TimeSpan.FromTicks(t) : null;
+}
