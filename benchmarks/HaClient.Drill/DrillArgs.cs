@@ -2,7 +2,7 @@ namespace HaClient.Drill;
 
 /// <summary>Command-line arguments: <c>--scenario X --client haclient|npgsql|seredis --workload write|mixed
 /// --duration-s 20 --fault-after-s 5 --budget-ms 2000 --sync --write-mode autocommit|transaction|transaction-retry
-/// --via direct|pgbouncer</c>.</summary>
+/// --via direct|pgbouncer --hedge-ms 0</c>.</summary>
 public sealed class DrillArgs
 {
     public string Scenario { get; set; } = "crash";
@@ -20,6 +20,9 @@ public sealed class DrillArgs
     /// <summary>How the PostgreSQL clients reach the nodes: <c>direct</c>, or <c>pgbouncer</c> (the lab's PgBouncer in
     /// front of each node, transaction mode: 15452-15454 for the plain lab, 15462-15464 for Patroni).</summary>
     public string Via { get; set; } = "direct";
+
+    /// <summary>Read drills (brownout, zone-local): HaClient hedges a read after this many ms (0: off).</summary>
+    public double HedgeMs { get; set; }
     public int Concurrency { get; set; } = 4;
     public int Sessions { get; set; } = 1000;
 
@@ -51,6 +54,7 @@ public sealed class DrillArgs
                 case "--sync": a.Sync = true; break;
                 case "--write-mode": a.WriteMode = Next(); break;
                 case "--via": a.Via = Next(); break;
+                case "--hedge-ms": a.HedgeMs = double.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture); break;
                 default: throw new ArgumentException($"unknown argument '{args[i]}'");
             }
         }

@@ -107,6 +107,7 @@ public static class ReadDrill
         {
             report.BaselineReadP99Ms = Percentile(before, 0.99);
             report.ReadP99Ms = Percentile(after, 0.99);
+            report.Extra["hedge_ms"] = args.HedgeMs;
             report.Extra["baseline_read_p50_ms"] = Percentile(before, 0.50);
             report.Extra["read_p50_ms"] = Percentile(after, 0.50);
             report.Extra["baseline_read_max_ms"] = before.Length == 0 ? 0 : before.Max(r => r.EndMs - r.StartMs);
@@ -207,7 +208,7 @@ public static class ReadDrill
             {
                 ConnectionString = $"Host={Hosts};{Credentials}",
                 ProbeInterval = TimeSpan.FromMilliseconds(200),
-                Resilience = { OperationTimeout = TimeSpan.FromMilliseconds(args.BudgetMs) },
+                Resilience = { OperationTimeout = TimeSpan.FromMilliseconds(args.BudgetMs), HedgeReadsAfter = args.HedgeMs > 0 ? TimeSpan.FromMilliseconds(args.HedgeMs) : null },
             };
             if (args.Scenario == "zone-local")
             {

@@ -53,6 +53,7 @@ public sealed class PostgresCluster : IAsyncDisposable, IEndpointStateSource
             logger)
         {
             CommitResolver = PostgresCommitResolver.Instance,
+            HedgeReadsAfter = options.Resilience.HedgeReadsAfter,
         };
         _monitor.Start();
         HaClientTelemetry.Register(this);

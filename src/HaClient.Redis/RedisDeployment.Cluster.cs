@@ -101,7 +101,10 @@ public sealed partial class RedisDeployment
             return engine;
         }
 
-        var created = new FailoverEngine<RedisNode, RedisReadPreference>(Name, "redis", new ClusterSlotTopology(_clusterMonitor!, _options, slot), RedisFailureClassifier.Classify, _options.Resilience.OperationTimeout, _options.FailoverProbeInterval * 2, _time, _logger);
+        var created = new FailoverEngine<RedisNode, RedisReadPreference>(Name, "redis", new ClusterSlotTopology(_clusterMonitor!, _options, slot), RedisFailureClassifier.Classify, _options.Resilience.OperationTimeout, _options.FailoverProbeInterval * 2, _time, _logger)
+        {
+            HedgeReadsAfter = _options.Resilience.HedgeReadsAfter,
+        };
         return Interlocked.CompareExchange(ref entry, created, null) ?? created;
     }
 

@@ -57,7 +57,10 @@ public sealed partial class RedisDeployment : IAsyncDisposable, IEndpointStateSo
         }
 
         _routing = new RedisFailoverTopology(_monitor, _clusterMonitor, options, timeProvider);
-        _engine = new FailoverEngine<RedisNode, RedisReadPreference>(name, "redis", _routing, RedisFailureClassifier.Classify, options.Resilience.OperationTimeout, options.FailoverProbeInterval * 2, timeProvider, _logger);
+        _engine = new FailoverEngine<RedisNode, RedisReadPreference>(name, "redis", _routing, RedisFailureClassifier.Classify, options.Resilience.OperationTimeout, options.FailoverProbeInterval * 2, timeProvider, _logger)
+        {
+            HedgeReadsAfter = options.Resilience.HedgeReadsAfter,
+        };
         HaClientTelemetry.Register(this);
     }
 

@@ -223,7 +223,9 @@ public sealed partial class FailoverEngine<TEndpoint, TReadIntent>
                 try
                 {
                     targetRole = Route(endpoint, read: true);
-                    var result = await call.RunAsync(endpoint, null, deadline, cancellationToken).ConfigureAwait(false);
+                    var result = attempt == 0 && HedgeReadsAfter is { } hedge
+                        ? await HedgedReadAsync<T, TCall>(intent, call, endpoint, hedge, deadline, cancellationToken).ConfigureAwait(false)
+                        : await call.RunAsync(endpoint, null, deadline, cancellationToken).ConfigureAwait(false);
                     CountOperation(Read, targetRole, Outcomes.Success, deadline);
                     return result;
                 }

@@ -57,9 +57,22 @@ public sealed class EndpointResilienceOptions : IValidatableObject
     [Range(1, 100, ErrorMessage = "BreakerHalfOpenSuccesses must be between 1 and 100.")]
     public int BreakerHalfOpenSuccesses { get; set; } = 1;
 
+    /// <summary>
+    /// Hedged reads (opt-in): a read that has not answered after this long is sent to a second eligible node as well, and
+    /// the first answer wins; the other call is cancelled (off the thread pool, as at a deadline). Writes are never
+    /// hedged. <see langword="null"/> (the default): off. Set it above the reads' usual latency (a p99), or every read
+    /// costs two.
+    /// </summary>
+    public TimeSpan? HedgeReadsAfter { get; set; }
+
     /// <inheritdoc />
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
+        if (HedgeReadsAfter is { } hedge && (hedge <= TimeSpan.Zero || hedge >= OperationTimeout))
+        {
+            yield return new ValidationResult("HedgeReadsAfter must be above 0 and below OperationTimeout (or unset: no hedging).", [nameof(HedgeReadsAfter)]);
+        }
+
         if (BreakerMaxBreakDuration < BreakerBreakDuration)
         {
             yield return new ValidationResult("BreakerMaxBreakDuration must not be shorter than BreakerBreakDuration.", [nameof(BreakerMaxBreakDuration)]);

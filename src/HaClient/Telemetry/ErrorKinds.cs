@@ -33,6 +33,9 @@ public static class ErrorKinds
     /// <summary>A read failed on one node with an endpoint failure and was retried on another.</summary>
     public const string ReadRetried = "read_retried";
 
+    /// <summary>A read had not answered within <c>Resilience.HedgeReadsAfter</c> and was also sent to a second node.</summary>
+    public const string ReadHedged = "read_hedged";
+
     /// <summary>A read met an open circuit and was retried on another node.</summary>
     public const string ReadCircuitOpen = "read_circuit_open";
 
@@ -55,7 +58,7 @@ public static class ErrorKinds
     /// <summary>Every kind above.</summary>
     public static IReadOnlyList<string> All { get; } =
     [
-        WriteOutcomeUnknown, WriteNotCommitted, WriteResolvedCommitted, WriteResolvedNotCommitted, WriteRetried, WriteRerouted, WriteNotSent, WriteCircuitOpen, ReadRetried, ReadCircuitOpen, ReadFailed,
+        WriteOutcomeUnknown, WriteNotCommitted, WriteResolvedCommitted, WriteResolvedNotCommitted, WriteRetried, WriteRerouted, WriteNotSent, WriteCircuitOpen, ReadRetried, ReadHedged, ReadCircuitOpen, ReadFailed,
         NoEligibleEndpoint, OpenFailed, Overload, ReplicationNotConfirmed,
     ];
 }

@@ -34,6 +34,19 @@ public class OptionsValidationTests
         Assert.Contains(Errors(o), e => e.StartsWith("TransactionRetry:", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData(0)]
+    [InlineData(-5)]
+    [InlineData(5000)]
+    public void A_hedge_threshold_outside_the_budget_names_the_setting(int ms)
+    {
+        var o = Valid();
+        o.Resilience.HedgeReadsAfter = TimeSpan.FromMilliseconds(ms);
+        Assert.Contains(Errors(o), e => e.Contains("HedgeReadsAfter", StringComparison.Ordinal));
+        o.Resilience.HedgeReadsAfter = TimeSpan.FromMilliseconds(20);
+        Assert.Empty(Errors(o));
+    }
+
     [Fact]
     public void No_hosts_names_the_setting()
     {
