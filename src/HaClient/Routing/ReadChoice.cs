@@ -4,16 +4,18 @@ namespace HaClient.Routing;
 
 /// <summary>
 /// The pure comparison every store's read router makes among eligible nodes: zone rank first (0 = the application's
-/// zone), then a score that weighs the calls in flight against the node's recent response time,
-/// <c>(inFlight + 1) × max(responseTime, <see cref="ResponseTimeFloorTicks"/>)</c>, so that a node twice as slow gets
-/// about half the concurrent calls. Allocation-free.
+/// zone), then a score that weighs the calls in flight against the node's recent response time taken by its latency
+/// tier, <c>(inFlight + 1) × <see cref="ResponseTimeFloorTicks"/> × 2^<see cref="Tier"/></c>: nodes of one tier are told
+/// apart by their load alone (and take turns when that is equal too), so measurement noise never herds the reads onto
+/// one node; a node a tier slower gets about half the concurrent calls, a browned-out one (tens of ms) almost none.
+/// Allocation-free.
 /// </summary>
 public static class ReadChoice
 {
-    /// <summary>The response time below which nodes count as equally fast (250 µs, in <see cref="TimeSpan"/> ticks): on a
-    /// local network differences below it are noise, and nodes that close are told apart by their load alone. Also the
-    /// time assumed for a node not measured yet.</summary>
-    public const long ResponseTimeFloorTicks = 2_500;
+    /// <summary>The response time below which nodes count as equally fast (1 ms, in <see cref="TimeSpan"/> ticks): on a
+    /// local network or a loaded client, differences below it are noise (a loopback probe takes 0.2-1 ms here), and
+    /// nodes that close are told apart by their load alone. Also the time assumed for a node not measured yet.</summary>
+    public const long ResponseTimeFloorTicks = 10_000;
 
     /// <summary>The rank of a node in the application's zone, or of every node when no local zone is set.</summary>
     public const int LocalRank = 0;
@@ -25,10 +27,10 @@ public static class ReadChoice
     /// <paramref name="responseTicks"/> (<see cref="TimeSpan"/> ticks; 0 when not measured yet): lower is better.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static long Score(int inFlight, long responseTicks)
-        => ((long)Math.Max(inFlight, 0) + 1) * Math.Max(responseTicks, ResponseTimeFloorTicks);
+        => ((long)Math.Max(inFlight, 0) + 1) * (ResponseTimeFloorTicks << (int)Math.Min(Tier(responseTicks), 20));
 
-    /// <summary>The latency tier of a response time, for a store that does not count calls in flight: 0 below twice
-    /// <see cref="ResponseTimeFloorTicks"/>, then one more for each doubling. Nodes in the same tier count as equally fast
+    /// <summary>The latency tier of a response time (what <see cref="Score"/> weighs, and all a store that does not
+    /// count calls in flight compares): 0 below twice <see cref="ResponseTimeFloorTicks"/>, then one more for each doubling. Nodes in the same tier count as equally fast
     /// (they take turns), so noise does not herd every read onto one node; a node several times slower is avoided.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static long Tier(long responseTicks)

@@ -50,6 +50,22 @@ public class RouterTests
     }
 
     [Fact]
+    public void Replicas_whose_response_times_differ_only_by_noise_take_turns_with_sequential_reads()
+    {
+        // 0.3 ms against 0.7 ms on a loopback probe is noise: with nothing in flight both must serve reads in turn (an
+        // exact comparison sent every sequential read to the luckier one, which the lab's spread tests caught on CI).
+        var slots = Slots((PostgresRole.Primary, 1, 5000, null), (PostgresRole.Replica, 1, 5000, 0), (PostgresRole.Replica, 1, 5000, 0));
+        slots[1].ResponseTicks = TimeSpan.FromMilliseconds(0.3).Ticks;
+        slots[2].ResponseTicks = TimeSpan.FromMilliseconds(0.7).Ticks;
+        var chosen = Enumerable.Range(0, 6).Select(r => Router.SelectReader(slots, 0, ReadConsistency.WithinLagBound, Lag, true, Stopwatch.GetTimestamp(), Stopwatch.Frequency, -1, r)).ToHashSet();
+        Assert.Equal([1, 2], chosen.Order());
+
+        // A replica several times slower is not chosen while the fast one is as busy.
+        slots[2].ResponseTicks = TimeSpan.FromMilliseconds(20).Ticks;
+        Assert.All(Enumerable.Range(0, 6), r => Assert.Equal(1, Router.SelectReader(slots, 0, ReadConsistency.WithinLagBound, Lag, true, Stopwatch.GetTimestamp(), Stopwatch.Frequency, -1, r)));
+    }
+
+    [Fact]
     public void Reads_prefer_the_least_busy_replica_within_bound()
     {
         var slots = Slots((PostgresRole.Primary, 1, 5000, null), (PostgresRole.Replica, 1, 5000, 0), (PostgresRole.Replica, 1, 5000, 0));
