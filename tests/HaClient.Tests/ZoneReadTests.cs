@@ -24,16 +24,24 @@ public class ZoneReadTests
     }
 
     [Fact]
-    public void The_score_weighs_calls_in_flight_against_response_time_above_a_floor()
+    public void The_score_weighs_calls_in_flight_against_response_time_by_fourfold_tiers()
     {
         var ms = TimeSpan.TicksPerMillisecond;
-        Assert.Equal(ReadChoice.Score(1, 10 * ms), ReadChoice.Score(3, 5 * ms));
-        Assert.True(ReadChoice.Score(0, 20 * ms) > ReadChoice.Score(9, ms));
+        // One tier (4-16 ms): noise inside it changes nothing; load alone tells the nodes apart.
+        Assert.Equal(ReadChoice.Score(1, 5 * ms), ReadChoice.Score(1, 15 * ms));
+        Assert.True(ReadChoice.Score(2, 5 * ms) > ReadChoice.Score(1, 15 * ms));
 
-        // Below the floor (and unmeasured) nodes are equally fast: load alone tells them apart.
-        Assert.Equal(ReadChoice.Score(0, 0), ReadChoice.Score(0, 10));
+        // A tier slower weighs as four times the calls; a browned-out node (tens of ms) loses to a busy fast one.
+        Assert.Equal(ReadChoice.Score(0, 20 * ms), ReadChoice.Score(3, 5 * ms));
+        Assert.True(ReadChoice.Score(0, 40 * ms) > ReadChoice.Score(9, ms));
+
+        // Below 4 ms (and unmeasured) nodes are equally fast.
+        Assert.Equal(ReadChoice.Score(0, 0), ReadChoice.Score(0, 3 * ms));
         Assert.True(ReadChoice.Score(1, 10) > ReadChoice.Score(0, 2000));
         Assert.Equal(ReadChoice.Score(-1, 0), ReadChoice.Score(0, 0));
+        Assert.Equal(0, ReadChoice.Tier(3 * ms));
+        Assert.Equal(1, ReadChoice.Tier(5 * ms));
+        Assert.Equal(2, ReadChoice.Tier(20 * ms));
     }
 
     [Fact]

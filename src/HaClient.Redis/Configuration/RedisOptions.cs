@@ -90,7 +90,7 @@ public sealed class RedisOptions
     /// <see cref="HaClient.Routing.ZonePolicy.PreferLocal"/>: local replicas, then replicas in other zones, then the
     /// primary (per <see cref="FallbackToPrimary"/>). <see cref="HaClient.Routing.ZonePolicy.LocalOnly"/>: local replicas,
     /// then the primary only if it is local. Within a zone, a replica of the lowest latency tier of recent <c>ROLE</c>
-    /// round trips (<see cref="HaClient.Routing.ReadChoice.Tier"/>: replicas within a factor of 2 take turns).</summary>
+    /// round trips (<see cref="HaClient.Routing.ReadChoice.Tier"/>: replicas within a factor of 4 take turns).</summary>
     public HaClient.Routing.ZonePolicy ZonePolicy { get; set; } = HaClient.Routing.ZonePolicy.PreferLocal;
 
     /// <summary>TLS to the nodes and the Sentinels.</summary>

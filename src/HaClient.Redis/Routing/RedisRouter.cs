@@ -20,7 +20,7 @@ internal static class RedisRouter
     /// <see cref="RedisReadPreference.Primary"/> (and first for <see cref="RedisReadPreference.PrimaryPreferred"/>);
     /// otherwise a replica that replicates from the reference primary (the verified one, else the last one) and is within
     /// <paramref name="maxLagBytes"/> of its last probed offset: of the best zone rank (local first; only local ones when
-    /// <paramref name="localOnly"/>), then of the lowest latency tier (<see cref="ReadChoice.Tier"/>: nodes within a factor of 2 take turns from
+    /// <paramref name="localOnly"/>), then of the lowest latency tier (<see cref="ReadChoice.Tier"/>: nodes within a factor of 4 take turns from
     /// <paramref name="rotation"/>); else the primary when <paramref name="fallbackToPrimary"/> (under
     /// <paramref name="localOnly"/>, only a local one); else -1.
     /// </summary>
