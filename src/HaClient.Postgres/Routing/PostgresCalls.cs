@@ -35,6 +35,20 @@ internal static class PostgresCalls
             => endpoint.Circuit.ExecuteBoundedAsync(static (s, ct) => RunTransactionAsync(s.endpoint, s.work, s.progress!, ct), (endpoint, work, progress), deadline, cancellationToken);
     }
 
+    /// <summary>A read on the ladder: the work, and which step served it with the serving host's staleness taken when the
+    /// call started (the read sees at least that state).</summary>
+    public readonly struct LadderWork<T>(Func<NpgsqlConnection, CancellationToken, Task<T>> work, TimeSpan? lagBound, TimeProvider time) : IEndpointCall<HostSlot, LadderRead<T>>
+    {
+        public async ValueTask<LadderRead<T>> RunAsync(HostSlot endpoint, WriteProgress? progress, OperationDeadline deadline, CancellationToken cancellationToken)
+        {
+            var state = endpoint.State;
+            var staleness = state.Role == PostgresRole.Primary || state.CurrentAsOfTimestamp == 0 ? TimeSpan.Zero : time.GetElapsedTime(state.CurrentAsOfTimestamp);
+            var value = await new Work<T>(work).RunAsync(endpoint, progress, deadline, cancellationToken).ConfigureAwait(false);
+            var step = state.Role == PostgresRole.Primary || lagBound is not { } bound || staleness <= bound ? ReadStep.Fresh : ReadStep.StaleReplica;
+            return new LadderRead<T>(value, step, step == ReadStep.Fresh && state.Role == PostgresRole.Primary ? TimeSpan.Zero : staleness, endpoint.Name);
+        }
+    }
+
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private static async ValueTask<T> RunTransactionAsync<T>(HostSlot slot, Func<NpgsqlConnection, CancellationToken, Task<T>> work, WriteProgress progress, CancellationToken cancellationToken)
     {

@@ -79,12 +79,45 @@ internal static class Router
             return best;
         }
 
+        if ((primary < 0 || primary == exclude || !fallbackToPrimary) && consistency.MaxStaleness > TimeSpan.Zero
+            && StalestAllowed(slots, consistency.MaxStaleness.TotalSeconds, nowTimestamp, timestampFrequency, exclude, rotation, localOnly) is var stale and >= 0)
+        {
+            return stale; // the ladder's first step: no fresh node, a replica within the read's staleness allowance
+        }
+
         if (primary == exclude || (localOnly && primary >= 0 && consistency.Kind == ReadConsistencyKind.WithinLagBound && slots[primary].ZoneRank != ReadChoice.LocalRank))
         {
             return -1;
         }
 
         return fallbackToPrimary || consistency.Kind == ReadConsistencyKind.AtLeast ? primary : -1;
+    }
+
+    /// <summary>The ladder's first step: among the replicas (on any timeline, of the best zone rank, busiest last) the one
+    /// whose staleness is within <paramref name="maxStalenessSeconds"/>, or -1. Allocation-free, like the main choice.</summary>
+    private static int StalestAllowed(HostSlot[] slots, double maxStalenessSeconds, long nowTimestamp, long timestampFrequency, int exclude, int rotation, bool localOnly)
+    {
+        var bounds = new ReadBounds(default, false, 0UL, 0, maxStalenessSeconds, long.MaxValue, nowTimestamp, timestampFrequency);
+        var best = -1;
+        var bestRank = int.MaxValue;
+        var bestScore = long.MaxValue;
+        for (var k = 0; k < slots.Length; k++)
+        {
+            var i = (int)((uint)(k + rotation) % (uint)slots.Length);
+            var slot = slots[i];
+            if (i == exclude || (localOnly && slot.ZoneRank != ReadChoice.LocalRank) || !bounds.Admits(slot))
+            {
+                continue;
+            }
+
+            var score = ReadChoice.Score(Volatile.Read(ref slot.InFlight), Volatile.Read(ref slot.ResponseTicks));
+            if (ReadChoice.Beats(slot.ZoneRank, score, bestRank, bestScore))
+            {
+                (best, bestRank, bestScore) = (i, slot.ZoneRank, score);
+            }
+        }
+
+        return best;
     }
 }
 

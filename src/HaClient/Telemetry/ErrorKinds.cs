@@ -36,6 +36,13 @@ public static class ErrorKinds
     /// <summary>A read had not answered within <c>Resilience.HedgeReadsAfter</c> and was also sent to a second node.</summary>
     public const string ReadHedged = "read_hedged";
 
+    /// <summary>A read on the degradation ladder was served by a replica beyond the lag bound (no fresh node, no
+    /// primary).</summary>
+    public const string ReadDegradedStale = "read_degraded_stale";
+
+    /// <summary>A read on the degradation ladder was served from the application's cache (no node could serve it).</summary>
+    public const string ReadDegradedCache = "read_degraded_cache";
+
     /// <summary>A read met an open circuit and was retried on another node.</summary>
     public const string ReadCircuitOpen = "read_circuit_open";
 
@@ -58,7 +65,7 @@ public static class ErrorKinds
     /// <summary>Every kind above.</summary>
     public static IReadOnlyList<string> All { get; } =
     [
-        WriteOutcomeUnknown, WriteNotCommitted, WriteResolvedCommitted, WriteResolvedNotCommitted, WriteRetried, WriteRerouted, WriteNotSent, WriteCircuitOpen, ReadRetried, ReadHedged, ReadCircuitOpen, ReadFailed,
+        WriteOutcomeUnknown, WriteNotCommitted, WriteResolvedCommitted, WriteResolvedNotCommitted, WriteRetried, WriteRerouted, WriteNotSent, WriteCircuitOpen, ReadRetried, ReadHedged, ReadDegradedStale, ReadDegradedCache, ReadCircuitOpen, ReadFailed,
         NoEligibleEndpoint, OpenFailed, Overload, ReplicationNotConfirmed,
     ];
 }

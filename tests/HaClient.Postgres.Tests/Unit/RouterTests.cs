@@ -66,6 +66,25 @@ public class RouterTests
     }
 
     [Fact]
+    public void The_ladder_steps_down_to_a_replica_within_its_staleness_only_when_no_fresh_node_and_no_primary_can_serve()
+    {
+        // The primary is down (index -1) and both replicas have aged out of the 1 s bound: 5 s and 40 s behind.
+        var slots = Slots((PostgresRole.Down, 1, 5000, null), (PostgresRole.Replica, 1, 5000, 5), (PostgresRole.Replica, 1, 5000, 40));
+        int Pick(ReadConsistency c, int primary = -1) => Router.SelectReader(slots, primary, c, Lag, true, Stopwatch.GetTimestamp(), Stopwatch.Frequency, -1, 0);
+        Assert.Equal(-1, Pick(ReadConsistency.WithinLagBound));
+        Assert.Equal(1, Pick(ReadConsistency.WithinLagBound.OrStale(TimeSpan.FromSeconds(30))));
+        Assert.Equal(-1, Pick(ReadConsistency.WithinLagBound.OrStale(TimeSpan.FromSeconds(3)))); // both staler than allowed
+
+        // With a primary to fall back to, the primary serves (fresh) before any stale step.
+        slots[0].State = new PostgresHostState(slots[0].Endpoint, PostgresRole.Primary, 1, 5000, null, Stopwatch.GetTimestamp(), default, TimeSpan.Zero, null);
+        Assert.Equal(0, Pick(ReadConsistency.WithinLagBound.OrStale(TimeSpan.FromSeconds(30)), primary: 0));
+
+        Assert.Throws<InvalidOperationException>(() => ReadConsistency.Primary.OrStale(TimeSpan.FromSeconds(1)));
+        Assert.Throws<ArgumentOutOfRangeException>(() => ReadConsistency.WithinLagBound.OrStale(TimeSpan.Zero));
+        Assert.Equal(TimeSpan.Zero, ReadConsistency.WithinLagBound.MaxStaleness); // off unless asked for
+    }
+
+    [Fact]
     public void Reads_prefer_the_least_busy_replica_within_bound()
     {
         var slots = Slots((PostgresRole.Primary, 1, 5000, null), (PostgresRole.Replica, 1, 5000, 0), (PostgresRole.Replica, 1, 5000, 0));
