@@ -32,6 +32,17 @@ public sealed class LadderLabTests
             Resilience = { OperationTimeout = TimeSpan.FromSeconds(1) },
         }, name: "ladder");
         Assert.True(await Lab.EventuallyAsync(() => Task.FromResult(cluster.Topology.Primary is not null), TimeSpan.FromSeconds(10)), "no primary");
+        // A write the replicas replay (a replica that never replayed a transaction reports no lag figure and serves nothing).
+        await cluster.ExecuteWriteAsync(async (c, ct) =>
+        {
+            await using var cmd = new NpgsqlCommand("CREATE TABLE IF NOT EXISTS t_ladder(id int); INSERT INTO t_ladder VALUES (1)", c);
+            return await cmd.ExecuteNonQueryAsync(ct);
+        });
+        Assert.True(await Lab.EventuallyAsync(async () => await Record.ExceptionAsync(() => cluster.ExecuteReadAsync(async (c, ct) =>
+        {
+            await using var cmd = new NpgsqlCommand("SELECT count(*) FROM t_ladder", c);
+            return (long)(await cmd.ExecuteScalarAsync(ct))!;
+        })) is null, TimeSpan.FromSeconds(10)));
         var ladder = new ReadLadder<int>(TimeSpan.FromSeconds(30));
         var fresh = await cluster.ExecuteReadWithLadderAsync(PortAsync, ladder);
         Assert.Equal(ReadStep.Fresh, fresh.Step);
