@@ -2,7 +2,7 @@ namespace HaClient.Drill;
 
 /// <summary>Command-line arguments: <c>--scenario X --client haclient|npgsql|seredis --workload write|mixed
 /// --duration-s 20 --fault-after-s 5 --budget-ms 2000 --sync --write-mode autocommit|transaction|transaction-retry
-/// --via direct|pgbouncer --hedge-ms 0</c>.</summary>
+/// --via direct|pgbouncer --hedge-ms 0 --ladder-ms 0</c>.</summary>
 public sealed class DrillArgs
 {
     public string Scenario { get; set; } = "crash";
@@ -23,6 +23,10 @@ public sealed class DrillArgs
 
     /// <summary>Read drills (brownout, zone-local): HaClient hedges a read after this many ms (0: off).</summary>
     public double HedgeMs { get; set; }
+
+    /// <summary>PostgreSQL drills: HaClient's bounded reads go on the degradation ladder with this most staleness (ms; 0:
+    /// off): a replica beyond the lag bound when no fresh node and no primary can serve them.</summary>
+    public double LadderMs { get; set; }
     public int Concurrency { get; set; } = 4;
     public int Sessions { get; set; } = 1000;
 
@@ -54,6 +58,7 @@ public sealed class DrillArgs
                 case "--sync": a.Sync = true; break;
                 case "--write-mode": a.WriteMode = Next(); break;
                 case "--via": a.Via = Next(); break;
+                case "--ladder-ms": a.LadderMs = double.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture); break;
                 case "--hedge-ms": a.HedgeMs = double.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture); break;
                 default: throw new ArgumentException($"unknown argument '{args[i]}'");
             }

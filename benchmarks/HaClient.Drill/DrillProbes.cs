@@ -108,3 +108,22 @@ public sealed class ErrorKindCounter : IDisposable
 
     public void Dispose() => _listener.Dispose();
 }
+
+/// <summary>The degraded reads of a drill on the ladder: how many, and the stalest one they reported.</summary>
+public sealed class LadderStats
+{
+    private readonly Lock _gate = new();
+
+    public long Count { get; private set; }
+
+    public double MaxMs { get; private set; }
+
+    public void Record(TimeSpan staleness)
+    {
+        lock (_gate)
+        {
+            Count++;
+            MaxMs = Math.Max(MaxMs, staleness.TotalMilliseconds);
+        }
+    }
+}

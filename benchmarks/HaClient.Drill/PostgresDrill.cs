@@ -58,6 +58,7 @@ public static partial class PostgresDrill
         var observerTask = observer.RunAsync(stop.Token);
         using var breakers = new BreakerWatch();
         using var errorKinds = new ErrorKindCounter();
+        var ladder = new LadderStats();
         long duplicates = 0;
         var lateness = new TimerLateness();
         var latenessTask = lateness.RunAsync(stop.Token);
@@ -137,10 +138,25 @@ public static partial class PostgresDrill
                         }
 
                         var r0 = Stopwatch.GetTimestamp();
+                        var readStart = Lab.NowUnixMs();
                         try
                         {
                             using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(args.BudgetMs * 3));
-                            if (await client.SeesAsync(mustSee, consistency, cts.Token))
+                            if (args.LadderMs > 0 && consistency == ReadConsistency.WithinLagBound && client is HaClientClient ha)
+                            {
+                                // On the ladder: a degraded read may miss what was acknowledged within its own reported
+                                // staleness (plus the 200 ms WAL sampling), never anything older.
+                                var (seen, step, staleness) = await ha.SeesOnLadderAsync(mustSee, TimeSpan.FromMilliseconds(args.LadderMs), cts.Token);
+                                if (step != ReadStep.Fresh)
+                                {
+                                    ladder.Record(staleness);
+                                }
+
+                                var allowed = step == ReadStep.Fresh ? lagBound : staleness + TimeSpan.FromMilliseconds(250);
+                                var stillOwed = ackedTimeline.Before(readStart - allowed.TotalMilliseconds);
+                                Interlocked.Increment(ref seen || stillOwed < mustSee ? ref readsOk : ref stale);
+                            }
+                            else if (await client.SeesAsync(mustSee, consistency, cts.Token))
                             {
                                 Interlocked.Increment(ref readsOk);
                             }
@@ -241,6 +257,12 @@ public static partial class PostgresDrill
         report.Unresolved = outcomeUnknown;
         report.Duplicates = duplicates;
         report.Extra["write_mode_" + args.WriteMode] = 1;
+        if (args.LadderMs > 0)
+        {
+            report.Extra["ladder_max_staleness_ms"] = args.LadderMs;
+            report.Extra["degraded_reads"] = ladder.Count;
+            report.Extra["degraded_max_staleness_ms"] = Math.Round(ladder.MaxMs, 1);
+        }
         report.Extra["writes_not_committed_retried"] = errorKinds[HaClient.Telemetry.ErrorKinds.WriteRetried];
         report.ReadsOk = readsOk;
         report.StaleReads = stale;
@@ -496,6 +518,14 @@ public static partial class PostgresDrill
 
         public override Task<bool> SeesAsync(long id, ReadConsistency consistency, CancellationToken ct)
             => cluster.ExecuteReadAsync((c, t) => ExistsAsync(c, id, t), consistency, ct);
+
+        /// <summary>A bounded read on the ladder (a stale replica when no fresh node and no primary): whether it saw the
+        /// row, which step served it and how stale it said it was.</summary>
+        public async Task<(bool Seen, ReadStep Step, TimeSpan Staleness)> SeesOnLadderAsync(long id, TimeSpan maxStaleness, CancellationToken ct)
+        {
+            var r = await cluster.ExecuteReadWithLadderAsync((c, t) => ExistsAsync(c, id, t), new ReadLadder<bool>(maxStaleness), ct);
+            return (r.Value, r.Step, r.Staleness);
+        }
 
         public override async ValueTask DisposeAsync()
         {
