@@ -4,7 +4,9 @@ namespace HaClient.Routing;
 /// A node's recent response time as an exponentially weighted moving average in <see cref="TimeSpan"/> ticks, kept in a
 /// <see langword="long"/> field of the node and updated lock-free from probe round trips and calls' durations. Each sample
 /// moves the average a quarter of the way towards it, so a node that turns slow is seen within a few samples and one that
-/// recovers comes back as fast.
+/// recovers comes back as fast. A sample counts at most four times the average (or the floor,
+/// <see cref="ReadChoice.ResponseTimeFloorTicks"/>): one outlier (a pooler opening a server connection, a GC pause) does
+/// not lift a node into a slower tier, while a node that stays slow still climbs there within a few samples.
 /// </summary>
 public static class ResponseTime
 {
@@ -16,7 +18,8 @@ public static class ResponseTime
         for (var attempt = 0; attempt < 4; attempt++)
         {
             var old = Volatile.Read(ref average);
-            var next = old <= 0 ? ticks : old + ((ticks - old) / 4);
+            var capped = old <= 0 ? ticks : Math.Min(ticks, 4 * Math.Max(old, ReadChoice.ResponseTimeFloorTicks));
+            var next = old <= 0 ? capped : old + ((capped - old) / 4);
             if (Interlocked.CompareExchange(ref average, Math.Max(next, 1), old) == old)
             {
                 return;
