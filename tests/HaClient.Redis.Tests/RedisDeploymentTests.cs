@@ -36,19 +36,20 @@ public sealed class RedisDeploymentTests
         Assert.True(await d.WaitForPrimaryAsync(TimeSpan.FromSeconds(10)));
         var master = await RedisLabFixture.ActualMasterAsync();
         var key = "t:rw:" + Guid.NewGuid();
+
+        // Replicas are known (learned from the master's ROLE) and within the lag bound before the durable write: a
+        // replica an earlier test froze or failed over may still be resynchronising, and WAIT counts only linked ones.
+        await WaitUntilAsync(() =>
+        {
+            var t = d.Topology;
+            return Enumerable.Range(0, t.Nodes.Count).Count(i => t.Nodes[i].Role == RedisNodeRole.Replica && t.GetLagBytes(i) <= d.Options.MaxLagBytes) == 2;
+        }, Generous);
         var writtenOn = await d.ExecuteWriteAsync(async (db, _) =>
         {
             await db.StringSetAsync(key, "v1");
             return RedisLabFixture.Port(db);
         }, new WriteDurability(2, TimeSpan.FromMilliseconds(500)));
         Assert.Equal(master, writtenOn);
-
-        // Replicas are known (learned from the master's ROLE) and within the lag bound.
-        await WaitUntilAsync(() =>
-        {
-            var t = d.Topology;
-            return Enumerable.Range(0, t.Nodes.Count).Count(i => t.Nodes[i].Role == RedisNodeRole.Replica && t.GetLagBytes(i) <= d.Options.MaxLagBytes) == 2;
-        }, Generous);
         var ports = new HashSet<int>();
         for (var i = 0; i < 6; i++)
         {
