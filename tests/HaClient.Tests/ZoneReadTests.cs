@@ -49,10 +49,10 @@ public class ZoneReadTests
     {
         long average = 0;
         Assert.Null(ResponseTime.Read(ref average));
-        ResponseTime.Record(ref average, TimeSpan.FromMilliseconds(4));
-        Assert.Equal(TimeSpan.FromMilliseconds(4), ResponseTime.Read(ref average));
-        ResponseTime.Record(ref average, TimeSpan.FromMilliseconds(8));
-        Assert.Equal(TimeSpan.FromMilliseconds(5), ResponseTime.Read(ref average));
+        ResponseTime.Record(ref average, TimeSpan.FromMilliseconds(2));
+        Assert.Equal(TimeSpan.FromMilliseconds(2), ResponseTime.Read(ref average));
+        ResponseTime.Record(ref average, TimeSpan.FromMilliseconds(6));
+        Assert.Equal(TimeSpan.FromMilliseconds(3), ResponseTime.Read(ref average));
 
         // A node that turns slow is seen within a few samples...
         for (var i = 0; i < 8; i++)
@@ -60,9 +60,13 @@ public class ZoneReadTests
             ResponseTime.Record(ref average, TimeSpan.FromMilliseconds(40));
         }
 
-        Assert.InRange(ResponseTime.Read(ref average)!.Value.TotalMilliseconds, 30, 40);
+        Assert.InRange(ResponseTime.Read(ref average)!.Value.TotalMilliseconds, 25, 40);
+        Assert.Equal(2, ReadChoice.Tier(average));
 
-        // ...while one outlier does not lift a fast node into a slower tier.
+        // ...while one outlier does not lift a fast node into a slower tier, nor a slow first sample (a new connection's).
+        long fresh = 0;
+        ResponseTime.Record(ref fresh, TimeSpan.FromMilliseconds(30));
+        Assert.Equal(0, ReadChoice.Tier(fresh));
         ResponseTime.Reset(ref average, TimeSpan.FromMilliseconds(1));
         ResponseTime.Record(ref average, TimeSpan.FromMilliseconds(25));
         Assert.Equal(0, ReadChoice.Tier(average));
