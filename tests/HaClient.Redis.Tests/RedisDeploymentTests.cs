@@ -44,11 +44,25 @@ public sealed class RedisDeploymentTests
             var t = d.Topology;
             return Enumerable.Range(0, t.Nodes.Count).Count(i => t.Nodes[i].Role == RedisNodeRole.Replica && t.GetLagBytes(i) <= d.Options.MaxLagBytes) == 2;
         }, Generous);
-        var writtenOn = await d.ExecuteWriteAsync(async (db, _) =>
+        // Both replicas confirm a write (a replica that was frozen by an earlier test may take a moment to acknowledge
+        // again: ReplicationNotConfirmedException until it does, never a silent success).
+        int? writtenOn = null;
+        await WaitUntilAsync(async () =>
         {
-            await db.StringSetAsync(key, "v1");
-            return RedisLabFixture.Port(db);
-        }, new WriteDurability(2, TimeSpan.FromMilliseconds(500)));
+            try
+            {
+                writtenOn = await d.ExecuteWriteAsync(async (db, _) =>
+                {
+                    await db.StringSetAsync(key, "v1");
+                    return RedisLabFixture.Port(db);
+                }, new WriteDurability(2, TimeSpan.FromMilliseconds(500)));
+                return true;
+            }
+            catch (ReplicationNotConfirmedException)
+            {
+                return false;
+            }
+        }, Generous);
         Assert.Equal(master, writtenOn);
         var ports = new HashSet<int>();
         for (var i = 0; i < 6; i++)
