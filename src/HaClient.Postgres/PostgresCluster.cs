@@ -17,7 +17,7 @@ namespace HaClient.Postgres;
 /// runs on HaClient's one <see cref="FailoverEngine{TEndpoint, TReadIntent}"/>, by the rules it documents.
 /// </summary>
 /// <remarks>Create it once with <see cref="Create"/> and dispose it at shutdown. Thread-safe.</remarks>
-public sealed class PostgresCluster : IAsyncDisposable, IEndpointStateSource
+public sealed partial class PostgresCluster : IAsyncDisposable, IEndpointStateSource
 {
     private readonly HostSlot[] _slots;
     private readonly TopologyMonitor _monitor;
@@ -131,41 +131,6 @@ public sealed class PostgresCluster : IAsyncDisposable, IEndpointStateSource
     }
 
     /// <summary>
-    /// Runs <paramref name="work"/> in a transaction that HaClient begins and commits on the primary, and reports what
-    /// became of it even when the connection fails on the way:
-    /// <list type="bullet">
-    /// <item>it committed: the work's result is returned, also when the commit's reply was lost and the primary that holds
-    /// the cluster's history (the same server, or the one promoted since) showed that it committed;</item>
-    /// <item>it did not commit (the connection failed before the commit was sent, or that primary has no trace of the
-    /// commit): <see cref="WriteNotCommittedException"/>, or the work runs again on the primary within the same budget
-    /// when <see cref="PostgresClusterOptions.TransactionRetry"/> is <see cref="WriteRetry.WhenNotCommitted"/>;</item>
-    /// <item>no server could tell within the budget: <see cref="WriteOutcomeUnknownException"/>.</item>
-    /// </list>
-    /// The work must not commit or roll back the transaction itself. It costs one round trip more than
-    /// <see cref="ExecuteWriteAsync{T}"/> (the evidence read just before the commit); see docs/outcomes.md.
-    /// </summary>
-    public Task<T> ExecuteTransactionAsync<T>(Func<NpgsqlConnection, CancellationToken, Task<T>> work, CancellationToken cancellationToken)
-        => ExecuteTransactionAsync(work, _options.TransactionRetry, cancellationToken);
-
-    /// <summary>As <see cref="ExecuteTransactionAsync{T}(Func{NpgsqlConnection, CancellationToken, Task{T}}, CancellationToken)"/>.</summary>
-    public Task<T> ExecuteTransactionAsync<T>(Func<NpgsqlConnection, CancellationToken, Task<T>> work)
-        => ExecuteTransactionAsync(work, _options.TransactionRetry, CancellationToken.None);
-
-    /// <summary>As <see cref="ExecuteTransactionAsync{T}(Func{NpgsqlConnection, CancellationToken, Task{T}}, CancellationToken)"/>,
-    /// with this call's own retry mode in place of <see cref="PostgresClusterOptions.TransactionRetry"/>.</summary>
-    public Task<T> ExecuteTransactionAsync<T>(Func<NpgsqlConnection, CancellationToken, Task<T>> work, WriteRetry retry, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(work);
-        if (!Enum.IsDefined(retry))
-        {
-            throw new ArgumentOutOfRangeException(nameof(retry), retry, "retry: is not a WriteRetry value.");
-        }
-
-        ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        return _engine.ExecuteWriteAsync<T, PostgresCalls.TransactionWork<T>>(new(work), retry, cancellationToken);
-    }
-
-    /// <summary>
     /// Runs <paramref name="work"/> on a node that meets <paramref name="consistency"/>. A read that fails on one node with a
     /// connection-level error is retried once on another eligible node, within the operation budget.
     /// </summary>
@@ -174,43 +139,6 @@ public sealed class PostgresCluster : IAsyncDisposable, IEndpointStateSource
         ArgumentNullException.ThrowIfNull(work);
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         return _engine.ExecuteReadAsync<T, PostgresCalls.Work<T>>(consistency, new(work), cancellationToken);
-    }
-
-    /// <summary>
-    /// A bounded read on <paramref name="ladder"/>: as <see cref="ExecuteReadAsync{T}"/> with
-    /// <see cref="ReadConsistency.WithinLagBound"/>, but when no node meets the bound and no primary can serve it, it
-    /// steps down to a replica at most <see cref="ReadLadder{T}.MaxStaleness"/> behind, then to the ladder's cache entry
-    /// (no older than that), instead of failing. The result says which step served it and how stale it may be; each
-    /// step down is counted (<c>haclient.errors</c>: <c>read_degraded_stale</c>, <c>read_degraded_cache</c>). When every
-    /// step fails, the read's own exception is thrown.
-    /// </summary>
-    public async Task<LadderRead<T>> ExecuteReadWithLadderAsync<T>(Func<NpgsqlConnection, CancellationToken, Task<T>> work, ReadLadder<T> ladder, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(work);
-        ArgumentNullException.ThrowIfNull(ladder);
-        ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        try
-        {
-            var read = await _engine.ExecuteReadAsync<LadderRead<T>, PostgresCalls.LadderWork<T>>(
-                ReadConsistency.WithinLagBound.OrStale(ladder.MaxStaleness), new(work, _options.ReplicaLag.MaxLagTime, _engine.TimeProvider), cancellationToken).ConfigureAwait(false);
-            if (read.Step == ReadStep.StaleReplica)
-            {
-                _engine.CountError(ErrorKinds.ReadDegradedStale);
-            }
-
-            return read;
-        }
-        catch (HaClientException) when (ladder.FromCache is not null && !cancellationToken.IsCancellationRequested)
-        {
-            if (await ladder.FromCache(cancellationToken).ConfigureAwait(false) is { } cached
-                && _engine.TimeProvider.GetUtcNow() - cached.StoredAt is var age && age <= ladder.MaxStaleness)
-            {
-                _engine.CountError(ErrorKinds.ReadDegradedCache);
-                return new LadderRead<T>(cached.Value, ReadStep.Cache, age < TimeSpan.Zero ? TimeSpan.Zero : age, null);
-            }
-
-            throw;
-        }
     }
 
     /// <summary>Opens a connection to the primary (for Dapper, EF Core or plain ADO.NET). The caller owns it. Writes on

@@ -46,41 +46,14 @@ internal static class Router
             lag.MaxLagBytes ?? long.MaxValue,
             nowTimestamp,
             timestampFrequency);
-        var best = -1;
-        var bestRank = int.MaxValue;
-        var bestScore = long.MaxValue;
-        var n = slots.Length;
-        for (var k = 0; k < n; k++)
-        {
-            var i = (int)((uint)(k + rotation) % (uint)n);
-            if (i == exclude)
-            {
-                continue;
-            }
-
-            var slot = slots[i];
-            var rank = slot.ZoneRank;
-            if ((localOnly && rank != ReadChoice.LocalRank) || !bounds.Admits(slot))
-            {
-                continue;
-            }
-
-            var score = ReadChoice.Score(Volatile.Read(ref slot.InFlight), Volatile.Read(ref slot.ResponseTicks));
-            if (ReadChoice.Beats(rank, score, bestRank, bestScore))
-            {
-                best = i;
-                bestRank = rank;
-                bestScore = score;
-            }
-        }
-
+        var best = Best(slots, bounds, exclude, rotation, localOnly);
         if (best >= 0)
         {
             return best;
         }
 
         if ((primary < 0 || primary == exclude || !fallbackToPrimary) && consistency.MaxStaleness > TimeSpan.Zero
-            && StalestAllowed(slots, consistency.MaxStaleness.TotalSeconds, nowTimestamp, timestampFrequency, exclude, rotation, localOnly) is var stale and >= 0)
+            && Best(slots, new ReadBounds(default, false, 0UL, 0, consistency.MaxStaleness.TotalSeconds, long.MaxValue, nowTimestamp, timestampFrequency), exclude, rotation, localOnly) is var stale and >= 0)
         {
             return stale; // the ladder's first step: no fresh node, a replica within the read's staleness allowance
         }
@@ -93,27 +66,30 @@ internal static class Router
         return fallbackToPrimary || consistency.Kind == ReadConsistencyKind.AtLeast ? primary : -1;
     }
 
-    /// <summary>The ladder's first step: among the replicas (on any timeline, of the best zone rank, busiest last) the one
-    /// whose staleness is within <paramref name="maxStalenessSeconds"/>, or -1. Allocation-free, like the main choice.</summary>
-    private static int StalestAllowed(HostSlot[] slots, double maxStalenessSeconds, long nowTimestamp, long timestampFrequency, int exclude, int rotation, bool localOnly)
+    /// <summary>Among the replicas <paramref name="bounds"/> admits (skipping <paramref name="exclude"/>; only local ones
+    /// when <paramref name="localOnly"/>), the one of the best zone rank and within it the best
+    /// <see cref="ReadChoice.Score"/>, ties going in turn from <paramref name="rotation"/>; or -1. Used for the fresh choice
+    /// and for the ladder's stale step (bounds relaxed to the read's staleness allowance, any timeline).</summary>
+    private static int Best(HostSlot[] slots, scoped in ReadBounds bounds, int exclude, int rotation, bool localOnly)
     {
-        var bounds = new ReadBounds(default, false, 0UL, 0, maxStalenessSeconds, long.MaxValue, nowTimestamp, timestampFrequency);
         var best = -1;
         var bestRank = int.MaxValue;
         var bestScore = long.MaxValue;
-        for (var k = 0; k < slots.Length; k++)
+        var n = slots.Length;
+        for (var k = 0; k < n; k++)
         {
-            var i = (int)((uint)(k + rotation) % (uint)slots.Length);
+            var i = (int)((uint)(k + rotation) % (uint)n);
             var slot = slots[i];
-            if (i == exclude || (localOnly && slot.ZoneRank != ReadChoice.LocalRank) || !bounds.Admits(slot))
+            var rank = slot.ZoneRank;
+            if (i == exclude || (localOnly && rank != ReadChoice.LocalRank) || !bounds.Admits(slot))
             {
                 continue;
             }
 
             var score = ReadChoice.Score(Volatile.Read(ref slot.InFlight), Volatile.Read(ref slot.ResponseTicks));
-            if (ReadChoice.Beats(slot.ZoneRank, score, bestRank, bestScore))
+            if (ReadChoice.Beats(rank, score, bestRank, bestScore))
             {
-                (best, bestRank, bestScore) = (i, slot.ZoneRank, score);
+                (best, bestRank, bestScore) = (i, rank, score);
             }
         }
 

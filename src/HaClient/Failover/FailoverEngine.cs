@@ -207,54 +207,6 @@ public sealed partial class FailoverEngine<TEndpoint, TReadIntent>
         return new WriteOutcomeUnknownException(name, e);
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<T> ReadAsync<T, TCall>(TReadIntent intent, TCall call, CancellationToken cancellationToken)
-        where TCall : IEndpointCall<TEndpoint, T>
-    {
-        var deadline = StartOperation();
-        TEndpoint? exclude = null;
-        var targetRole = NoRole;
-        Exception? last = null;
-        try
-        {
-            for (var attempt = 0; attempt < 2; attempt++)
-            {
-                var endpoint = await WaitForReaderAsync(intent, exclude, deadline, last, cancellationToken).ConfigureAwait(false);
-                try
-                {
-                    targetRole = Route(endpoint, read: true);
-                    var result = attempt == 0 && HedgeReadsAfter is { } hedge
-                        ? await HedgedReadAsync<T, TCall>(intent, call, endpoint, hedge, deadline, cancellationToken).ConfigureAwait(false)
-                        : await call.RunAsync(endpoint, null, deadline, cancellationToken).ConfigureAwait(false);
-                    CountOperation(Read, targetRole, Outcomes.Success, deadline);
-                    return result;
-                }
-                catch (Exception e) when (!cancellationToken.IsCancellationRequested && _classify(e) is var kind && kind != FailureKind.ServerError)
-                {
-                    CountError(e is Polly.CircuitBreaker.BrokenCircuitException ? ErrorKinds.ReadCircuitOpen : ErrorKinds.ReadRetried);
-                    if (kind == FailureKind.EndpointFailure)
-                    {
-                        _topology.RequestProbe();
-                    }
-                    else if (kind == FailureKind.Overload)
-                    {
-                        CountError(ErrorKinds.Overload);
-                    }
-
-                    last = e;
-                    exclude = endpoint;
-                }
-            }
-
-            CountError(ErrorKinds.ReadFailed);
-            throw new ReadFailedException(_topology.NameOf(exclude!), last);
-        }
-        catch (Exception e) when (CountFailedOperation(Read, targetRole, e, deadline, cancellationToken))
-        {
-            throw; // never reached: the filter counts and declines
-        }
-    }
-
     /// <summary>Waits within <paramref name="deadline"/> for an endpoint that takes writes.</summary>
     /// <exception cref="NoEligibleEndpointException">None within the deadline (carries <paramref name="last"/>).</exception>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
