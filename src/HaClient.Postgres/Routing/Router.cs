@@ -70,6 +70,7 @@ internal static class Router
     /// when <paramref name="localOnly"/>), the one of the best zone rank and within it the best
     /// <see cref="ReadChoice.Score"/>, ties going in turn from <paramref name="rotation"/>; or -1. Used for the fresh choice
     /// and for the ladder's stale step (bounds relaxed to the read's staleness allowance, any timeline).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static int Best(HostSlot[] slots, scoped in ReadBounds bounds, int exclude, int rotation, bool localOnly)
     {
         var best = -1;
