@@ -62,6 +62,7 @@ public static partial class PostgresDrill
         long duplicates = 0;
         var lateness = new TimerLateness();
         var latenessTask = lateness.RunAsync(stop.Token);
+        var stalls = StallCatcher.StartFromEnvironment();
         long connectionLimitErrors = 0;
         void Failed(Exception e)
         {
@@ -212,6 +213,7 @@ public static partial class PostgresDrill
         await stop.CancelAsync();
         await observerTask;
         await latenessTask;
+        stalls?.Stop();
         report.Extra["timer_lateness_max_ms"] = Math.Round(lateness.MaxMs, 1);
         report.Extra["connection_limit_errors"] = Interlocked.Read(ref connectionLimitErrors);
         report.Extra["breaker_opens_healthy"] = breakers.OpensExcept($"127.0.0.1:{oldPrimary}");
