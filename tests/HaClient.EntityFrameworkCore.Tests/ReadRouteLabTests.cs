@@ -135,3 +135,20 @@ public sealed class ReadRouteLabTests(ITestOutputHelper output)
         return cluster;
     }
 }
+
+/// <summary>The placeholder a context starts on (no lab needed: nothing is opened).</summary>
+public sealed class PlaceholderConnectionTests
+{
+    [Fact]
+    public async Task Before_its_first_open_a_context_holds_a_shared_placeholder_that_cannot_be_opened_or_changed()
+    {
+        await using var cluster = PostgresCluster.Create(new PostgresClusterOptions { ConnectionString = $"Host=127.0.0.1:1;{Lab.Credentials}" }, name: "ef-placeholder");
+        await using var a = TestDb.Create(cluster);
+        await using var b = TestDb.Create(cluster);
+        var connection = a.Database.GetDbConnection();
+        Assert.Same(connection, b.Database.GetDbConnection());
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => connection.OpenAsync());
+        Assert.ThrowsAny<Exception>(() => connection.ConnectionString = $"Host=127.0.0.1;{Lab.Credentials}");
+        Assert.Equal(string.Empty, connection.ConnectionString);
+    }
+}
