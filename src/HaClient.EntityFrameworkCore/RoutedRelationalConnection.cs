@@ -175,6 +175,7 @@ internal sealed partial class RoutedRelationalConnection : NpgsqlRelationalConne
         if (!route.IsRead)
         {
             _openHost = -1;
+            _excludeHost = -1; // an exclusion is for the retried read's own open only
             var write = _cluster.OpenWriteConnectionAsync(cancellationToken);
             if (!write.IsCompletedSuccessfully)
             {
