@@ -77,24 +77,30 @@ public sealed class ReadRouteLabTests(ITestOutputHelper output)
         // still believe that replica is up when a read is routed to it after the crash. One cluster holds idle pooled
         // connections to the replica (the crash breaks them: the read fails on the connection), the other none (the
         // open is refused: nothing sent).
+        // A third runs under the application's own execution strategy (EnableRetryOnFailure), which replaces
+        // HaClient's: the command retries the read itself there.
         await using var pooled = await TwoHostClusterAsync("ef-retry-pooled");
         await using var fresh = await TwoHostClusterAsync("ef-retry-open");
+        await using var ownStrategy = await TwoHostClusterAsync("ef-retry-own-strategy");
         await EfLab.MigrateAsync(pooled);
-        var warm = new CommandLog();
-        await using (var db = TestDb.Create(pooled, warm))
+        foreach (var cluster in new[] { pooled, ownStrategy })
         {
-            for (var i = 0; i < 5; i++)
+            var warm = new CommandLog();
+            await using (var db = Create(cluster, warm))
             {
-                await db.Items.AsNoTracking().Take(1).ToListAsync();
+                for (var i = 0; i < 5; i++)
+                {
+                    await db.Items.AsNoTracking().Take(1).ToListAsync();
+                }
             }
-        }
 
-        Assert.All(warm.Commands.Where(c => c.Source == CommandSource.LinqQuery), c => Assert.Equal(15433, c.Port));
+            Assert.All(warm.Commands.Where(c => c.Source == CommandSource.LinqQuery), c => Assert.Equal(15433, c.Port));
+        }
 
         try
         {
             await Lab.RunAsync("pg crash-replica n2");
-            foreach (var (cluster, what) in new[] { (pooled, "a broken pooled connection"), (fresh, "a refused open") })
+            foreach (var (cluster, what) in new[] { (pooled, "a broken pooled connection"), (fresh, "a refused open"), (ownStrategy, "the application's strategy, a broken pooled connection") })
             {
                 Assert.Equal(1, cluster.Topology.Hosts.Count(h => h.Role == PostgresRole.Replica)); // not yet noticed
 
@@ -102,7 +108,7 @@ public sealed class ReadRouteLabTests(ITestOutputHelper output)
                 // connection's read was retried on a fresh route, to the same replica, and a refused open was not
                 // retried at all.)
                 var log = new CommandLog();
-                await using (var db = TestDb.Create(cluster, log))
+                await using (var db = Create(cluster, log))
                 {
                     Assert.NotNull(await db.Items.AsNoTracking().Take(1).ToListAsync());
                 }
@@ -116,6 +122,21 @@ public sealed class ReadRouteLabTests(ITestOutputHelper output)
         {
             await Lab.RunAsync("pg reset", timeoutSeconds: 240);
         }
+    }
+
+    /// <summary>A context of <see cref="TestDb"/>; on the cluster named "ef-retry-own-strategy", under
+    /// <c>EnableRetryOnFailure</c>.</summary>
+    private static TestDb Create(PostgresCluster cluster, CommandLog log)
+    {
+        if (cluster.Name != "ef-retry-own-strategy")
+        {
+            return TestDb.Create(cluster, log);
+        }
+
+        var builder = new DbContextOptionsBuilder<TestDb>();
+        builder.UseHaClient(cluster, npgsql => npgsql.MigrationsHistoryTable("__ef_history", TestDb.Schema).EnableRetryOnFailure(maxRetryCount: 1))
+            .AddInterceptors(log);
+        return new TestDb(builder.Options);
     }
 
     private static async Task<PostgresCluster> TwoHostClusterAsync(string name)
