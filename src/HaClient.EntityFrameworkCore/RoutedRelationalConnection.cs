@@ -197,7 +197,7 @@ internal sealed partial class RoutedRelationalConnection : NpgsqlRelationalConne
 
         var host = routed.Result;
         _openHost = host.Index;
-        var open = _cluster.OpenOnAsync(host, cancellationToken);
+        var open = _cluster.OpenRouteAsync(host, cancellationToken);
         if (!open.IsCompletedSuccessfully)
         {
             return AwaitOpenAsync(open, route);
@@ -209,11 +209,11 @@ internal sealed partial class RoutedRelationalConnection : NpgsqlRelationalConne
 
     private async Task AwaitWriteOpenAsync(ValueTask<NpgsqlConnection> open, CommandRoute route) => Use(await open.ConfigureAwait(false), route);
 
-    private async Task AwaitReadOpenAsync(ValueTask<RoutedHost> routed, CommandRoute route, CancellationToken cancellationToken)
+    private async Task AwaitReadOpenAsync(ValueTask<ReadRoute> routed, CommandRoute route, CancellationToken cancellationToken)
     {
         var host = await routed.ConfigureAwait(false);
         _openHost = host.Index;
-        Use(await _cluster.OpenOnAsync(host, cancellationToken).ConfigureAwait(false), route);
+        Use(await _cluster.OpenRouteAsync(host, cancellationToken).ConfigureAwait(false), route);
     }
 
     private async Task AwaitOpenAsync(Task<NpgsqlConnection> open, CommandRoute route) => Use(await open.ConfigureAwait(false), route);

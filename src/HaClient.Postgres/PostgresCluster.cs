@@ -190,22 +190,31 @@ public sealed partial class PostgresCluster : IAsyncDisposable, IEndpointStateSo
     /// uses it), waited for within a budget that starts now. For a caller that runs the read itself (EF Core), knows
     /// which host it tried, and retries once on another when the open or the read fails there.
     /// </summary>
-    internal async ValueTask<RoutedHost> RouteReadAsync(ReadConsistency consistency, int excludeHost, CancellationToken cancellationToken)
+    /// <param name="consistency">What the read needs.</param>
+    /// <param name="excludeHost">The index (in <see cref="PostgresTopology.Hosts"/>) of a host the read must not go to,
+    /// or -1.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    /// <exception cref="NoEligibleEndpointException">No host serves the read within the budget.</exception>
+    public async ValueTask<ReadRoute> RouteReadAsync(ReadConsistency consistency, int excludeHost, CancellationToken cancellationToken)
     {
         var deadline = _engine.StartOperation();
         var exclude = excludeHost >= 0 && excludeHost < _slots.Length ? _slots[excludeHost] : null;
-        return new RoutedHost(await _engine.WaitForReaderAsync(consistency, exclude, deadline, null, cancellationToken).ConfigureAwait(false), deadline);
+        return new ReadRoute(await _engine.WaitForReaderAsync(consistency, exclude, deadline, null, cancellationToken).ConfigureAwait(false), deadline);
     }
 
     /// <summary>The second half: opens a pooled connection on the host <see cref="RouteReadAsync"/> chose, within the
     /// same budget (a failed open is <see cref="NoEligibleEndpointException"/>, nothing sent, as for
     /// <see cref="OpenReadConnectionAsync"/>).</summary>
-    internal Task<NpgsqlConnection> OpenOnAsync(RoutedHost host, CancellationToken cancellationToken) => OpenAsync(host.Slot, host.Deadline, cancellationToken);
+    /// <param name="route">A route from <see cref="RouteReadAsync"/>.</param>
+    /// <param name="cancellationToken">Cancels the open.</param>
+    public Task<NpgsqlConnection> OpenRouteAsync(ReadRoute route, CancellationToken cancellationToken)
+        => route.Slot is { } slot ? OpenAsync(slot, route.Deadline, cancellationToken) : throw new ArgumentException("The route is empty: take one from RouteReadAsync.", nameof(route));
 
-    /// <summary>A read that a caller ran itself on a connection from <see cref="OpenOnAsync"/> failed on its host
+    /// <summary>A read that a caller ran itself on a connection from <see cref="OpenRouteAsync"/> failed on its host
     /// with a connection-level error and will be retried on another: counted as the engine counts its own retries
     /// (<c>read_retried</c>), and the monitor probes at once instead of at its next interval.</summary>
-    internal void ReportReadRetried(bool endpointFailure)
+    /// <param name="endpointFailure">Whether the failure was the host's (a refused open, a broken connection).</param>
+    public void ReportReadRetried(bool endpointFailure)
     {
         _engine.CountError(ErrorKinds.ReadRetried);
         if (endpointFailure)
@@ -328,12 +337,6 @@ public sealed partial class PostgresCluster : IAsyncDisposable, IEndpointStateSo
 /// <param name="MaxConnections">The host's connection cap.</param>
 public readonly record struct HostPoolUse(int InFlight, int MaxConnections);
 
-/// <summary>The host a read was routed to, and the budget its open runs within.</summary>
-internal readonly record struct RoutedHost(HostSlot Slot, OperationDeadline Deadline)
-{
-    /// <summary>The host's index among the cluster's hosts.</summary>
-    public int Index => Slot.Index;
-}
 
 /// <summary>The result of a write and its read-your-writes token.</summary>
 /// <typeparam name="T">The work's result.</typeparam>
