@@ -18,6 +18,7 @@ internal abstract class NodeObserver : RoleHistory
     private readonly int[] _serverConnections;
     private readonly ConcurrentDictionary<string, int> _identities = new(StringComparer.Ordinal);
     private readonly Thread[] _threads;
+    private readonly ConcurrentQueue<(double At, int Node)> _becamePrimary = new();
     private volatile bool _stop;
 
     protected NodeObserver(IReadOnlyList<string> names, string kind)
@@ -79,6 +80,23 @@ internal abstract class NodeObserver : RoleHistory
         return found;
     }
 
+    /// <summary>Whether <paramref name="oldPrimary"/> answered primary again after another node had (after
+    /// <paramref name="since"/>): the old leader took the leadership back from a promoted node, whose acknowledged
+    /// writes it then discards (Patroni 3.0.2's lease bug after a freeze; docs/lab-report.md).</summary>
+    public bool PrimaryTakenBack(int oldPrimary, double since)
+    {
+        if (oldPrimary < 0) return false;
+        var other = false;
+        foreach (var (at, node) in _becamePrimary)
+        {
+            if (at < since) continue;
+            if (node != oldPrimary) other = true;
+            else if (other) return true;
+        }
+
+        return false;
+    }
+
     /// <summary>The workload's connections each server counted at its last count (-1: not counted yet).</summary>
     public int[] ServerConnections() => (int[])_serverConnections.Clone();
 
@@ -91,13 +109,24 @@ internal abstract class NodeObserver : RoleHistory
         var at = Lab.NowUnixMs();
         Volatile.Write(ref _lastAnswer[node], at);
         var role = primary ? 1 : 0;
-        if (Volatile.Read(ref _lastRole[node]) != role || at - _lastRecorded[node] >= KeepEveryMs)
+        var previous = Volatile.Read(ref _lastRole[node]);
+        if (primary && previous != 1)
+        {
+            _becamePrimary.Enqueue((at, node));
+            while (_becamePrimary.Count > 1000) _becamePrimary.TryDequeue(out _);
+        }
+
+        if (previous != role || at - _lastRecorded[node] >= KeepEveryMs)
         {
             Record(node, at, primary);
             _lastRecorded[node] = at;
             Volatile.Write(ref _lastRole[node], role);
         }
     }
+
+    /// <summary>The node did not answer: its role is unknown until it does (so a thawed node that answers primary
+    /// again counts as becoming primary).</summary>
+    protected void Unreachable(int node) => Volatile.Write(ref _lastRole[node], -1);
 
     protected void Identify(int node, string identity) => _identities[identity] = node;
 

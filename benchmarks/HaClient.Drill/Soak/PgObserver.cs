@@ -39,6 +39,7 @@ internal sealed class PgObserver(PgTarget target) : NodeObserver(target.Hosts.Se
             }
             catch (Exception)
             {
+                Unreachable(node);
                 Drop(ref c);
                 Pause(50);
             }

@@ -137,7 +137,8 @@ internal sealed class PgSoakWorkload : IAsyncDisposable
                 try
                 {
                     using var cts = new CancellationTokenSource(callCap);
-                    w.Read(await _cluster.ExecuteReadAsync((c, ct) => ExistsAsync(c, mustSee, ct), consistency, cts.Token), mustSee);
+                    var (seen, server) = await _cluster.ExecuteReadAsync((c, ct) => ExistsAsync(c, mustSee, ct), consistency, cts.Token);
+                    w.Read(seen, mustSee, seen ? null : $"{(consistency.Kind == ReadConsistencyKind.AtLeast ? "token" : "bounded")} read on {server}");
                 }
                 catch (Exception)
                 {
@@ -194,11 +195,14 @@ internal sealed class PgSoakWorkload : IAsyncDisposable
         return (string)(await cmd.ExecuteScalarAsync(ct))!;
     }
 
-    private static async Task<bool> ExistsAsync(NpgsqlConnection c, long id, CancellationToken ct)
+    /// <summary>Whether the row is there, and the server that answered (for a stale read's detail).</summary>
+    private static async Task<(bool, string)> ExistsAsync(NpgsqlConnection c, long id, CancellationToken ct)
     {
-        await using var cmd = new NpgsqlCommand($"SELECT EXISTS (SELECT 1 FROM {Table} WHERE id = @id)", c);
+        await using var cmd = new NpgsqlCommand($"SELECT EXISTS (SELECT 1 FROM {Table} WHERE id = @id), coalesce(host(inet_server_addr()), 'local') || ':' || inet_server_port()", c);
         cmd.Parameters.AddWithValue("id", id);
-        return (bool)(await cmd.ExecuteScalarAsync(ct))!;
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        await r.ReadAsync(ct);
+        return (r.GetBoolean(0), r.GetString(1));
     }
 
     public async ValueTask DisposeAsync()

@@ -91,6 +91,7 @@ internal sealed class RedisObserver(IReadOnlyList<Endpoint> nodes, string? passw
             }
             catch (Exception)
             {
+                Unreachable(node);
                 c?.DisposeAsync().AsTask().GetAwaiter().GetResult();
                 c = null;
                 Pause(50);

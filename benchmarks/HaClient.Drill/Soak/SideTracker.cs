@@ -2,7 +2,7 @@ namespace HaClient.Drill.Soak;
 
 /// <summary>What one side (PostgreSQL or Redis) showed over one closed window.</summary>
 internal sealed record SideFigures(double WindowMs, long Acked, long Failed, long OutcomeUnknown, long ReadsOk, long Stale, long StaleExplained, long ReadErrors,
-    double MaxCallMs, long OverLimit, long WrongRole, long Lost, long LostLeaseBug, long LostLabReset, bool Checked);
+    double MaxCallMs, long OverLimit, long WrongRole, long Lost, long LostLeaseBug, long LostLabReset, bool Checked, string StaleDetail);
 
 /// <summary>
 /// Closes one side's windows: the write-unavailability window, the wrong-role count (the drills' <see cref="RoleHistory"/>
@@ -19,8 +19,8 @@ internal sealed class SideTracker<TKey>(NodeObserver observer, Func<IReadOnlyLis
     private HashSet<TKey> _excusedBefore = [];
 
     /// <param name="oldPrimary">The primary when the fault was injected (-1: none or unknown).</param>
-    /// <param name="leaseBugPossible">Lost writes acknowledged by another node, when the old primary is primary again
-    /// after healed, are the Patroni 3.0.2 lease bug (the frozen leader took its key back and the new one was rewound).</param>
+    /// <param name="leaseBugPossible">Lost writes of a window in which the old primary took the leadership back from a
+    /// promoted node are the Patroni 3.0.2 lease bug (the frozen leader took its key back; one history was rewound).</param>
     public async Task<SideFigures> CloseAsync(SoakWindow<TKey> w, double faultAt, double healedAt, int oldPrimary, bool leaseBugPossible, CancellationToken ct)
     {
         var acks = w.Acks.ToArray();
@@ -42,18 +42,20 @@ internal sealed class SideTracker<TKey>(NodeObserver observer, Func<IReadOnlyLis
 
         var lost = new HashSet<TKey>(miss?.Missing.Select(m => m.Key) ?? []);
         var fresh = miss?.Missing.Where(m => !_lostBefore.Contains(m.Key)).ToList() ?? [];
-        var finalPrimary = observer.PrimaryNow();
         var reset = miss?.Reset == true ? fresh.Count : 0;
-        var leaseBug = reset == 0 && leaseBugPossible && oldPrimary >= 0 && finalPrimary == oldPrimary ? fresh.Count(m => m.Node != oldPrimary) : 0;
+        // The lease bug: after a freeze, the thawed old leader took the leadership back from the promoted node (the
+        // observer saw it primary again after another node); the history one of them wrote is then discarded.
+        var leaseBug = reset == 0 && leaseBugPossible && observer.PrimaryTakenBack(oldPrimary, faultAt) ? fresh.Count : 0;
         // A read that missed a write the server then lost to the lease bug or a lab reset is explained by that loss.
         var excused = reset > 0 ? lost
-            : leaseBug > 0 ? new HashSet<TKey>(miss!.Missing.Where(m => m.Node != oldPrimary).Select(m => m.Key))
+            : leaseBug > 0 ? lost
             : [];
         var explained = w.StaleKeys.Count(k => excused.Contains(k) || _excusedBefore.Contains(k));
         _lostBefore = lost;
         _excusedBefore = excused;
         _previous = acks;
         return new SideFigures(Math.Round(w.LongestWriteGapMs(faultAt, healedAt), 1), acks.Length, w.WritesFailed, w.OutcomeUnknown, w.ReadsOk, w.Stale - explained, explained, w.ReadErrors,
-            Math.Round(w.MaxCallMs, 1), w.OverLimit, wrong, fresh.Count - leaseBug - reset, leaseBug, reset, miss is not null);
+            Math.Round(w.MaxCallMs, 1), w.OverLimit, wrong, fresh.Count - leaseBug - reset, leaseBug, reset, miss is not null,
+            string.Join(", ", w.StaleBy.OrderByDescending(kv => kv.Value).Select(kv => $"{kv.Value} {kv.Key}")));
     }
 }

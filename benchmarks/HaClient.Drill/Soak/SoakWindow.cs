@@ -54,7 +54,10 @@ internal sealed class SoakWindow<TKey>(double callLimitMs)
         if (outcomeUnknown) Interlocked.Increment(ref _outcomeUnknown);
     }
 
-    public void Read(bool sawWhatItMust, TKey mustSee)
+    /// <summary>Where the stale reads were served and of which kind (<c>token@node</c> or <c>bounded@node</c>), counted.</summary>
+    public ConcurrentDictionary<string, int> StaleBy { get; } = new(StringComparer.Ordinal);
+
+    public void Read(bool sawWhatItMust, TKey mustSee, string? how = null)
     {
         if (sawWhatItMust)
         {
@@ -64,6 +67,7 @@ internal sealed class SoakWindow<TKey>(double callLimitMs)
 
         Interlocked.Increment(ref _stale);
         StaleKeys.Enqueue(mustSee);
+        if (how is not null) StaleBy.AddOrUpdate(how, 1, (_, n) => n + 1);
     }
 
     public void ReadFailed() => Interlocked.Increment(ref _readErrors);

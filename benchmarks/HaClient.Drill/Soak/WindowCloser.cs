@@ -50,6 +50,8 @@ internal sealed class WindowCloser(SoakArgs args, PgSoakWorkload? pgLoad, SideTr
         row.LostLabReset = sides.Sum(s => s.LostLabReset);
         row.StaleExplained = sides.Sum(s => s.StaleExplained);
         if (row.LostLabReset > 0) row.Note = "the lab's repair rebuilt a side from empty data";
+        var staleDetail = string.Join(", ", sides.Select(x => x.StaleDetail).Where(x => x.Length > 0));
+        if (staleDetail.Length > 0) row.Note = string.Join("; ", new[] { row.Note, "stale: " + staleDetail }.Where(x => x.Length > 0));
         row.MaxCallMs = sides.Select(s => s.MaxCallMs).DefaultIfEmpty(0).Max();
         row.CallsOverLimit = sides.Sum(s => s.OverLimit);
         Judge(row, n == 0);
