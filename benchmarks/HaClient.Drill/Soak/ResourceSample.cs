@@ -10,6 +10,14 @@ public sealed class ResourceSample
     [JsonPropertyName("at_s")] public double AtSeconds { get; init; }
     [JsonPropertyName("gc_heap_mb")] public double GcHeapMb { get; init; }
     [JsonPropertyName("working_set_mb")] public double WorkingSetMb { get; init; }
+
+    /// <summary>The memory the GC has committed (heap plus free space it keeps).</summary>
+    [JsonPropertyName("gc_committed_mb")] public double GcCommittedMb { get; init; }
+
+    /// <summary>Linux: the resident anonymous memory (heaps, stacks, native allocations) and the resident file-backed
+    /// pages (mapped assemblies and libraries) of the working set, from /proc/self/status; -1 elsewhere.</summary>
+    [JsonPropertyName("rss_anon_mb")] public double RssAnonMb { get; init; } = -1;
+    [JsonPropertyName("rss_file_mb")] public double RssFileMb { get; init; } = -1;
     [JsonPropertyName("threads")] public int Threads { get; init; }
     [JsonPropertyName("thread_pool_threads")] public int ThreadPoolThreads { get; init; }
     [JsonPropertyName("timers")] public long Timers { get; init; }
@@ -31,6 +39,9 @@ public sealed class ResourceSample
             AtSeconds = Math.Round(atSeconds, 1),
             GcHeapMb = Math.Round(GC.GetTotalMemory(false) / 1048576.0, 2),
             WorkingSetMb = Math.Round(self.WorkingSet64 / 1048576.0, 1),
+            GcCommittedMb = Math.Round(GC.GetGCMemoryInfo().TotalCommittedBytes / 1048576.0, 1),
+            RssAnonMb = ProcStatus("RssAnon:"),
+            RssFileMb = ProcStatus("RssFile:"),
             Threads = self.Threads.Count,
             ThreadPoolThreads = ThreadPool.ThreadCount,
             Timers = Timer.ActiveCount,
@@ -39,7 +50,21 @@ public sealed class ResourceSample
         };
     }
 
-    public string Short() => $"heap {GcHeapMb:0.0} MB, ws {WorkingSetMb:0} MB, threads {Threads} (pool {ThreadPoolThreads}), timers {Timers}, pg conns [{string.Join(' ', PgConnections)}], redis conns [{string.Join(' ', RedisConnections)}]";
+    /// <summary>A /proc/self/status field in kB, as MB; -1 when it cannot be read.</summary>
+    private static double ProcStatus(string field)
+    {
+        try
+        {
+            var line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith(field, StringComparison.Ordinal));
+            return line is not null && long.TryParse(line[field.Length..].Trim().Split(' ')[0], out var kb) ? Math.Round(kb / 1024.0, 1) : -1;
+        }
+        catch (IOException)
+        {
+            return -1;
+        }
+    }
+
+    public string Short() => $"heap {GcHeapMb:0.0} MB (committed {GcCommittedMb:0}), ws {WorkingSetMb:0} MB (anon {RssAnonMb:0}, file {RssFileMb:0}), threads {Threads} (pool {ThreadPoolThreads}), timers {Timers}, pg conns [{string.Join(' ', PgConnections)}], redis conns [{string.Join(' ', RedisConnections)}]";
 }
 
 /// <summary>
