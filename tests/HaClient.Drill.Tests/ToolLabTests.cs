@@ -45,6 +45,7 @@ public sealed class ToolLabTests
             Assert.Contains("> --max-window 1 ms", failOut);
 
             Assert.DoesNotContain("haclient-lab-pw", okOut + failOut);
+            await Lab.RunAsync("patroni up", 300); // asynchronous again, as the other test projects expect
         }
         finally
         {
