@@ -10,6 +10,8 @@
 # --via pgbouncer (PostgreSQL scenarios): through the lab's PgBouncer in front of each node (transaction mode); HaClient
 # sends requests to the poolers and watches the servers, plain Npgsql multi-host lists the poolers.
 #   bash eng/drill.sh matrix pgbouncer   # crash, hang, lag, switchover through PgBouncer for haclient and npgsql
+#   bash eng/drill.sh soak --minutes 30 --seed 17   # random faults back to back (docs/soak.md); exit 1 on a violation
+#   bash eng/drill.sh run --pg "..." --fault "name=cmd" --max-window 30s   # the drill as a tool (haclient-drill run)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
@@ -18,6 +20,11 @@ dotnet build benchmarks/HaClient.Drill -c Release -nologo -v quiet -clp:ErrorsOn
 mkdir -p /tmp/haclient-lab
 
 drill() { flock -o /tmp/haclient-lab/drill.lock dotnet run --no-build -c Release --project benchmarks/HaClient.Drill -- "$@"; }
+
+if [[ "${1:-}" == soak || "${1:-}" == run ]]; then
+  # The soak holds the lab lock for its whole length (it bounds itself; the timeout is a backstop).
+  exec flock -w 2400 -o /tmp/haclient-lab/drill.lock timeout 9000 dotnet run --no-build -c Release --project benchmarks/HaClient.Drill -- "$@"
+fi
 
 if [[ "${1:-}" != matrix ]]; then
   drill "$@"

@@ -13,6 +13,8 @@ source "$LAB_SH_DIR/lab/pg.sh"
 # shellcheck source=lab/pgbouncer.sh
 [[ -f "$LAB_SH_DIR/lab/pgbouncer.sh" ]] && source "$LAB_SH_DIR/lab/pgbouncer.sh"
 [[ -f "$LAB_SH_DIR/lab/cluster.sh" ]] && source "$LAB_SH_DIR/lab/cluster.sh"
+# shellcheck source=lab/soak.sh
+[[ -f "$LAB_SH_DIR/lab/soak.sh" ]] && source "$LAB_SH_DIR/lab/soak.sh"
 
 usage() {
   cat >&2 <<USAGE
@@ -23,6 +25,7 @@ usage: bash eng/lab.sh install [--all]
        bash eng/lab.sh redis <verb> ...    (up down reset status crash-master hang-master hang-replicas resume failover kill-sentinel restore tls-up tls-down brownout)
        bash eng/lab.sh pgbouncer <verb>    (up down reset status pause NAME resume: one PgBouncer per plain and Patroni node)
        bash eng/lab.sh cluster <verb> ...  (up down reset status crash-master N hang-master N thaw failover N restore; N = shard 1-3)
+       bash eng/lab.sh soak <verb>         (pg-lag pg-unlag healed-pg healed-redis: the soak's lag fault and healed checks)
 USAGE
   exit 2
 }
@@ -39,7 +42,7 @@ done
 # every daemon is started with 9>&- so it does not inherit it.
 lab_lock() {
   case " $* " in
-    *" status "*|*" leftovers "*|" "|*" help "*|*" -h "*|*" --help "*) return 0 ;;
+    *" status "*|*" leftovers "*|*" healed-pg "*|*" healed-redis "*|" "|*" help "*|*" -h "*|*" --help "*) return 0 ;;
   esac
   mkdir -p "$LAB_ROOT"
   exec 9>"$LAB_ROOT/lab.lock"
@@ -90,6 +93,7 @@ main() {
     redis) declare -F redis_main >/dev/null || die "redis part not available"; redis_main "$@" ;;
     pgbouncer) pgbouncer_main "$@" ;;
     cluster) declare -F cluster_main >/dev/null || die "cluster part not available"; cluster_main "$@" ;;
+    soak) declare -F soak_main >/dev/null || die "soak part not available"; soak_main "$@" ;;
     up)
       pg_main up
       declare -F patroni_main >/dev/null && patroni_main up

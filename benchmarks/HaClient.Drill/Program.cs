@@ -1,4 +1,14 @@
 using HaClient.Drill;
+using HaClient.Drill.Soak;
+
+if (args.Length == 0 || args[0] is "--help" or "-h" or "help")
+{
+    Console.WriteLine(SoakProgram.Usage);
+    return args.Length == 0 ? 2 : 0;
+}
+
+// haclient-drill run ... (a user's cluster) | soak ... (the lab's random soak): see Soak/SoakProgram.cs.
+if (args[0] is "run" or "soak") return await SoakProgram.MainAsync(args[0], args[1..]);
 
 var args2 = DrillArgs.Parse(args);
 DrillReport report = args2.Scenario switch
