@@ -10,6 +10,14 @@ namespace HaClient.Redis;
 /// </summary>
 internal readonly record struct ReplicationInfo(bool IsPrimary, string? ReplicationId, string? ReplicationId2, long Offset)
 {
+    /// <summary>Reads <c>INFO replication</c> inside a read-only script: StackExchange.Redis refuses <c>INFO</c> itself
+    /// outside admin mode, and HaClient does not turn admin mode on for the application's connections.</summary>
+    public const string Script = "return redis.call('INFO', 'replication')";
+
+    /// <summary>The history of the node behind <paramref name="db"/>, asked now.</summary>
+    public static async Task<ReplicationInfo> ReadAsync(StackExchange.Redis.IDatabase db)
+        => Parse((string?)await db.ExecuteAsync("EVAL_RO", Script, 0).ConfigureAwait(false));
+
     /// <summary>Nothing known.</summary>
     public static readonly ReplicationInfo Unknown = new(false, null, null, -1);
 

@@ -78,7 +78,7 @@ internal readonly struct RedisTokenCall<T>(Func<IDatabase, CancellationToken, Ta
         }
 
         // After the write's reply: the offset the primary reports now includes the write.
-        var info = ReplicationInfo.Parse((string?)await mux.GetDatabase().ExecuteAsync("INFO", "replication").ConfigureAwait(false));
+        var info = await ReplicationInfo.ReadAsync(mux.GetDatabase()).ConfigureAwait(false);
         var token = info.ToToken();
         if (token.IsEmpty)
         {

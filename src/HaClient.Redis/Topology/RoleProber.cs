@@ -145,14 +145,23 @@ internal sealed partial class RoleProber(RedisOptions options, TimeProvider time
         };
     }
 
-    /// <summary><c>ROLE</c> and <c>INFO replication</c>, sent together on the node's connection (one round trip).</summary>
+    /// <summary><c>ROLE</c> and <c>INFO replication</c>, sent together on the node's connection (one round trip). The
+    /// history is only for tokens: when the node refuses the script (scripting denied by an ACL), the role still counts
+    /// and the history stays unknown (no replica then proves a token; token reads go to the primary).</summary>
     private static async Task<(Role Role, ReplicationInfo History)> RoleAsync(RedisNode node)
     {
         var mux = await node.GetMultiplexerAsync().ConfigureAwait(false);
-        var server = mux.GetServers()[0];
-        var role = server.RoleAsync();
-        var info = server.InfoRawAsync("replication");
-        return (await role.ConfigureAwait(false), ReplicationInfo.Parse(await info.ConfigureAwait(false)));
+        var role = mux.GetServers()[0].RoleAsync();
+        var info = ReplicationInfo.ReadAsync(mux.GetDatabase());
+        var r = await role.ConfigureAwait(false);
+        try
+        {
+            return (r, await info.ConfigureAwait(false));
+        }
+        catch (RedisServerException)
+        {
+            return (r, ReplicationInfo.Unknown);
+        }
     }
 
     [LoggerMessage(EventId = 2013, Level = LogLevel.Error, Message = "Redis {Cluster}: {Endpoint} refuses the credentials ({Reason}); no request can succeed on it until they are fixed")]
