@@ -193,4 +193,26 @@ public class ConsistencyTokenTests(RouterNodes fixture) : IClassFixture<RouterNo
         var failedOver = Cluster(WithHistory(Primary(1, 5000), B, 5000, id2: A), WithHistory(Replica(0, 4900, 1), A, 4900));
         Assert.Equal(0, ClusterAfter(failedOver, new RedisConsistencyToken(A, 10)));
     }
+
+    [Fact]
+    public void The_token_decision_allocates_nothing()
+    {
+        var t = Sentinel(0,
+            WithHistory(Primary(0, 5000), A, 5000, id2: B),
+            WithHistory(Replica(1, 4000, 0), A, 4000),
+            WithHistory(Replica(2, 4900, 0), A, 4900));
+        var tokens = new[] { new RedisConsistencyToken(A, 4500), new RedisConsistencyToken(B, 10), new RedisConsistencyToken(C, 1) };
+        for (var i = 0; i < 100; i++)
+        {
+            After(t, tokens[i % 3], rotation: i);
+        }
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 10_000; i++)
+        {
+            After(t, tokens[i % 3], rotation: i);
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
 }
