@@ -58,53 +58,6 @@ public sealed partial class RedisDeployment
         return engine.ExecuteReadAsync<T, RedisCall<T>>(preference, new(work, WriteDurability.None, engine), cancellationToken);
     }
 
-    /// <summary>
-    /// <see cref="ExecuteKeyWriteAsync{T}"/> that also returns the write's read-your-writes token: the replication ID and
-    /// offset of the primary that took it (in cluster mode, the key's shard's primary), read on that node just after the
-    /// write. Give it to <see cref="ExecuteKeyReadAfterAsync{T}"/> to read the write back from a replica that holds it.
-    /// </summary>
-    /// <param name="key">The key the work writes.</param>
-    /// <param name="work">The write, on the node's <see cref="IDatabase"/>.</param>
-    /// <param name="durability">As for <see cref="ExecuteKeyWriteAsync{T}"/>.</param>
-    /// <param name="cancellationToken">Cancels the call.</param>
-    public Task<RedisWriteResult<T>> ExecuteKeyWriteWithTokenAsync<T>(RedisKey key, Func<IDatabase, CancellationToken, Task<T>> work, WriteDurability? durability = null, CancellationToken cancellationToken = default)
-    {
-        if (_slotEngines is null)
-        {
-            return ExecuteWriteWithTokenAsync(work, durability, cancellationToken);
-        }
-
-        ArgumentNullException.ThrowIfNull(work);
-        ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        var engine = EngineFor(key);
-        return engine.ExecuteWriteAsync<RedisWriteResult<T>, RedisTokenCall<T>>(new(work, DurabilityOrDefault(durability), engine), cancellationToken);
-    }
-
-    /// <summary>
-    /// Runs <paramref name="work"/>, a read of <paramref name="key"/>, on a node that holds every write up to
-    /// <paramref name="after"/>: a replica of the key's shard (cluster mode) or of the primary, within
-    /// <see cref="RedisOptions.MaxLagBytes"/>, whose probed replication history is the token's and has reached its offset;
-    /// else the primary. A token of an older history (a failover since) is answered by the primary; a token no node knows
-    /// (another deployment's or another shard's) is ignored. Otherwise by the rules of
-    /// <see cref="ExecuteKeyReadAsync{T}"/>.
-    /// </summary>
-    /// <param name="key">The key the work reads.</param>
-    /// <param name="work">The read.</param>
-    /// <param name="after">The token of the latest write the reader has seen (empty: a plain replica-preferred read).</param>
-    /// <param name="cancellationToken">Cancels the call.</param>
-    public Task<T> ExecuteKeyReadAfterAsync<T>(RedisKey key, Func<IDatabase, CancellationToken, Task<T>> work, RedisConsistencyToken after, CancellationToken cancellationToken = default)
-    {
-        if (_slotEngines is null)
-        {
-            return ExecuteReadAfterAsync(work, after, cancellationToken);
-        }
-
-        ArgumentNullException.ThrowIfNull(work);
-        ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        var engine = EngineFor(key);
-        return engine.ExecuteReadAsync<T, RedisCall<T>>(new RedisReadIntent(RedisReadPreference.ReplicaPreferred, after), new(work, WriteDurability.None, engine), cancellationToken);
-    }
-
     /// <summary>The <see cref="IDatabase"/> of the primary that owns <paramref name="key"/> (see
     /// <see cref="GetWriteDatabase(int)"/>; take it per operation).</summary>
     /// <exception cref="NoEligibleEndpointException">No primary of the key's shard is verified right now.</exception>

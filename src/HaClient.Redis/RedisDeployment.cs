@@ -233,42 +233,6 @@ public sealed partial class RedisDeployment : IAsyncDisposable, IEndpointStateSo
         return _engine.ExecuteReadAsync<T, RedisCall<T>>(preference, new(work, WriteDurability.None, _engine), cancellationToken);
     }
 
-    /// <summary>
-    /// <see cref="ExecuteWriteAsync{T}(Func{IDatabase, CancellationToken, Task{T}}, WriteDurability?, CancellationToken)"/>
-    /// that also returns the write's read-your-writes token: the primary's replication ID and offset, read on the primary
-    /// just after the write (one more round trip). Its string form travels between requests; give it to
-    /// <see cref="ExecuteReadAfterAsync{T}"/>. A primary that acknowledged the write but no longer answers as a primary
-    /// throws <see cref="WriteOutcomeUnknownException"/>.
-    /// </summary>
-    /// <param name="work">The write, on the primary's <see cref="IDatabase"/>.</param>
-    /// <param name="durability">As for <see cref="ExecuteWriteAsync{T}(Func{IDatabase, CancellationToken, Task{T}}, WriteDurability?, CancellationToken)"/>.</param>
-    /// <param name="cancellationToken">Cancels the call.</param>
-    public Task<RedisWriteResult<T>> ExecuteWriteWithTokenAsync<T>(Func<IDatabase, CancellationToken, Task<T>> work, WriteDurability? durability = null, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(work);
-        ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        ThrowIfCluster(nameof(ExecuteWriteWithTokenAsync));
-        return _engine.ExecuteWriteAsync<RedisWriteResult<T>, RedisTokenCall<T>>(new(work, DurabilityOrDefault(durability), _engine), cancellationToken);
-    }
-
-    /// <summary>
-    /// Runs <paramref name="work"/> on a node that holds every write up to <paramref name="after"/>: a replica of the
-    /// primary within <see cref="RedisOptions.MaxLagBytes"/> whose probed replication history is the token's and has
-    /// reached its offset, else the primary. After a failover a token of the old history is answered by the new primary,
-    /// never by a replica that cannot prove it holds the write; a token no node knows (another deployment's) is ignored.
-    /// Otherwise by the rules of <see cref="ExecuteReadAsync{T}"/>.
-    /// </summary>
-    /// <param name="work">The read.</param>
-    /// <param name="after">The token of the latest write the reader has seen (empty: a plain replica-preferred read).</param>
-    /// <param name="cancellationToken">Cancels the call.</param>
-    public Task<T> ExecuteReadAfterAsync<T>(Func<IDatabase, CancellationToken, Task<T>> work, RedisConsistencyToken after, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(work);
-        ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        ThrowIfCluster(nameof(ExecuteReadAfterAsync));
-        return _engine.ExecuteReadAsync<T, RedisCall<T>>(new RedisReadIntent(RedisReadPreference.ReplicaPreferred, after), new(work, WriteDurability.None, _engine), cancellationToken);
-    }
-
     /// <summary>The durability asked for; left out (null) or Default: the configured one.</summary>
     private WriteDurability DurabilityOrDefault(WriteDurability? durability)
         => durability is { IsDefault: false } explicitDurability ? explicitDurability : new WriteDurability(_options.WaitReplicas, _options.WaitTimeout);
