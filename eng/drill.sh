@@ -4,7 +4,8 @@
 #   bash eng/drill.sh matrix [pg|redis|all]   # every scenario for both clients; JSON lines -> benchmarks/results/
 # Scenarios: crash | kill-postmaster | hang | lag | switchover (Patroni lab); plain-hang (plain lab: the primary
 # freezes, a standby is promoted --promote-after-s later, 1 s by default); redis-crash | redis-hang |
-# redis-switchover | session-failover (Redis + Sentinel lab); redis-cluster-crash | redis-cluster-hang (Redis Cluster lab);
+# redis-switchover | session-failover | redis-token (Redis + Sentinel lab); redis-cluster-crash | redis-cluster-hang |
+# redis-cluster-token (Redis Cluster lab; the token drills: read-your-writes reads through replicas while writing, one failover);
 # brownout (plain lab: replica n2 slowed by a SIGSTOP duty cycle from --fault-after-s on) | zone-local (plain lab in its
 # zone layout: n2 crashed at --fault-after-s, restarted 5 s later). Clients: haclient | efcore (EF Core on HaClient) | npgsql | seredis.
 # --via pgbouncer (PostgreSQL scenarios): through the lab's PgBouncer in front of each node (transaction mode); HaClient

@@ -17,6 +17,7 @@ DrillReport report = args2.Scenario switch
     "brownout" or "zone-local" => await ReadDrill.RunAsync(args2),
     "redis-crash" or "redis-hang" or "redis-switchover" or "session-failover" => await HaClient.Drill.Redis.RedisDrill.RunAsync(args2),
     "redis-cluster-crash" or "redis-cluster-hang" => await HaClient.Drill.Redis.ClusterDrill.RunAsync(args2),
+    "redis-token" or "redis-cluster-token" => await HaClient.Drill.Redis.TokenDrill.RunAsync(args2),
     _ => throw new ArgumentException($"unknown scenario '{args2.Scenario}'"),
 };
 report.PrintReadable(Console.Out);
