@@ -34,13 +34,7 @@ public static class ClusterDrill
         Console.WriteLine($"drill: shard 1 master {oldMaster}, replica {replica}");
 
         var run = DateTime.UtcNow.ToString("HHmmssfff", CultureInfo.InvariantCulture);
-        string[] tags;
-        await using (var slots = await ConnectionMultiplexer.ConnectAsync(string.Join(',', Ports.Select(p => $"127.0.0.1:{p}")) + ",abortConnect=false"))
-        {
-            // StackExchange.Redis's own hash slot (public): the drill needs no HaClient internals.
-            tags = Enumerable.Range(0, 100_000).Select(i => $"{run}-{i}").Where(t => slots.HashSlot(t) <= 5460).Take(16).ToArray();
-        }
-
+        var tags = Enumerable.Range(0, 100_000).Select(i => $"{run}-{i}").Where(t => ClusterSlot.Of((RedisKey)t) <= 5460).Take(16).ToArray();
         using var stop = new CancellationTokenSource();
         var observer = new RedisDrill.Observer([oldMaster, replica]);
         var observerTask = observer.RunAsync(stop.Token);
