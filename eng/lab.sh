@@ -13,6 +13,8 @@ source "$LAB_SH_DIR/lab/pg.sh"
 # shellcheck source=lab/pgbouncer.sh
 [[ -f "$LAB_SH_DIR/lab/pgbouncer.sh" ]] && source "$LAB_SH_DIR/lab/pgbouncer.sh"
 [[ -f "$LAB_SH_DIR/lab/cluster.sh" ]] && source "$LAB_SH_DIR/lab/cluster.sh"
+# shellcheck source=lab/netns.sh
+[[ -f "$LAB_SH_DIR/lab/netns.sh" ]] && source "$LAB_SH_DIR/lab/netns.sh"
 
 usage() {
   cat >&2 <<USAGE
@@ -23,6 +25,8 @@ usage: bash eng/lab.sh install [--all]
        bash eng/lab.sh redis <verb> ...    (up down reset status crash-master hang-master hang-replicas resume failover kill-sentinel restore tls-up tls-down brownout)
        bash eng/lab.sh pgbouncer <verb>    (up down reset status pause NAME resume: one PgBouncer per plain and Patroni node)
        bash eng/lab.sh cluster <verb> ...  (up down reset status crash-master N hang-master N thaw failover N restore; N = shard 1-3)
+       bash eng/lab.sh net <verb> ...      (up [patroni|redis|all] down status cut NODE all|dcs|client heal NODE|all fill NODE unfill NODE
+                                            leader master: nodes in network namespaces, started only on demand; eng/lab/netns.sh)
 USAGE
   exit 2
 }
@@ -58,7 +62,8 @@ leftovers() {
     declare -F rd_leftovers >/dev/null && rd_leftovers
     declare -F pb_leftovers >/dev/null && pb_leftovers
     declare -F cl_leftovers >/dev/null && cl_leftovers
-    lab_netns | sed 's/^/leftover network namespace /'
+    declare -F net_leftovers >/dev/null && net_leftovers
+    lab_netns | grep -v '^haclient-net-' | sed 's/^/leftover network namespace /'
     port_holders | while read -r port pid cmd; do
       known=0
       for f in "$LAB_ROOT"/pg/n?/postmaster.pid "$LAB_ROOT"/patroni/p?/postmaster.pid "$LAB_ROOT"/patroni/p?.pid \
@@ -90,6 +95,7 @@ main() {
     redis) declare -F redis_main >/dev/null || die "redis part not available"; redis_main "$@" ;;
     pgbouncer) pgbouncer_main "$@" ;;
     cluster) declare -F cluster_main >/dev/null || die "cluster part not available"; cluster_main "$@" ;;
+    net) declare -F net_main >/dev/null || die "net part not available"; net_main "$@" ;;
     up)
       pg_main up
       declare -F patroni_main >/dev/null && patroni_main up
@@ -104,6 +110,7 @@ main() {
       if declare -F patroni_main >/dev/null; then ( patroni_main down ) || rc=1; fi
       if declare -F redis_main >/dev/null; then ( redis_main down ) || rc=1; fi
       if declare -F cluster_main >/dev/null; then ( cluster_main down ) || rc=1; fi
+      if declare -F net_main >/dev/null; then ( net_main down ) || rc=1; fi
       sweep_netns
       return $rc ;;
     reset)
@@ -114,6 +121,7 @@ main() {
       if declare -F patroni_main >/dev/null; then ( patroni_main down ) || true; fi
       if declare -F redis_main >/dev/null; then ( redis_main down ) || true; fi
       if declare -F cluster_main >/dev/null; then ( cluster_main down ) || true; fi
+      if declare -F net_main >/dev/null; then ( net_main down ) || true; fi
       sweep_ports
       sweep_netns
       converge pg pg_reset pg_reset
@@ -128,6 +136,7 @@ main() {
       if declare -F redis_main >/dev/null; then echo "== redis"; redis_main status; fi
       echo "== pgbouncer"; pgbouncer_main status
       if declare -F cluster_main >/dev/null; then echo "== cluster"; cluster_main status; fi
+      if declare -F net_main >/dev/null; then echo "== net"; net_main status; fi
       leftovers ;;
     leftovers) leftovers ;;
     ""|-h|--help|help) usage ;;
