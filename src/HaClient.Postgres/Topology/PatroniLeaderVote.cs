@@ -57,6 +57,38 @@ internal static class PatroniLeaderVote
 
         return new PatroniVerdict(true, null);
     }
+
+    /// <summary>Whether the answers so far already decide the round, whatever the endpoints still pending say: one view
+    /// (a leader, or none) named by a strict majority of all the endpoints (<paramref name="answers"/>' length, pending
+    /// ones <see cref="PatroniAnswer.Silent"/>). <see cref="Decide"/> on the complete answers then agrees.</summary>
+    public static bool TrySettle(ReadOnlySpan<PatroniAnswer> answers, out PatroniVerdict verdict)
+    {
+        for (var i = 0; i < answers.Length; i++)
+        {
+            if (!answers[i].Answered)
+            {
+                continue;
+            }
+
+            var votes = 0;
+            for (var j = 0; j < answers.Length; j++)
+            {
+                if (answers[j].Answered && Nullable.Equals(answers[j].Leader, answers[i].Leader))
+                {
+                    votes++;
+                }
+            }
+
+            if (votes * 2 > answers.Length)
+            {
+                verdict = new PatroniVerdict(true, answers[i].Leader);
+                return true;
+            }
+        }
+
+        verdict = default;
+        return false;
+    }
 }
 
 /// <summary>The vote's outcome: whether any endpoint answered, and the leader a majority of them named (<c>null</c>: none,

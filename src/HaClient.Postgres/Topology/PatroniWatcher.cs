@@ -70,13 +70,27 @@ internal sealed partial class PatroniWatcher : IAsyncDisposable
 
     private async Task<(bool Answered, HostEndpoint? Endpoint)> ReadLeaderAsync(CancellationToken stop)
     {
-        var reads = new Task<PatroniAnswer>[_urls.Count];
-        for (var i = 0; i < reads.Length; i++)
+        // Every endpoint at once; the round ends as soon as a majority of all the endpoints agrees, so that one that
+        // hangs (a member cut off from the DCS blocks on it) costs no ProbeTimeout once the others have settled.
+        var pending = new List<Task<PatroniAnswer>>(_urls.Count);
+        for (var i = 0; i < _urls.Count; i++)
         {
-            reads[i] = ReadOneAsync(_urls[i], stop);
+            pending.Add(ReadOneAsync(_urls[i], stop));
         }
 
-        var answers = await Task.WhenAll(reads).ConfigureAwait(false);
+        var reads = pending.ToArray();
+        var answers = new PatroniAnswer[reads.Length];
+        while (pending.Count > 0)
+        {
+            var done = await Task.WhenAny(pending).ConfigureAwait(false);
+            pending.Remove(done);
+            answers[Array.IndexOf(reads, done)] = await done.ConfigureAwait(false);
+            if (PatroniLeaderVote.TrySettle(answers, out var settled))
+            {
+                return (settled.Answered, settled.Leader);
+            }
+        }
+
         var verdict = PatroniLeaderVote.Decide(answers);
         return (verdict.Answered, verdict.Leader);
     }

@@ -55,4 +55,19 @@ public class PatroniLeaderVoteTests
     [Fact]
     public void Unanimous_answers_name_their_leader()
         => Assert.Equal(P1, PatroniLeaderVote.Decide([Says(P1), Says(P1), Says(P1)]).Leader);
+
+    [Fact]
+    public void Two_of_three_agreeing_settle_the_round_without_waiting_for_the_third()
+    {
+        Assert.True(PatroniLeaderVote.TrySettle([PatroniAnswer.Silent, Says(P3), Says(P3)], out var v));
+        Assert.Equal(P3, v.Leader);
+        Assert.Equal(v, PatroniLeaderVote.Decide([Says(P1), Says(P3), Says(P3)]));
+    }
+
+    [Fact]
+    public void One_answer_of_three_does_not_settle_the_round()
+    {
+        Assert.False(PatroniLeaderVote.TrySettle([Says(P1), PatroniAnswer.Silent, PatroniAnswer.Silent], out _));
+        Assert.False(PatroniLeaderVote.TrySettle([Says(P1), Says(P3), PatroniAnswer.Silent], out _));
+    }
 }
