@@ -65,7 +65,10 @@ if [[ $which == partitions ]]; then
     run --duration-s 20 --scenario disk-full --workload mixed --client $client
   done
   run --duration-s 20 --scenario partition-client --workload mixed --client haclient
-  for client in haclient seredis; do run --duration-s 30 --scenario partition-sentinel-minority --client $client; done
+  for client in haclient seredis; do
+    run --duration-s 30 --scenario partition-sentinel-minority --client $client
+    run --duration-s 30 --scenario partition-sentinel-minority --client $client --sync   # WAIT 1 after each write
+  done
   flock -o /tmp/haclient-lab/drill.lock bash eng/lab.sh net down
 fi
 echo "== results in $out" >&2

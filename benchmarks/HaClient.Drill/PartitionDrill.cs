@@ -50,8 +50,9 @@ public static class PartitionDrill
         var observerTask = observer.RunAsync(stop.Token);
         var acks = new ConcurrentQueue<(long Id, string Addr, double Started, double At)>();
         var errors = new ConcurrentDictionary<string, long>();
-        long nextId = 0, failed = 0, readsOk = 0, readErrors = 0, diskFullErrors = 0;
+        long nextId = 0, failed = 0, unknown = 0, readsOk = 0, readErrors = 0, diskFullErrors = 0, overBudget = 0;
         double maxCallMs = 0;
+        var slowest = "";
         var maxLock = new Lock();
         var sw = Stopwatch.StartNew();
         var deadline = TimeSpan.FromSeconds(args.DurationSeconds);
@@ -65,6 +66,7 @@ public static class PartitionDrill
                 var id = read ? 0 : Interlocked.Increment(ref nextId);
                 var started = Lab.NowUnixMs();
                 var t0 = Stopwatch.GetTimestamp();
+                var outcome = read ? "read ok" : "write ok";
                 try
                 {
                     using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(args.BudgetMs * 3));
@@ -82,6 +84,12 @@ public static class PartitionDrill
                 catch (Exception e)
                 {
                     Interlocked.Increment(ref read ? ref readErrors : ref failed);
+                    if (e is WriteOutcomeUnknownException)
+                    {
+                        Interlocked.Increment(ref unknown);
+                    }
+
+                    outcome = (read ? "read: " : "write: ") + Describe(e);
                     errors.AddOrUpdate(Describe(e), 1, (_, n) => n + 1);
                     if (SqlState(e) == PostgresErrorCodes.DiskFull)
                     {
@@ -92,9 +100,18 @@ public static class PartitionDrill
                 }
 
                 var ms = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+                if (ms > args.BudgetMs + 500)
+                {
+                    Interlocked.Increment(ref overBudget);
+                }
+
                 lock (maxLock)
                 {
-                    maxCallMs = Math.Max(maxCallMs, ms);
+                    if (ms > maxCallMs)
+                    {
+                        maxCallMs = ms;
+                        slowest = outcome;
+                    }
                 }
             }
         })).ToArray();
@@ -120,6 +137,8 @@ public static class PartitionDrill
         var onNew = all.Where(a => a.Addr != oldAddr && a.At > faultAt).OrderBy(a => a.At).FirstOrDefault();
         report.WritesAcked = all.Length;
         report.WritesFailed = failed;
+        report.WritesOutcomeUnknown = unknown;
+        report.Extra["calls_over_budget_plus_500ms"] = overBudget;
         report.ReadsOk = readsOk;
         report.ReadErrors = readErrors;
         report.UserVisibleErrors = failed + readErrors;
@@ -148,10 +167,11 @@ public static class PartitionDrill
         if (diskFull)
         {
             report.Extra["disk_full_errors"] = diskFullErrors;
-            report.Extra["writes_acked_while_full"] = all.Count(a => a.Started > faultAt);
+            report.Extra["writes_acked_after_fill"] = all.Count(a => a.Started > faultAt);
         }
 
         report.LostAcked = await CountLostAsync(all.Select(a => a.Id).ToArray());
+        Console.WriteLine($"   slowest call ({maxCallMs:0} ms): {slowest}");
         foreach (var (k, v) in errors.OrderByDescending(e => e.Value).Take(4))
         {
             Console.WriteLine($"   error x{v}: {k}");

@@ -112,7 +112,7 @@ netpt_up() {
   if netpt_healthy; then log "net patroni already up: leader=$(netpt_leader)"; return 0; fi
   # Anything half-built (a stopped member, a cut) is rebuilt: lab data is test data.
   net_heal all >/dev/null
-  [[ -d "$NET_DIR/p1-fs" ]] && { net_down; net_links_up; }
+  netpt_teardown
   net_node_link etcd
   mkdir -p "$NET_DIR/etcd"
   net_exec etcd setsid etcd --name net --data-dir "$NET_DIR/etcd/data" \
@@ -130,6 +130,25 @@ netpt_up() {
   netpt_sql p1 "CREATE DATABASE haclient OWNER haclient" >/dev/null || die "net: could not create database haclient"
   must_wait 60 "net patroni: leader writable, 2 streaming replicas" netpt_healthy
   log "net patroni up: leader=$(netpt_leader) ($(( $(now_ms) - t0 )) ms)"
+}
+
+# netpt_teardown : etcd and the members gone (processes, namespaces, tmpfs, data); the Redis nodes are left alone.
+netpt_teardown() {
+  local n ns pids=()
+  for n in etcd "${NET_PT[@]}"; do
+    ns=$(net_ns "$n"); net_has_ns "$ns" || continue
+    mapfile -t -O "${#pids[@]}" pids < <(ip netns pids "$ns" 2>/dev/null)
+  done
+  if ((${#pids[@]})); then
+    signal_pids CONT "${pids[@]}"; signal_pids KILL "${pids[@]}"
+    wait_gone 10 "${pids[@]}" || true
+  fi
+  for n in etcd "${NET_PT[@]}"; do
+    ns=$(net_ns "$n"); net_has_ns "$ns" && ip netns delete "$ns"
+    mountpoint -q "$(net_fs "$n")" && umount -l "$(net_fs "$n")"
+    rm -rf "${NET_DIR:?}/$n" "$(net_fs "$n")"
+  done
+  return 0
 }
 
 netpt_status() {

@@ -23,7 +23,7 @@ public static class SentinelPartitionDrill
 
     public static async Task<DrillReport> RunAsync(DrillArgs args)
     {
-        var report = new DrillReport { Scenario = args.Scenario, Client = args.Client, Workload = "write", BudgetMs = args.BudgetMs };
+        var report = new DrillReport { Scenario = args.Scenario, Client = args.Client, Workload = args.Sync ? "write-wait1" : "write", BudgetMs = args.BudgetMs };
         Console.WriteLine("drill: preparing the lab's net part (Redis + Sentinel in network namespaces)");
         var (code, output) = await Lab.RunAsync(args, "net up redis", TimeSpan.FromSeconds(90));
         if (code != 0) throw new InvalidOperationException("lab.sh net up redis failed: " + output);
@@ -204,7 +204,7 @@ public static class SentinelPartitionDrill
             var b = (int)args.BudgetMs;
             if (args.Client == "seredis")
             {
-                return new SeClient(await ConnectionMultiplexer.ConnectAsync($"{Sentinels},serviceName=haclient,abortConnect=false,syncTimeout={b},asyncTimeout={b}"));
+                return new SeClient(await ConnectionMultiplexer.ConnectAsync($"{Sentinels},serviceName=haclient,abortConnect=false,syncTimeout={b},asyncTimeout={b}"), args.Sync);
             }
 
             if (args.Client != "haclient") throw new ArgumentException($"--client {args.Client}: partition-sentinel-minority takes haclient or seredis");
@@ -214,6 +214,8 @@ public static class SentinelPartitionDrill
                 Sentinels = Sentinels.Split(','),
                 ServiceName = "haclient",
                 Resilience = { OperationTimeout = TimeSpan.FromMilliseconds(args.BudgetMs) },
+                WaitReplicas = args.Sync ? 1 : 0,
+                WaitTimeout = TimeSpan.FromMilliseconds(Math.Min(500, args.BudgetMs / 2)),
             }, loggerFactory, "partition-drill");
             if (!await deployment.WaitForPrimaryAsync(TimeSpan.FromSeconds(10))) throw new InvalidOperationException("no master found");
             return new HaRedisClient(deployment, loggerFactory);
@@ -237,10 +239,17 @@ public static class SentinelPartitionDrill
         }
     }
 
-    private sealed class SeClient(ConnectionMultiplexer mux) : Client
+    /// <summary>Plain StackExchange.Redis in Sentinel mode; with --sync a <c>WAIT 1 500</c> after each write, its count
+    /// not checked (as the other Redis drills do).</summary>
+    private sealed class SeClient(ConnectionMultiplexer mux, bool sync) : Client
     {
         public override async Task<string> WriteAsync(string key, long id, CancellationToken ct)
-            => (string)(await mux.GetDatabase().ScriptEvaluateAsync(WriteScript, [key], [id]))!;
+        {
+            var db = mux.GetDatabase();
+            var runId = (string)(await db.ScriptEvaluateAsync(WriteScript, [key], [id]))!;
+            if (sync) await db.ExecuteAsync("WAIT", 1, 500);
+            return runId;
+        }
 
         public override async ValueTask DisposeAsync()
         {

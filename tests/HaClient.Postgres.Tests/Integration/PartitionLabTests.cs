@@ -147,14 +147,29 @@ public sealed class PartitionLabTests
 
     private static async Task<(PostgresCluster Cluster, string Leader)> StartAsync(string test)
     {
-        await Lab.RunAsync("net up patroni", 180);
-        var old = (await Lab.RunAsync("net leader", 20)).Split('\n', StringSplitOptions.TrimEntries).First(l => Nodes.Contains(l));
-        await using (var c = new NpgsqlConnection($"Host={Addr(old)};{Lab.Credentials};Timeout=5"))
+        // The cluster a previous test healed may still be settling (the old leader rejoining): the setup is retried
+        // until the leader the REST majority names takes it.
+        var old = "";
+        var why = "";
+        var ready = await Lab.EventuallyAsync(async () =>
         {
-            await c.OpenAsync();
-            await using var cmd = new NpgsqlCommand("CREATE TABLE IF NOT EXISTS t_partition(id bigint PRIMARY KEY, pad text); TRUNCATE t_partition", c);
-            await cmd.ExecuteNonQueryAsync();
-        }
+            try
+            {
+                await Lab.RunAsync("net up patroni", 180);
+                old = (await Lab.RunAsync("net leader", 20)).Split('\n', StringSplitOptions.TrimEntries).First(l => Nodes.Contains(l));
+                await using var c = new NpgsqlConnection($"Host={Addr(old)};{Lab.Credentials};Timeout=5");
+                await c.OpenAsync();
+                await using var cmd = new NpgsqlCommand("CREATE TABLE IF NOT EXISTS t_partition(id bigint PRIMARY KEY, pad text); TRUNCATE t_partition", c);
+                await cmd.ExecuteNonQueryAsync();
+                return true;
+            }
+            catch (Exception e) when (e is NpgsqlException or InvalidOperationException)
+            {
+                why = $"{e.GetType().Name}: {e.Message}";
+                return false;
+            }
+        }, TimeSpan.FromSeconds(90), 1000);
+        Assert.True(ready, $"the net part's leader did not take the test table within 90 s: {why}");
 
         var cluster = PostgresCluster.Create(new PostgresClusterOptions
         {
