@@ -52,6 +52,9 @@ net_node_link() { # net_node_link NODE : its namespace and its veth into the bri
   ip -n "$ns" link set lo up
   ip -n "$NET_HUB" link add "v-$n" type veth peer name eth0 netns "$ns"
   ip -n "$NET_HUB" link set "v-$n" master br0 up
+  # A fixed MAC per address: a node rebuilt in a new namespace keeps it, so no neighbour cache (the client's, the
+  # other nodes') keeps sending to a vanished one for the ~30 s an entry stays reachable.
+  ip -n "$ns" link set eth0 address "$(printf '02:00:0a:d5:00:%02x' "${NET_ADDR[$n]##*.}")"
   ip -n "$ns" addr add "${NET_ADDR[$n]}/24" dev eth0
   ip -n "$ns" link set eth0 up
 }
