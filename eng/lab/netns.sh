@@ -50,6 +50,8 @@ net_node_link() { # net_node_link NODE : its namespace and its veth into the bri
   net_has_ns "$ns" && return 0
   ip netns add "$ns"
   ip -n "$ns" link set lo up
+  # A namespace deleted just before can leave its bridge port behind for a moment ("File exists"): remove it first.
+  ip -n "$NET_HUB" link del "v-$n" 2>/dev/null || true
   ip -n "$NET_HUB" link add "v-$n" type veth peer name eth0 netns "$ns"
   ip -n "$NET_HUB" link set "v-$n" master br0 up
   # A fixed MAC per address: a node rebuilt in a new namespace keeps it, so no neighbour cache (the client's, the
