@@ -4,7 +4,8 @@
 #   bash eng/drill.sh matrix [pg|redis|all]   # every scenario for both clients; JSON lines -> benchmarks/results/
 # Scenarios: crash | kill-postmaster | hang | lag | switchover (Patroni lab); plain-hang (plain lab: the primary
 # freezes, a standby is promoted --promote-after-s later, 1 s by default); redis-crash | redis-hang |
-# redis-switchover | session-failover (Redis + Sentinel lab); redis-cluster-crash | redis-cluster-hang (Redis Cluster lab);
+# redis-switchover | session-failover | redis-token (Redis + Sentinel lab); redis-cluster-crash | redis-cluster-hang |
+# redis-cluster-token (Redis Cluster lab; the token drills: read-your-writes reads through replicas while writing, one failover);
 # brownout (plain lab: replica n2 slowed by a SIGSTOP duty cycle from --fault-after-s on) | zone-local (plain lab in its
 # zone layout: n2 crashed at --fault-after-s, restarted 5 s later). Clients: haclient | efcore (EF Core on HaClient) | npgsql | seredis.
 # --via pgbouncer (PostgreSQL scenarios): through the lab's PgBouncer in front of each node (transaction mode); HaClient
@@ -14,6 +15,8 @@
 # partition-primary | partition-client | disk-full (Patroni in namespaces; haclient | npgsql) and
 # partition-sentinel-minority (Redis + Sentinel in namespaces; haclient | seredis). See docs/partitions.md.
 #   bash eng/drill.sh matrix partitions  # all of them for both clients, then `net down`
+#   bash eng/drill.sh soak --minutes 30 --seed 17   # random faults back to back (docs/soak.md); exit 1 on a violation
+#   bash eng/drill.sh run --pg "..." --fault "name=cmd" --max-window 30s   # the drill as a tool (haclient-drill run)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
@@ -22,6 +25,11 @@ dotnet build benchmarks/HaClient.Drill -c Release -nologo -v quiet -clp:ErrorsOn
 mkdir -p /tmp/haclient-lab
 
 drill() { flock -o /tmp/haclient-lab/drill.lock dotnet run --no-build -c Release --project benchmarks/HaClient.Drill -- "$@"; }
+
+if [[ "${1:-}" == soak || "${1:-}" == run ]]; then
+  # The soak holds the lab lock for its whole length (it bounds itself; the timeout is a backstop).
+  exec flock -w 2400 -o /tmp/haclient-lab/drill.lock timeout 9000 dotnet run --no-build -c Release --project benchmarks/HaClient.Drill -- "$@"
+fi
 
 if [[ "${1:-}" != matrix ]]; then
   drill "$@"

@@ -15,6 +15,8 @@ source "$LAB_SH_DIR/lab/pg.sh"
 [[ -f "$LAB_SH_DIR/lab/cluster.sh" ]] && source "$LAB_SH_DIR/lab/cluster.sh"
 # shellcheck source=lab/netns.sh
 [[ -f "$LAB_SH_DIR/lab/netns.sh" ]] && source "$LAB_SH_DIR/lab/netns.sh"
+# shellcheck source=lab/soak.sh
+[[ -f "$LAB_SH_DIR/lab/soak.sh" ]] && source "$LAB_SH_DIR/lab/soak.sh"
 
 usage() {
   cat >&2 <<USAGE
@@ -27,6 +29,7 @@ usage: bash eng/lab.sh install [--all]
        bash eng/lab.sh cluster <verb> ...  (up down reset status crash-master N hang-master N thaw failover N restore; N = shard 1-3)
        bash eng/lab.sh net <verb> ...      (up [patroni|redis|all] down status cut NODE all|dcs|client heal NODE|all fill NODE unfill NODE
                                             leader master: nodes in network namespaces, started only on demand; eng/lab/netns.sh)
+       bash eng/lab.sh soak <verb>         (pg-lag pg-unlag healed-pg healed-redis: the soak's lag fault and healed checks)
 USAGE
   exit 2
 }
@@ -43,7 +46,7 @@ done
 # every daemon is started with 9>&- so it does not inherit it.
 lab_lock() {
   case " $* " in
-    *" status "*|*" leftovers "*|" "|*" help "*|*" -h "*|*" --help "*) return 0 ;;
+    *" status "*|*" leftovers "*|*" healed-pg "*|*" healed-redis "*|" "|*" help "*|*" -h "*|*" --help "*) return 0 ;;
   esac
   mkdir -p "$LAB_ROOT"
   exec 9>"$LAB_ROOT/lab.lock"
@@ -96,6 +99,7 @@ main() {
     pgbouncer) pgbouncer_main "$@" ;;
     cluster) declare -F cluster_main >/dev/null || die "cluster part not available"; cluster_main "$@" ;;
     net) declare -F net_main >/dev/null || die "net part not available"; net_main "$@" ;;
+    soak) declare -F soak_main >/dev/null || die "soak part not available"; soak_main "$@" ;;
     up)
       pg_main up
       declare -F patroni_main >/dev/null && patroni_main up

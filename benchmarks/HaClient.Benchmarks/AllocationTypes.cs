@@ -11,7 +11,7 @@ namespace HaClient.Benchmarks;
 /// <summary>
 /// Which types a call allocates: runs one scenario sequentially many times while listening to the runtime's sampled
 /// GC AllocationTick events (one per ~100 KB, with the type name), and prints the sampled bytes per operation by type.
-/// <c>dotnet HaClient.Benchmarks.dll --alloc-types pg-read|pg-raw|pg-openwrite|pg-write|ef-plain|ef-haclient|redis-get|redis-get-raw|redis-set|redis-set-raw [ops]</c>
+/// <c>dotnet HaClient.Benchmarks.dll --alloc-types pg-read|pg-raw|pg-openwrite|pg-write|ef-plain|ef-haclient|redis-get|redis-get-raw|redis-set|redis-set-raw [ops] [types=40]</c>
 /// </summary>
 internal static class AllocationTypes
 {
@@ -21,6 +21,7 @@ internal static class AllocationTypes
     {
         var scenario = args.Length > 1 ? args[1] : "pg-read";
         var ops = args.Length > 2 ? int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 100_000;
+        var types = args.Length > 3 ? int.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture) : 40;
         await using var clients = await Clients.ConnectAsync(scenario.StartsWith("redis", StringComparison.Ordinal));
         if (scenario.StartsWith("ef-", StringComparison.Ordinal))
         {
@@ -44,7 +45,7 @@ internal static class AllocationTypes
         listener.Stop();
         Console.WriteLine($"scenario {scenario}: {ops} ops, {(double)total / ops:F0} B/op allocated (process-wide, includes background monitors)");
         Console.WriteLine("sampled bytes/op by type (AllocationTick, ~100 KB sampling):");
-        foreach (var (type, bytes) in listener.ByType.OrderByDescending(p => p.Value).Take(40))
+        foreach (var (type, bytes) in listener.ByType.OrderByDescending(p => p.Value).Take(types))
         {
             Console.WriteLine($"  {bytes / (double)ops,8:F1}  {Shorten(type)}");
         }

@@ -62,6 +62,7 @@ public static partial class PostgresDrill
         long duplicates = 0;
         var lateness = new TimerLateness();
         var latenessTask = lateness.RunAsync(stop.Token);
+        var stalls = StallCatcher.StartFromEnvironment();
         long connectionLimitErrors = 0;
         void Failed(Exception e)
         {
@@ -212,6 +213,7 @@ public static partial class PostgresDrill
         await stop.CancelAsync();
         await observerTask;
         await latenessTask;
+        stalls?.Stop();
         report.Extra["timer_lateness_max_ms"] = Math.Round(lateness.MaxMs, 1);
         report.Extra["connection_limit_errors"] = Interlocked.Read(ref connectionLimitErrors);
         report.Extra["breaker_opens_healthy"] = breakers.OpensExcept($"127.0.0.1:{oldPrimary}");
@@ -377,23 +379,25 @@ public static partial class PostgresDrill
             {
                 try
                 {
-                    using var cts = CancellationTokenSource.CreateLinkedTokenSource(stop);
-                    cts.CancelAfter(TimeSpan.FromSeconds(5));
+                    // The observer must not stall the process it measures: it bounds its calls with WaitAsync only and
+                    // gives Npgsql neither a token nor a command timeout. Either would make Npgsql send a cancel request
+                    // to a frozen node synchronously on a thread-pool thread (a timer's, or the one awaiting the read),
+                    // which held the pool for seconds 30 s into every hang (HACLIENT_DRILL_STALL_DUMP showed it).
                     if (c is null)
                     {
-                        c = new NpgsqlConnection($"Host=127.0.0.1;Port={port};{Credentials};Timeout=1;Pooling=false;Cancellation Timeout=-1;Application Name=drill-observer");
-                        await c.OpenAsync(cts.Token).WaitAsync(TimeSpan.FromMilliseconds(500), stop);
+                        c = new NpgsqlConnection($"Host=127.0.0.1;Port={port};{Credentials};Timeout=1;Command Timeout=0;Pooling=false;Cancellation Timeout=-1;Application Name=drill-observer");
+                        await c.OpenAsync(CancellationToken.None).WaitAsync(TimeSpan.FromMilliseconds(500), stop);
                     }
 
                     await using var cmd = new NpgsqlCommand("SELECT pg_is_in_recovery()", c);
-                    var inRecovery = (bool)(await cmd.ExecuteScalarAsync(cts.Token).WaitAsync(TimeSpan.FromMilliseconds(300), stop))!;
+                    var inRecovery = (bool)(await cmd.ExecuteScalarAsync(CancellationToken.None).WaitAsync(TimeSpan.FromMilliseconds(300), stop))!;
                     var at = Lab.NowUnixMs();
                     Record(port, at, primary: !inRecovery);
                     if (!inRecovery && AwaitsWritableAfterFault(port, at))
                     {
                         // Writable means a write is acknowledged (in synchronous mode that waits for a standby).
                         await using var w = new NpgsqlCommand("INSERT INTO drill_probe VALUES (clock_timestamp())", c);
-                        await w.ExecuteNonQueryAsync(cts.Token).WaitAsync(TimeSpan.FromSeconds(5), stop);
+                        await w.ExecuteNonQueryAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(5), stop);
                         RecordWritableAfterFault(port, Lab.NowUnixMs());
                     }
                 }

@@ -1,4 +1,14 @@
 using HaClient.Drill;
+using HaClient.Drill.Soak;
+
+if (args.Length == 0 || args[0] is "--help" or "-h" or "help")
+{
+    Console.WriteLine(SoakProgram.Usage);
+    return args.Length == 0 ? 2 : 0;
+}
+
+// haclient-drill run ... (a user's cluster) | soak ... (the lab's random soak): see Soak/SoakProgram.cs.
+if (args[0] is "run" or "soak") return await SoakProgram.MainAsync(args[0], args[1..]);
 
 var args2 = DrillArgs.Parse(args);
 DrillReport report = args2.Scenario switch
@@ -9,6 +19,7 @@ DrillReport report = args2.Scenario switch
     "partition-sentinel-minority" => await HaClient.Drill.Redis.SentinelPartitionDrill.RunAsync(args2),
     "redis-crash" or "redis-hang" or "redis-switchover" or "session-failover" => await HaClient.Drill.Redis.RedisDrill.RunAsync(args2),
     "redis-cluster-crash" or "redis-cluster-hang" => await HaClient.Drill.Redis.ClusterDrill.RunAsync(args2),
+    "redis-token" or "redis-cluster-token" => await HaClient.Drill.Redis.TokenDrill.RunAsync(args2),
     _ => throw new ArgumentException($"unknown scenario '{args2.Scenario}'"),
 };
 report.PrintReadable(Console.Out);

@@ -38,6 +38,14 @@ public static class HaClientDbContextOptionsBuilderExtensions
         }
 
         optionsBuilder.UseNpgsql(npgsqlOptions);
+        if (optionsBuilder.Options.FindExtension<NpgsqlOptionsExtension>()?.CommandTimeout is null)
+        {
+            // EF Core's commands run outside the operation budget, and HaClient's pools set no Npgsql command timeout
+            // (its timeout path cancels on a thread-pool thread; the budget bounds HaClient's own calls). Give EF's
+            // commands the bound Npgsql's default gave them, unless the provider options set one.
+            new NpgsqlDbContextOptionsBuilder(optionsBuilder).CommandTimeout(DefaultCommandTimeoutSeconds(cluster));
+        }
+
         ((IDbContextOptionsBuilderInfrastructure)optionsBuilder).AddOrUpdateExtension(new HaClientOptionsExtension(cluster, readYourWrites));
         return optionsBuilder;
     }
@@ -63,4 +71,9 @@ public static class HaClientDbContextOptionsBuilderExtensions
             ?? throw new InvalidOperationException($"UseHaClient: no PostgreSQL cluster named '{clusterName}' is registered; add it under HighAvailability:Postgres:{clusterName} or with AddHighAvailability().AddPostgres(\"{clusterName}\", …).");
         return optionsBuilder.UseHaClient(cluster, null, services.GetService<IReadYourWrites>());
     }
+
+    /// <summary>EF Core's command timeout when the provider options set none: 30 s, or twice the cluster's operation
+    /// budget when that is longer.</summary>
+    internal static int DefaultCommandTimeoutSeconds(PostgresCluster cluster)
+        => (int)Math.Max(30, Math.Ceiling(2 * cluster.Options.Resilience.OperationTimeout.TotalSeconds));
 }

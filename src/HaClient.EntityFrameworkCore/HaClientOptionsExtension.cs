@@ -11,9 +11,10 @@ namespace HaClient.EntityFrameworkCore;
 
 /// <summary>
 /// What <c>UseHaClient</c> adds to a context's options: the cluster, the request's read-your-writes token (when the
-/// ASP.NET Core middleware is in use), and the three EF Core services that route: the relational connection (opens on
-/// the host a command needs), the command (tells the connection what it is about to run) and the query compilation
-/// context (marks no-tracking queries).
+/// ASP.NET Core middleware is in use), and the four EF Core services that route: the relational connection (opens on
+/// the host a command needs), the command (tells the connection what it is about to run), the query compilation
+/// context (marks no-tracking and <c>ReadFrom</c>-tagged queries) and the execution strategy (retries a failed read on
+/// another node).
 /// </summary>
 /// <remarks>The cluster and the token are per context and not part of EF Core's internal service provider key, so every
 /// context of a type shares one internal provider whichever cluster or request it serves.</remarks>
@@ -34,6 +35,7 @@ internal sealed class HaClientOptionsExtension(PostgresCluster cluster, IReadYou
         services.Replace(ServiceDescriptor.Scoped<IRelationalConnection>(static p => p.GetRequiredService<INpgsqlRelationalConnection>()));
         services.Replace(ServiceDescriptor.Singleton<IRelationalCommandBuilderFactory, RoutedRelationalCommandBuilderFactory>());
         services.Replace(ServiceDescriptor.Scoped<IQueryCompilationContextFactory, RoutedQueryCompilationContextFactory>());
+        services.Replace(ServiceDescriptor.Scoped<IExecutionStrategyFactory, RoutedExecutionStrategyFactory>());
     }
 
     public void Validate(IDbContextOptions options)

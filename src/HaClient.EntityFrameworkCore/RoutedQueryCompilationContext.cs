@@ -1,4 +1,5 @@
 using System.Linq.Expressions;
+using HaClient.Postgres;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Query;
 using Npgsql.EntityFrameworkCore.PostgreSQL.Query.Internal;
@@ -6,17 +7,16 @@ using Npgsql.EntityFrameworkCore.PostgreSQL.Query.Internal;
 namespace HaClient.EntityFrameworkCore;
 
 /// <summary>
-/// Npgsql's query compilation context, whose compiled no-tracking queries carry a marker in their parameter values:
-/// the command sees it and lets the query go to a replica. Whether a query tracks is known only once EF Core has
-/// compiled it (<c>AsNoTracking</c> anywhere in the query, or the context's default), and the marker travels with each
-/// execution's own <see cref="QueryContext"/>, so a query enumerated later than it was built is still routed by what
-/// it is.
+/// Npgsql's query compilation context, whose compiled queries tell the context's connection their read route as each
+/// execution starts: a no-tracking query may go to a replica, a query tagged by
+/// <see cref="HaClientQueryableExtensions.ReadFrom{T}"/> reads at the consistency it asked for. Whether a query tracks and
+/// how it is tagged are known only once EF Core has compiled it (<c>AsNoTracking</c> anywhere in the query, or the
+/// context's default). The route is tied to that execution's own parameter dictionary (the command sees the same
+/// instance), so nothing is added to it and nothing is allocated per execution; a query enumerated after another one
+/// was started (two deferred enumerables of one context) loses its mark and reads from the primary, the safe side.
 /// </summary>
 internal sealed class RoutedQueryCompilationContext : NpgsqlQueryCompilationContext
 {
-    /// <summary>The parameter name of the marker (never a name EF Core generates: they are identifiers).</summary>
-    public const string NoTrackingMarker = "HaClient:no-tracking";
-
     public RoutedQueryCompilationContext(QueryCompilationContextDependencies dependencies, RelationalQueryCompilationContextDependencies relationalDependencies, bool async)
         : base(dependencies, relationalDependencies, async)
     {
@@ -25,16 +25,56 @@ internal sealed class RoutedQueryCompilationContext : NpgsqlQueryCompilationCont
     public override Func<QueryContext, TResult> CreateQueryExecutor<TResult>(Expression query)
     {
         var executor = base.CreateQueryExecutor<TResult>(query);
-        if (QueryTrackingBehavior == QueryTrackingBehavior.TrackAll)
+        var route = QueryReadRoute.Of(Tags, QueryTrackingBehavior != QueryTrackingBehavior.TrackAll);
+        if (route is null)
         {
             return executor;
         }
 
         return queryContext =>
         {
-            queryContext.Parameters[NoTrackingMarker] = null;
+            if (queryContext is RelationalQueryContext { Connection: RoutedRelationalConnection connection })
+            {
+                connection.MarkQuery(queryContext.Parameters, route);
+            }
+
             return executor(queryContext);
         };
+    }
+}
+
+/// <summary>What a compiled query asks of its read route (one shared instance per kind): the consistency of its
+/// <see cref="HaClientQueryableExtensions.ReadFrom{T}"/> tag, which overrides the context's read scope, or, for a
+/// no-tracking query without a tag, a replica within the lag bound unless a scope says otherwise.</summary>
+internal sealed class QueryReadRoute
+{
+    public static readonly QueryReadRoute NoTracking = new(null);
+    public static readonly QueryReadRoute Primary = new(ReadConsistency.Primary);
+    public static readonly QueryReadRoute WithinLagBound = new(ReadConsistency.WithinLagBound);
+
+    private QueryReadRoute(ReadConsistency? asked) => Asked = asked;
+
+    /// <summary>The consistency the query's tag asked for, or <see langword="null"/> (no tag: a no-tracking query).</summary>
+    public ReadConsistency? Asked { get; }
+
+    /// <summary>The route of a query compiled with <paramref name="tags"/>; <see langword="null"/> for a tracked query
+    /// without a tag (the primary, unless a read scope says otherwise).</summary>
+    public static QueryReadRoute? Of(ISet<string> tags, bool noTracking)
+    {
+        if (tags.Count > 0)
+        {
+            if (tags.Contains(HaClientQueryableExtensions.PrimaryTag))
+            {
+                return Primary;
+            }
+
+            if (tags.Contains(HaClientQueryableExtensions.WithinLagBoundTag))
+            {
+                return WithinLagBound;
+            }
+        }
+
+        return noTracking ? NoTracking : null;
     }
 }
 

@@ -8,7 +8,7 @@ namespace HaClient.EntityFrameworkCore;
 /// <summary>
 /// EF Core's command, which tells a <see cref="RoutedRelationalConnection"/> what it is about to run before EF Core opens
 /// the connection for it, and turns a connection failure into HaClient's typed exceptions: a read that fails on its host
-/// is retried once (a fresh route), then <see cref="ReadFailedException"/>; a write whose connection fails after it was
+/// (its open, or the connection) is retried once on another eligible node, then <see cref="ReadFailedException"/>; a write whose connection fails after it was
 /// sent is <see cref="WriteOutcomeUnknownException"/> (never retried); a write refused as read-only (the host was
 /// demoted after it was chosen) is <see cref="NoEligibleEndpointException"/>: nothing was written.
 /// </summary>
@@ -59,36 +59,70 @@ internal sealed class RoutedRelationalCommand(RelationalCommandBuilderDependenci
         }
     }
 
-    private async Task<RelationalDataReader> ExecuteReaderRoutedAsync(RoutedRelationalConnection connection, RelationalCommandParameterObject parameterObject, CancellationToken cancellationToken)
+    private Task<RelationalDataReader> ExecuteReaderRoutedAsync(RoutedRelationalConnection connection, RelationalCommandParameterObject parameterObject, CancellationToken cancellationToken)
     {
         var route = RouteOf(connection, parameterObject);
         if (!route.IsRead)
         {
-            return await ExecuteWriteAsync(connection, static (c, p, ct) => c.BaseExecuteReaderAsync(p, ct), this, parameterObject, cancellationToken).ConfigureAwait(false);
+            return ExecuteWriteAsync(connection, static (c, p, ct) => c.BaseExecuteReaderAsync(p, ct), this, parameterObject, cancellationToken);
         }
 
-        // A retry is only ours to make when this command opened the connection (no transaction, no explicit open).
-        var opensItself = connection.DbConnection.State == System.Data.ConnectionState.Closed;
-        for (var attempt = 0; ; attempt++)
+        // A retry is only ours to make when this command opens the connection (no transaction, no explicit open, no
+        // reader still open): then nothing else has run on it. (EF Core's open consumes the route before its first
+        // await.) It is the execution strategy's (RoutedExecutionStrategy), unless the application set its own.
+        Task<RelationalDataReader> first;
+        connection.SetNextRoute(route);
+        var retryHere = connection.RetriesReadsInCommand && connection.DbConnection.State == System.Data.ConnectionState.Closed;
+        try
         {
-            connection.SetNextRoute(route);
-            try
-            {
-                return await base.ExecuteReaderAsync(parameterObject, cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception e) when (!cancellationToken.IsCancellationRequested && opensItself && e is not HaClientException
-                && PostgresFailureClassifier.Classify(e) == FailureKind.EndpointFailure)
-            {
-                if (attempt > 0)
-                {
-                    throw new ReadFailedException(connection.Endpoint, e);
-                }
-            }
-            finally
-            {
-                connection.ClearNextRoute();
-            }
+            first = base.ExecuteReaderAsync(parameterObject, cancellationToken);
         }
+        finally
+        {
+            connection.ClearNextRoute();
+        }
+
+        return retryHere ? RetriedOnAnotherNodeAsync(first, connection, route, parameterObject, cancellationToken) : first;
+    }
+
+    /// <summary>A read that failed on its node, in its open (nothing sent) or with a connection-level error, runs once
+    /// more on another eligible node (the failed one excluded, as the core API's retry does); a second failure is
+    /// <see cref="ReadFailedException"/>.</summary>
+    private async Task<RelationalDataReader> RetriedOnAnotherNodeAsync(Task<RelationalDataReader> first, RoutedRelationalConnection connection, CommandRoute route, RelationalCommandParameterObject parameterObject, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await first.ConfigureAwait(false);
+        }
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested && IsRetryable(e, out var endpointFailure))
+        {
+            connection.Cluster.ReportReadRetried(endpointFailure);
+        }
+
+        connection.ExcludeOnNextOpen(connection.OpenHost);
+        connection.SetNextRoute(route);
+        try
+        {
+            return await base.ExecuteReaderAsync(parameterObject, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested && IsRetryable(e, out _))
+        {
+            throw new ReadFailedException(connection.Endpoint, e);
+        }
+        finally
+        {
+            connection.ClearNextRoute();
+        }
+    }
+
+    /// <summary>Whether a read's failure is its node's: the open of a chosen host failed (nothing sent), or the
+    /// connection failed or the server refused it for overload. Server errors and "no node is eligible" are not.</summary>
+    internal static bool IsRetryable(Exception e, out bool endpointFailure)
+    {
+        var cause = e is NoEligibleEndpointException { InnerException: { } inner } ? inner : e;
+        var kind = cause is HaClientException ? FailureKind.ServerError : PostgresFailureClassifier.Classify(cause);
+        endpointFailure = kind == FailureKind.EndpointFailure;
+        return kind is FailureKind.EndpointFailure or FailureKind.Overload;
     }
 
     private Task<RelationalDataReader> BaseExecuteReaderAsync(RelationalCommandParameterObject p, CancellationToken ct) => base.ExecuteReaderAsync(p, ct);
@@ -113,15 +147,17 @@ internal sealed class RoutedRelationalCommand(RelationalCommandBuilderDependenci
         }
     }
 
-    /// <summary>The route of a reader command: a LINQ query reads (from the context's read scope, else a replica
-    /// within the lag bound when it does not track, else the primary); a <c>FromSql</c> query reads only inside a read
-    /// scope (its SQL may write); anything else writes.</summary>
+    /// <summary>The route of a reader command: a LINQ query reads (at its <c>ReadFrom</c> tag's consistency, else the
+    /// context's read scope, else a replica within the lag bound when it does not track, else the primary); a
+    /// <c>FromSql</c> query reads only inside a read scope (its SQL may write); anything else writes.</summary>
     private static CommandRoute RouteOf(RoutedRelationalConnection connection, RelationalCommandParameterObject parameterObject)
     {
         if (parameterObject.CommandSource == CommandSource.LinqQuery)
         {
-            return CommandRoute.Read(connection.Scope
-                ?? (parameterObject.ParameterValues is { } values && values.ContainsKey(RoutedQueryCompilationContext.NoTrackingMarker) ? ReadConsistency.WithinLagBound : ReadConsistency.Primary));
+            var marker = connection.MarkOf(parameterObject.ParameterValues);
+            return CommandRoute.Read(marker?.Asked
+                ?? connection.Scope
+                ?? (marker is not null ? ReadConsistency.WithinLagBound : ReadConsistency.Primary));
         }
 
         return parameterObject.CommandSource == CommandSource.FromSqlQuery && connection.Scope is { } scope ? CommandRoute.Read(scope) : CommandRoute.Write;
@@ -133,6 +169,13 @@ internal sealed class RoutedRelationalCommandBuilder(RelationalCommandBuilderDep
 {
     public override IRelationalCommand Build()
     {
+        // The connection's rented command (built empty, then filled from each query's template) needs no base command
+        // to copy from.
+        if (Parameters.Count == 0 && ToString() is { Length: 0 } empty)
+        {
+            return new RoutedRelationalCommand(Dependencies, empty, empty, Parameters);
+        }
+
         var built = base.Build();
         return new RoutedRelationalCommand(Dependencies, built.CommandText, built.LogCommandText, built.Parameters);
     }

@@ -30,6 +30,11 @@ internal sealed partial class RoutedRelationalConnection : NpgsqlRelationalConne
     private readonly ILogger _logger;
     private CommandRoute _pending;
     private CommandRoute _openRoute;
+    private int _openHost = -1;
+    private int _excludeHost = -1;
+    private IReadOnlyDictionary<string, object?>? _markedParameters;
+    private QueryReadRoute? _markedRoute;
+    private bool _retryableRead;
     private ulong _token;
     private bool _wrote;
     private bool _tokenUnknown;
@@ -75,6 +80,7 @@ internal sealed partial class RoutedRelationalConnection : NpgsqlRelationalConne
     public void SetNextRoute(CommandRoute route)
     {
         _pending = route;
+        _retryableRead = route.IsRead && DbConnection.State == ConnectionState.Closed;
         if (!route.IsRead && DbConnection.State != ConnectionState.Closed)
         {
             if (_openRoute.IsRead)
@@ -86,6 +92,31 @@ internal sealed partial class RoutedRelationalConnection : NpgsqlRelationalConne
             _wrote = true;
         }
     }
+
+    /// <summary>Whether the latest command was a read that opened the connection itself (nothing else ran on it): the
+    /// execution strategy may run it again on another node. Reading it clears it.</summary>
+    public bool TakeRetryableRead()
+    {
+        var retryable = _retryableRead;
+        _retryableRead = false;
+        return retryable;
+    }
+
+    /// <summary>Set when the context runs under an application's own execution strategy: the command then retries a
+    /// failed read itself (<see cref="RoutedExecutionStrategy"/> is not there to).</summary>
+    public bool RetriesReadsInCommand { get; set; }
+
+    /// <summary>Called by a compiled query as an execution starts: its route, tied to that execution's parameters.</summary>
+    public void MarkQuery(IReadOnlyDictionary<string, object?> parameters, QueryReadRoute route)
+    {
+        _markedParameters = parameters;
+        _markedRoute = route;
+    }
+
+    /// <summary>The route a query marked for the execution whose parameters are <paramref name="parameters"/>, or
+    /// <see langword="null"/>.</summary>
+    public QueryReadRoute? MarkOf(IReadOnlyDictionary<string, object?>? parameters)
+        => parameters is not null && ReferenceEquals(parameters, _markedParameters) ? _markedRoute : null;
 
     /// <summary>Called by the command when it has returned (its open, if any, took the route).</summary>
     public void ClearNextRoute() => _pending = default;
@@ -129,13 +160,67 @@ internal sealed partial class RoutedRelationalConnection : NpgsqlRelationalConne
         return base.Open(errorsExpected);
     }
 
-    protected override async Task OpenDbConnectionAsync(bool errorsExpected, CancellationToken cancellationToken)
+    /// <summary>The index of the host the connection was last opened on for a read; -1 for a write or before any.</summary>
+    public int OpenHost => _openHost;
+
+    /// <summary>Called by the command before it retries a read that failed on <paramref name="host"/>: the next open
+    /// routes to another eligible node (the router's own exclusion, as the core API's retry uses it).</summary>
+    public void ExcludeOnNextOpen(int host) => _excludeHost = host;
+
+    // Not an async method: when the cluster's open completes at once (an idle pooled connection), no state machine is
+    // allocated on top of the core path's own.
+    protected override Task OpenDbConnectionAsync(bool errorsExpected, CancellationToken cancellationToken)
     {
         var route = _openRoute;
-        var physical = route.IsRead
-            ? await _cluster.OpenReadConnectionAsync(Effective(route.Consistency), cancellationToken).ConfigureAwait(false)
-            : await _cluster.OpenWriteConnectionAsync(cancellationToken).ConfigureAwait(false);
+        if (!route.IsRead)
+        {
+            _openHost = -1;
+            _excludeHost = -1; // an exclusion is for the retried read's own open only
+            var write = _cluster.OpenWriteConnectionAsync(cancellationToken);
+            if (!write.IsCompletedSuccessfully)
+            {
+                return AwaitWriteOpenAsync(write, route);
+            }
 
+            Use(write.Result, route);
+            return Task.CompletedTask;
+        }
+
+        var exclude = _excludeHost;
+        _excludeHost = -1;
+        _openHost = -1;
+        var routed = _cluster.RouteReadAsync(Effective(route.Consistency), exclude, cancellationToken);
+        if (!routed.IsCompletedSuccessfully)
+        {
+            return AwaitReadOpenAsync(routed, route, cancellationToken);
+        }
+
+        var host = routed.Result;
+        _openHost = host.Index;
+        var open = _cluster.OpenRouteAsync(host, cancellationToken);
+        if (!open.IsCompletedSuccessfully)
+        {
+            return AwaitOpenAsync(open, route);
+        }
+
+        Use(open.Result, route);
+        return Task.CompletedTask;
+    }
+
+    private async Task AwaitWriteOpenAsync(ValueTask<NpgsqlConnection> open, CommandRoute route) => Use(await open.ConfigureAwait(false), route);
+
+    private async Task AwaitReadOpenAsync(ValueTask<ReadRoute> routed, CommandRoute route, CancellationToken cancellationToken)
+    {
+        var host = await routed.ConfigureAwait(false);
+        _openHost = host.Index;
+        Use(await _cluster.OpenRouteAsync(host, cancellationToken).ConfigureAwait(false), route);
+    }
+
+    private async Task AwaitOpenAsync(Task<NpgsqlConnection> open, CommandRoute route) => Use(await open.ConfigureAwait(false), route);
+
+    /// <summary>Makes <paramref name="physical"/>, open, the context's connection.</summary>
+    private void Use(NpgsqlConnection physical, CommandRoute route)
+    {
         // EF Core resets the command timeout when the connection is replaced; the user's setting is kept. (Replacing
         // closes the previous physical connection, already closed and back in its pool.)
         var timeout = CommandTimeout;
@@ -144,20 +229,54 @@ internal sealed partial class RoutedRelationalConnection : NpgsqlRelationalConne
         _wrote = !route.IsRead && route.Writes;
     }
 
+    /// <summary>Until the first open, the context's connection is one placeholder shared by every context, never
+    /// opened, closed or disposed (it is disposed from the start, so that opening it by hand fails at once): EF Core
+    /// creates no connection object of its own beside the cluster's.</summary>
+    protected override System.Data.Common.DbConnection CreateDbConnection() => Unrouted;
+
+    private static readonly NpgsqlConnection Unrouted = CreateUnrouted();
+
+    private static NpgsqlConnection CreateUnrouted()
+    {
+        var connection = new NpgsqlConnection();
+        connection.Dispose();
+        return connection;
+    }
+
+    private bool IsUnrouted => ReferenceEquals(DbConnection, Unrouted);
+
+    protected override void DisposeDbConnection()
+    {
+        if (!IsUnrouted)
+        {
+            base.DisposeDbConnection();
+        }
+    }
+
+    protected override ValueTask DisposeDbConnectionAsync() => IsUnrouted ? default : base.DisposeDbConnectionAsync();
+
     protected override void OpenDbConnection(bool errorsExpected)
         => throw new NotSupportedException(
             "HaClient.EntityFrameworkCore opens connections asynchronously only (SaveChangesAsync, ToListAsync, MigrateAsync, BeginTransactionAsync, OpenConnectionAsync): "
             + "a synchronous open would hold a thread-pool thread while a failover is waited out.");
 
-    protected override async Task CloseDbConnectionAsync()
+    // Not an async method, for the same reason as the open: a close that returns a connection to its pool at once
+    // allocates nothing here.
+    protected override Task CloseDbConnectionAsync()
     {
         if (_wrote && DbConnection is NpgsqlConnection { State: ConnectionState.Open } connection)
         {
             _wrote = false;
-            await CaptureTokenAsync(connection).ConfigureAwait(false);
+            return CaptureTokenAndCloseAsync(connection);
         }
 
         _wrote = false;
+        return IsUnrouted ? Task.CompletedTask : base.CloseDbConnectionAsync();
+    }
+
+    private async Task CaptureTokenAndCloseAsync(NpgsqlConnection connection)
+    {
+        await CaptureTokenAsync(connection).ConfigureAwait(false);
         await base.CloseDbConnectionAsync().ConfigureAwait(false);
     }
 
@@ -171,7 +290,10 @@ internal sealed partial class RoutedRelationalConnection : NpgsqlRelationalConne
         }
 
         _wrote = false;
-        base.CloseDbConnection();
+        if (!IsUnrouted)
+        {
+            base.CloseDbConnection();
+        }
     }
 
     protected override async ValueTask<System.Data.Common.DbTransaction> ConnectionBeginTransactionAsync(IsolationLevel isolationLevel, CancellationToken cancellationToken = default)
@@ -206,13 +328,13 @@ internal sealed partial class RoutedRelationalConnection : NpgsqlRelationalConne
         }
     }
 
-    protected override async ValueTask ResetStateAsync(bool disposeDbConnection)
+    protected override ValueTask ResetStateAsync(bool disposeDbConnection)
+        => disposeDbConnection ? base.ResetStateAsync(disposeDbConnection) : ResetAndForgetAsync();
+
+    private async ValueTask ResetAndForgetAsync()
     {
-        await base.ResetStateAsync(disposeDbConnection).ConfigureAwait(false);
-        if (!disposeDbConnection)
-        {
-            ForgetContextState();
-        }
+        await base.ResetStateAsync(disposeDbConnection: false).ConfigureAwait(false);
+        ForgetContextState();
     }
 
     private void ForgetContextState()
@@ -220,6 +342,8 @@ internal sealed partial class RoutedRelationalConnection : NpgsqlRelationalConne
         _token = 0;
         _tokenUnknown = false;
         Scope = null;
+        _markedParameters = null;
+        _markedRoute = null;
     }
 
     [LoggerMessage(EventId = 3001, Level = LogLevel.Warning, Message = "Cluster {Cluster}: the read-your-writes token after an EF Core write could not be read ({Error}); this context reads from the primary until its next write")]

@@ -184,6 +184,45 @@ public sealed partial class PostgresCluster : IAsyncDisposable, IEndpointStateSo
         return await OpenAsync(slot, deadline, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// The first half of <see cref="OpenReadConnectionAsync"/>: the host a read goes to, skipping host
+    /// <paramref name="excludeHost"/> (-1: none; the router's own exclusion, as <see cref="ExecuteReadAsync{T}"/>'s retry
+    /// uses it), waited for within a budget that starts now. For a caller that runs the read itself (EF Core), knows
+    /// which host it tried, and retries once on another when the open or the read fails there.
+    /// </summary>
+    /// <param name="consistency">What the read needs.</param>
+    /// <param name="excludeHost">The index (in <see cref="PostgresTopology.Hosts"/>) of a host the read must not go to,
+    /// or -1.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    /// <exception cref="NoEligibleEndpointException">No host serves the read within the budget.</exception>
+    public async ValueTask<ReadRoute> RouteReadAsync(ReadConsistency consistency, int excludeHost, CancellationToken cancellationToken)
+    {
+        var deadline = _engine.StartOperation();
+        var exclude = excludeHost >= 0 && excludeHost < _slots.Length ? _slots[excludeHost] : null;
+        return new ReadRoute(await _engine.WaitForReaderAsync(consistency, exclude, deadline, null, cancellationToken).ConfigureAwait(false), deadline);
+    }
+
+    /// <summary>The second half: opens a pooled connection on the host <see cref="RouteReadAsync"/> chose, within the
+    /// same budget (a failed open is <see cref="NoEligibleEndpointException"/>, nothing sent, as for
+    /// <see cref="OpenReadConnectionAsync"/>).</summary>
+    /// <param name="route">A route from <see cref="RouteReadAsync"/>.</param>
+    /// <param name="cancellationToken">Cancels the open.</param>
+    public Task<NpgsqlConnection> OpenRouteAsync(ReadRoute route, CancellationToken cancellationToken)
+        => route.Slot is { } slot ? OpenAsync(slot, route.Deadline, cancellationToken) : throw new ArgumentException("The route is empty: take one from RouteReadAsync.", nameof(route));
+
+    /// <summary>A read that a caller ran itself on a connection from <see cref="OpenRouteAsync"/> failed on its host
+    /// with a connection-level error and will be retried on another: counted as the engine counts its own retries
+    /// (<c>read_retried</c>), and the monitor probes at once instead of at its next interval.</summary>
+    /// <param name="endpointFailure">Whether the failure was the host's (a refused open, a broken connection).</param>
+    public void ReportReadRetried(bool endpointFailure)
+    {
+        _engine.CountError(ErrorKinds.ReadRetried);
+        if (endpointFailure)
+        {
+            _monitor.RequestProbe();
+        }
+    }
+
     /// <summary>A data source whose connections open on the primary (through <see cref="OpenWriteConnectionAsync"/>), for
     /// Dapper and anything else that takes a <see cref="System.Data.Common.DbDataSource"/>. See the remarks of
     /// <see cref="GetDataSource"/> for what that path gives up.</summary>
@@ -297,6 +336,7 @@ public sealed partial class PostgresCluster : IAsyncDisposable, IEndpointStateSo
 /// <param name="InFlight">Calls in flight on the host: connections in use, or awaited from a full pool.</param>
 /// <param name="MaxConnections">The host's connection cap.</param>
 public readonly record struct HostPoolUse(int InFlight, int MaxConnections);
+
 
 /// <summary>The result of a write and its read-your-writes token.</summary>
 /// <typeparam name="T">The work's result.</typeparam>

@@ -31,9 +31,8 @@ public sealed partial class RedisDeployment
 
         ArgumentNullException.ThrowIfNull(work);
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        var d = durability is { IsDefault: false } explicitDurability ? explicitDurability : new WriteDurability(_options.WaitReplicas, _options.WaitTimeout);
         var engine = EngineFor(key);
-        return engine.ExecuteWriteAsync<T, RedisCall<T>>(new(work, d, engine), cancellationToken);
+        return engine.ExecuteWriteAsync<T, RedisCall<T>>(new(work, DurabilityOrDefault(durability), engine), cancellationToken);
     }
 
     /// <summary>
@@ -92,7 +91,7 @@ public sealed partial class RedisDeployment
     }
 
     /// <summary>The engine of <paramref name="key"/>'s slot, created on first use (one small object per slot in use).</summary>
-    private FailoverEngine<RedisNode, RedisReadPreference> EngineFor(RedisKey key)
+    private FailoverEngine<RedisNode, RedisReadIntent> EngineFor(RedisKey key)
     {
         var slot = ClusterSlot.Of(key);
         ref var entry = ref _slotEngines![slot];
@@ -101,7 +100,7 @@ public sealed partial class RedisDeployment
             return engine;
         }
 
-        var created = new FailoverEngine<RedisNode, RedisReadPreference>(Name, "redis", new ClusterSlotTopology(_clusterMonitor!, _options, slot), RedisFailureClassifier.Classify, _options.Resilience.OperationTimeout, _options.FailoverProbeInterval * 2, _time, _logger)
+        var created = new FailoverEngine<RedisNode, RedisReadIntent>(Name, "redis", new ClusterSlotTopology(_clusterMonitor!, _options, slot), RedisFailureClassifier.Classify, _options.Resilience.OperationTimeout, _options.FailoverProbeInterval * 2, _time, _logger)
         {
             HedgeReadsAfter = _options.Resilience.HedgeReadsAfter,
         };

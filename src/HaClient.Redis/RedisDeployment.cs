@@ -27,9 +27,9 @@ public sealed partial class RedisDeployment : IAsyncDisposable, IEndpointStateSo
     private readonly TimeProvider _time;
     private readonly RedisTopologyMonitor? _monitor;
     private readonly ClusterTopologyMonitor? _clusterMonitor;
-    private readonly FailoverEngine<RedisNode, RedisReadPreference>?[]? _slotEngines;
+    private readonly FailoverEngine<RedisNode, RedisReadIntent>?[]? _slotEngines;
     private readonly RedisFailoverTopology _routing;
-    private readonly FailoverEngine<RedisNode, RedisReadPreference> _engine;
+    private readonly FailoverEngine<RedisNode, RedisReadIntent> _engine;
     private int _disposed;
 
     private RedisDeployment(string name, RedisOptions options, ResolvedRedisSettings settings, ILoggerFactory loggerFactory, TimeProvider timeProvider)
@@ -42,7 +42,7 @@ public sealed partial class RedisDeployment : IAsyncDisposable, IEndpointStateSo
         if (options.Cluster)
         {
             _clusterMonitor = new ClusterTopologyMonitor(name, options, settings.Endpoints, e => new RedisNode(e, NewCircuit(e.ToString()), ClusterNodeConfig), _logger, timeProvider);
-            _slotEngines = new FailoverEngine<RedisNode, RedisReadPreference>?[ClusterSlot.Count];
+            _slotEngines = new FailoverEngine<RedisNode, RedisReadIntent>?[ClusterSlot.Count];
             _clusterMonitor.Start();
         }
         else
@@ -57,7 +57,7 @@ public sealed partial class RedisDeployment : IAsyncDisposable, IEndpointStateSo
         }
 
         _routing = new RedisFailoverTopology(_monitor, _clusterMonitor, options, timeProvider);
-        _engine = new FailoverEngine<RedisNode, RedisReadPreference>(name, "redis", _routing, RedisFailureClassifier.Classify, options.Resilience.OperationTimeout, options.FailoverProbeInterval * 2, timeProvider, _logger)
+        _engine = new FailoverEngine<RedisNode, RedisReadIntent>(name, "redis", _routing, RedisFailureClassifier.Classify, options.Resilience.OperationTimeout, options.FailoverProbeInterval * 2, timeProvider, _logger)
         {
             HedgeReadsAfter = options.Resilience.HedgeReadsAfter,
         };
@@ -217,8 +217,7 @@ public sealed partial class RedisDeployment : IAsyncDisposable, IEndpointStateSo
 
         // Left out (null) or Default: the configured durability. (A non-nullable parameter defaulting to default(T) was
         // (0, 0), the same as None: every write that left it out skipped WAIT.)
-        var d = durability is { IsDefault: false } explicitDurability ? explicitDurability : new WriteDurability(_options.WaitReplicas, _options.WaitTimeout);
-        return _engine.ExecuteWriteAsync<T, RedisCall<T>>(new(work, d, _engine), cancellationToken);
+        return _engine.ExecuteWriteAsync<T, RedisCall<T>>(new(work, DurabilityOrDefault(durability), _engine), cancellationToken);
     }
 
     /// <summary>
@@ -233,6 +232,10 @@ public sealed partial class RedisDeployment : IAsyncDisposable, IEndpointStateSo
         ThrowIfCluster(nameof(ExecuteReadAsync));
         return _engine.ExecuteReadAsync<T, RedisCall<T>>(preference, new(work, WriteDurability.None, _engine), cancellationToken);
     }
+
+    /// <summary>The durability asked for; left out (null) or Default: the configured one.</summary>
+    private WriteDurability DurabilityOrDefault(WriteDurability? durability)
+        => durability is { IsDefault: false } explicitDurability ? explicitDurability : new WriteDurability(_options.WaitReplicas, _options.WaitTimeout);
 
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
 

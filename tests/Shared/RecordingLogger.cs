@@ -9,6 +9,9 @@ public sealed class RecordingLoggerFactory : ILoggerFactory
 {
     public ConcurrentQueue<(LogLevel Level, string Message)> Entries { get; } = new();
 
+    /// <summary>The messages that were logged on a thread-pool thread (the same messages are in <see cref="Entries"/>).</summary>
+    public ConcurrentQueue<string> OnThreadPool { get; } = new();
+
     public ILogger CreateLogger(string categoryName) => new Logger(this);
 
     public void AddProvider(ILoggerProvider provider)
@@ -27,6 +30,13 @@ public sealed class RecordingLoggerFactory : ILoggerFactory
         public bool IsEnabled(LogLevel logLevel) => true;
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-            => owner.Entries.Enqueue((logLevel, formatter(state, exception)));
+        {
+            var message = formatter(state, exception);
+            owner.Entries.Enqueue((logLevel, message));
+            if (Thread.CurrentThread.IsThreadPoolThread)
+            {
+                owner.OnThreadPool.Enqueue(message);
+            }
+        }
     }
 }

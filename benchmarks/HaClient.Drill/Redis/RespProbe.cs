@@ -36,12 +36,15 @@ internal sealed class RespProbe : IAsyncDisposable
 
     /// <summary>Blocking connect, for the observer's dedicated threads (independent of the thread pool, which the client
     /// under test may starve). Every receive is bounded by <paramref name="timeout"/>.</summary>
-    public static RespProbe Connect(int port, TimeSpan timeout)
+    public static RespProbe Connect(int port, TimeSpan timeout) => Connect("127.0.0.1", port, timeout);
+
+    /// <summary>Blocking connect to <paramref name="host"/> (the soak's observers on a user's cluster).</summary>
+    public static RespProbe Connect(string host, int port, TimeSpan timeout)
     {
         var tcp = new TcpClient { NoDelay = true, ReceiveTimeout = (int)timeout.TotalMilliseconds, SendTimeout = (int)timeout.TotalMilliseconds };
         try
         {
-            var ar = tcp.BeginConnect("127.0.0.1", port, null, null);
+            var ar = tcp.BeginConnect(host, port, null, null);
             if (!ar.AsyncWaitHandle.WaitOne(timeout))
             {
                 throw new TimeoutException($"connect to {port} timed out");
@@ -55,6 +58,20 @@ internal sealed class RespProbe : IAsyncDisposable
             tcp.Dispose();
             throw;
         }
+    }
+
+    /// <summary>Blocking command: one reply (string, long, object?[] or <see cref="RespError"/>), bounded by the socket timeouts.</summary>
+    public object? Command(params string[] args)
+    {
+        var sb = new StringBuilder();
+        sb.Append('*').Append(args.Length).Append("\r\n");
+        foreach (var a in args)
+        {
+            sb.Append('$').Append(Encoding.UTF8.GetByteCount(a)).Append("\r\n").Append(a).Append("\r\n");
+        }
+
+        _stream.Write(Encoding.UTF8.GetBytes(sb.ToString()));
+        return ReadReplySync();
     }
 
     /// <summary>Blocking ROLE: the role name ("master", "slave"), bounded by the socket timeouts.</summary>

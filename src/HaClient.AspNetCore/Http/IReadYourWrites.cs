@@ -1,4 +1,5 @@
 using HaClient.Postgres;
+using HaClient.Redis;
 
 namespace HaClient.AspNetCore;
 
@@ -20,4 +21,13 @@ public interface IReadYourWrites
 
     /// <summary>Records a write's token; the response will carry the later of it and <see cref="Token"/>.</summary>
     void Observe(ConsistencyToken token);
+
+    /// <summary>The Redis token of <paramref name="component"/> (a <see cref="RedisDeployment"/>'s
+    /// <see cref="RedisDeployment.Name"/>): the one the request arrived with, or a later write's of this request; empty
+    /// when none. One token per component: a Redis token says nothing about another deployment.</summary>
+    RedisConsistencyToken GetRedisToken(string component);
+
+    /// <summary>Records a Redis write's token for <paramref name="component"/>; the response carries the latest one
+    /// (<see cref="RedisConsistencyToken.Latest"/>) back.</summary>
+    void ObserveRedis(string component, RedisConsistencyToken token);
 }

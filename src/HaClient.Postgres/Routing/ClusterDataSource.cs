@@ -12,7 +12,8 @@ namespace HaClient.Postgres;
 /// <remarks>
 /// What such a connection gives up against <see cref="PostgresCluster.ExecuteWriteAsync{T}"/> and
 /// <see cref="PostgresCluster.ExecuteReadAsync{T}"/>: the operation budget covers the open only (commands are bounded
-/// by the connection string's <c>Command Timeout</c>); a failed read is not retried; a write that fails after it was
+/// only by a timeout the caller sets: HaClient's pools have no <c>Command Timeout</c> unless the connection string sets
+/// one, so set it on the command (Dapper's <c>commandTimeout</c>)); a failed read is not retried; a write that fails after it was
 /// sent surfaces as Npgsql's exception, not <see cref="WriteOutcomeUnknownException"/>; a write returns no
 /// read-your-writes token unless the caller reads one (<see cref="PostgresCluster.GetConsistencyTokenAsync"/>). A
 /// connection from <see cref="DbDataSource.CreateConnection"/> is routed when it is created, not when it is opened.

@@ -39,9 +39,8 @@ internal static class Router
 
         var bounds = new ReadBounds(
             consistency,
-            primary >= 0,
             primary >= 0 ? slots[primary].State.WalLsn : 0UL,
-            primary >= 0 ? slots[primary].State.Timeline : 0,
+            primary >= 0 ? slots[primary].State.Timeline : NewestTimeline(slots),
             lag.MaxLagTime is { } t ? t.TotalSeconds : double.PositiveInfinity,
             lag.MaxLagBytes ?? long.MaxValue,
             nowTimestamp,
@@ -53,7 +52,7 @@ internal static class Router
         }
 
         if ((primary < 0 || primary == exclude || !fallbackToPrimary) && consistency.MaxStaleness > TimeSpan.Zero
-            && Best(slots, new ReadBounds(default, false, 0UL, 0, consistency.MaxStaleness.TotalSeconds, long.MaxValue, nowTimestamp, timestampFrequency), exclude, rotation, localOnly) is var stale and >= 0)
+            && Best(slots, new ReadBounds(default, 0UL, 0, consistency.MaxStaleness.TotalSeconds, long.MaxValue, nowTimestamp, timestampFrequency), exclude, rotation, localOnly) is var stale and >= 0)
         {
             return stale; // the ladder's first step: no fresh node, a replica within the read's staleness allowance
         }
@@ -64,6 +63,20 @@ internal static class Router
         }
 
         return fallbackToPrimary || consistency.Kind == ReadConsistencyKind.AtLeast ? primary : -1;
+    }
+
+    /// <summary>The newest timeline any host has shown (a host that went down keeps its last one): with no primary known,
+    /// the history a fresh or token read must be served from.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int NewestTimeline(HostSlot[] slots)
+    {
+        var newest = 0;
+        foreach (var slot in slots)
+        {
+            newest = Math.Max(newest, slot.State.Timeline);
+        }
+
+        return newest;
     }
 
     /// <summary>Among the replicas <paramref name="bounds"/> admits (skipping <paramref name="exclude"/>; only local ones
@@ -99,12 +112,13 @@ internal static class Router
 }
 
 /// <summary>What a bounded read asks of a replica, computed once per decision.</summary>
-internal readonly ref struct ReadBounds(in ReadConsistency consistency, bool primaryKnown, ulong primaryLsn, int primaryTimeline, double maxLagSeconds, long maxLagBytes, long nowTimestamp, long timestampFrequency)
+internal readonly ref struct ReadBounds(in ReadConsistency consistency, ulong primaryLsn, int primaryTimeline, double maxLagSeconds, long maxLagBytes, long nowTimestamp, long timestampFrequency)
 {
     private readonly ReadConsistency _consistency = consistency;
 
-    /// <summary>Whether <paramref name="slot"/> may serve the read: a reachable replica, on the primary's timeline for a
-    /// bounded read, within the lag bounds, and past the token.</summary>
+    /// <summary>Whether <paramref name="slot"/> may serve the read: a reachable replica, on the primary's timeline (the
+    /// newest timeline seen while no primary is known) for a bounded or token read, within the lag bounds, and past the
+    /// token.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool Admits(HostSlot slot)
     {
@@ -114,11 +128,14 @@ internal readonly ref struct ReadBounds(in ReadConsistency consistency, bool pri
             return false;
         }
 
-        // A replica on another timeline than the primary (still following a dead or frozen old primary) holds a
-        // history the primary does not: its LSNs cannot be compared with the primary's, so it serves no bounded read
-        // while that primary is known. (Timeline 0: its WAL receiver is not visible, as for a role without
-        // pg_read_all_stats; the time bound alone then applies.)
-        if (primaryKnown && _consistency.Kind == ReadConsistencyKind.WithinLagBound && s.Timeline != 0 && s.Timeline != primaryTimeline)
+        // A replica on another timeline than the primary (still following a dead or frozen old primary, or a thawed old
+        // primary restarted as a standby before it was rewound) holds a history the primary does not: its LSNs cannot be
+        // compared with the primary's or with a token's, so it serves no bounded or token read. With no primary known,
+        // the newest timeline any host has shown stands in for it. (Timeline 0: its WAL receiver is not visible, as for
+        // a role without pg_read_all_stats; the other bounds alone then apply.) A token read on an old timeline whose
+        // LSN looked past the token served 249 stale reads in the soak (a thawed old primary, demoted by Patroni).
+        if (_consistency.Kind is ReadConsistencyKind.WithinLagBound or ReadConsistencyKind.AtLeast
+            && primaryTimeline != 0 && s.Timeline != 0 && s.Timeline != primaryTimeline)
         {
             return false;
         }

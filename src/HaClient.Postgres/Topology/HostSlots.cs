@@ -11,6 +11,13 @@ internal static class HostSlots
     /// <summary>The longest a new primary's connection ramp stays armed, however few opens pass.</summary>
     private static readonly TimeSpan NewPrimaryRampLimit = TimeSpan.FromSeconds(5);
 
+    /// <summary>Idle seconds before the kernel's first keepalive probe on a request connection (when the connection string
+    /// sets no keepalive of its own).</summary>
+    internal const int KeepAliveSeconds = 10;
+
+    /// <summary>Seconds between keepalive probes.</summary>
+    internal const int KeepAliveIntervalSeconds = 2;
+
     public static HostSlot[] Create(string name, ResolvedPostgresSettings settings, PostgresClusterOptions options, ILoggerFactory loggerFactory, TimeProvider timeProvider)
     {
         var opSeconds = Math.Max(1, (int)Math.Ceiling(options.Resilience.OperationTimeout.TotalSeconds));
@@ -93,11 +100,22 @@ internal static class HostSlots
 
         if (!settings.IsSet("Command Timeout"))
         {
-            // Longer than the budget, so that HaClient's own cancellation (off the thread pool, at the budget) ends an
-            // abandoned call. Npgsql's command timeout sends its cancel request synchronously on the thread that
-            // awaited the read: against a frozen server each such connect holds a thread-pool thread for up to
-            // Timeout, and a burst of them is the whole pool.
-            user.CommandTimeout = Math.Max(30, 2 * opSeconds);
+            // No Npgsql command timeout: HaClient's budget bounds every call, releases the caller at the deadline and
+            // cancels the abandoned call off the thread pool. Npgsql's own timeout path sends its cancel request
+            // synchronously on the thread-pool thread that awaited the read (a connect, an SSL request and a read that
+            // wait up to Timeout against a frozen server), and it is the path that fires when Npgsql skipped HaClient's
+            // cancellation (a pooled connection still reading its reset's reply). A burst of them is the whole pool:
+            // 30 s into a freeze the drill's process stalled for 1.5-2.5 s (docs/lab-report.md).
+            user.CommandTimeout = 0;
+        }
+
+        if (!settings.IsSet("Tcp Keepalive Time") && !settings.IsSet("Tcp Keepalive Interval") && !settings.IsSet("Tcp Keepalive"))
+        {
+            // Without a command timeout, an abandoned call on a host that vanished without a reset (a partition, a lost
+            // machine) would wait forever on its socket: the kernel's keepalive ends it (an I/O error: Npgsql breaks the
+            // connection without a cancel request) within about 10 + 9 x 2 s.
+            user.TcpKeepAliveTime = KeepAliveSeconds;
+            user.TcpKeepAliveInterval = KeepAliveIntervalSeconds;
         }
 
         // Admission: never open more per host than the cap; callers beyond it wait for a connection within their

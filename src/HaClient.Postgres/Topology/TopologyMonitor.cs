@@ -30,7 +30,7 @@ internal sealed partial class TopologyMonitor : IAsyncDisposable
     /// <summary>The host whose WAL positions <see cref="_walHistory"/> holds (-1: none yet).</summary>
     private int _walHistoryHost = -1;
     private readonly HostProber _prober;
-    private TaskCompletionSource _changed = NewSignal();
+    private readonly TopologyChangeSignal _changed = new();
     private PostgresTopology _topology;
     private int _primaryIndex = -1;
     private long _huntUntil;
@@ -65,7 +65,7 @@ internal sealed partial class TopologyMonitor : IAsyncDisposable
     public int PrimaryIndex => Volatile.Read(ref _primaryIndex);
 
     /// <summary>Completes at the next change of the chosen primary or of any role.</summary>
-    public Task Changed => Volatile.Read(ref _changed).Task;
+    public Task Changed => _changed.Task;
 
     /// <summary>Raised after each change of the chosen primary or of any role.</summary>
     public event Action<PostgresTopology>? TopologyChanged;
@@ -158,7 +158,7 @@ internal sealed partial class TopologyMonitor : IAsyncDisposable
 
     private void Recompute(HostSlot? slot, PostgresHostState? state)
     {
-        TaskCompletionSource? signal = null;
+        var signal = false;
         PostgresTopology topology;
         lock (_gate)
         {
@@ -196,14 +196,13 @@ internal sealed partial class TopologyMonitor : IAsyncDisposable
             Volatile.Write(ref _topology, topology);
             if (changed)
             {
-                signal = _changed;
-                Volatile.Write(ref _changed, NewSignal());
+                _changed.Pulse();
+                signal = true;
             }
         }
 
-        if (signal is not null)
+        if (signal)
         {
-            signal.TrySetResult();
             TopologyChanged?.Invoke(topology);
         }
     }
@@ -287,7 +286,6 @@ internal sealed partial class TopologyMonitor : IAsyncDisposable
         return (best, splitBrain);
     }
 
-    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public async ValueTask DisposeAsync()
     {

@@ -15,7 +15,8 @@ internal readonly record struct ClusterProbe(ClusterAnswer Answer, long At, Date
 /// </summary>
 internal sealed class ClusterProber(RedisOptions options, TimeProvider time, CancellationToken stop)
 {
-    private const string Script = "return redis.call('CLUSTER', 'SHARDS')";
+    // The shards and the node's replication history (for read-your-writes tokens) in one atomic answer.
+    private const string Script = "return {redis.call('CLUSTER', 'SHARDS'), redis.call('INFO', 'replication')}";
     private readonly Dictionary<RedisNode, Task<ClusterProbe>> _inFlight = [];
     private readonly Dictionary<RedisNode, ClusterProbe> _last = [];
 
@@ -68,9 +69,9 @@ internal sealed class ClusterProber(RedisOptions options, TimeProvider time, Can
         using var cts = new CancellationTokenSource();
         try
         {
-            var shards = await Budget.WithinAsync(ShardsAsync(node), options.ProbeTimeout, cts, stop, time).ConfigureAwait(false);
+            var (shards, history) = await Budget.WithinAsync(ShardsAsync(node), options.ProbeTimeout, cts, stop, time).ConfigureAwait(false);
             node.ProbeFailure = null;
-            return Done(node, shards, started, null);
+            return Done(node, shards, started, null) with { Answer = new ClusterAnswer(node.Endpoint, shards) { History = history } };
         }
         catch (Exception e) when (!stop.IsCancellationRequested)
         {
@@ -85,7 +86,7 @@ internal sealed class ClusterProber(RedisOptions options, TimeProvider time, Can
         return new ClusterProbe(new ClusterAnswer(node.Endpoint, shards), now, time.GetUtcNow(), time.GetElapsedTime(started, now), error);
     }
 
-    private async Task<IReadOnlyList<ShardInfo>> ShardsAsync(RedisNode node)
+    private async Task<(IReadOnlyList<ShardInfo> Shards, ReplicationInfo History)> ShardsAsync(RedisNode node)
     {
         var mux = await node.GetMultiplexerAsync().ConfigureAwait(false);
         var server = mux.GetServers()[0];
@@ -113,7 +114,12 @@ internal sealed class ClusterProber(RedisOptions options, TimeProvider time, Can
             throw new ClusterSeedException($"{node.Name} answers like a Redis Sentinel (it refuses data commands such as ECHO), not a Redis Cluster node, and Cluster is set.");
         }
 
-        return ClusterShardsReply.Parse(reply, options.Tls.Enabled);
+        if (reply.Resp2Type != ResultType.Array || reply.Length != 2)
+        {
+            throw new FormatException("The cluster probe script answered no (shards, replication) pair.");
+        }
+
+        return (ClusterShardsReply.Parse(reply[0], options.Tls.Enabled), ReplicationInfo.Parse((string?)reply[1]));
     }
 
     private static bool RefusesBasicCommands(Exception? e)
@@ -144,9 +150,13 @@ internal sealed class ClusterProber(RedisOptions options, TimeProvider time, Can
         }
 
         var offset = ClusterView.SelfOffset(p.Answer);
-        return ClusterView.SelfIsPrimary(p.Answer)
-            ? new RedisNodeState(node.Endpoint, RedisNodeRole.Primary, offset, null, null, p.At, p.AtUtc, p.Took, null)
-            : new RedisNodeState(node.Endpoint, RedisNodeRole.Replica, offset, shardPrimary, null, p.At, p.AtUtc, p.Took, null);
+        var primary = ClusterView.SelfIsPrimary(p.Answer);
+
+        // The history proves something only when it agrees with the node's own role in the same answer.
+        var history = p.Answer.History.IsPrimary == primary ? p.Answer.History : ReplicationInfo.Unknown;
+        return primary
+            ? new RedisNodeState(node.Endpoint, RedisNodeRole.Primary, offset, null, null, p.At, p.AtUtc, p.Took, null) { History = history }
+            : new RedisNodeState(node.Endpoint, RedisNodeRole.Replica, offset, shardPrimary, null, p.At, p.AtUtc, p.Took, null) { History = history };
     }
 }
 

@@ -4,7 +4,7 @@ namespace HaClient.Redis;
 
 /// <summary>Redis Cluster's key-to-slot mapping: <c>CRC16(key) mod 16384</c> (CRC-16/XMODEM), over the hash tag
 /// (the part between the first <c>{</c> and the next <c>}</c>, when not empty) instead of the whole key.</summary>
-internal static class ClusterSlot
+public static class ClusterSlot
 {
     /// <summary>The number of hash slots.</summary>
     public const int Count = 16384;
@@ -36,7 +36,7 @@ internal static class ClusterSlot
     }
 
     /// <summary>CRC-16/XMODEM (polynomial 0x1021, initial value 0), as Redis Cluster uses.</summary>
-    public static int Crc16(ReadOnlySpan<byte> data)
+    internal static int Crc16(ReadOnlySpan<byte> data)
     {
         var crc = 0;
         foreach (var b in data)

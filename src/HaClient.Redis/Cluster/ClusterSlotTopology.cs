@@ -5,7 +5,7 @@ namespace HaClient.Redis;
 /// <summary>One hash slot of a Redis Cluster as the failover engine sees it: <see cref="ClusterRouter"/> for that slot
 /// over the monitor's latest published topology, and the monitor as the place failures are reported to. The deployment
 /// keeps one per slot in use (and one engine over it), so a call costs no allocation for its routing.</summary>
-internal sealed class ClusterSlotTopology(ClusterTopologyMonitor monitor, RedisOptions options, int slot) : IFailoverTopology<RedisNode, RedisReadPreference>
+internal sealed class ClusterSlotTopology(ClusterTopologyMonitor monitor, RedisOptions options, int slot) : IFailoverTopology<RedisNode, RedisReadIntent>
 {
     private int _rotation;
 
@@ -17,11 +17,16 @@ internal sealed class ClusterSlotTopology(ClusterTopologyMonitor monitor, RedisO
         return ClusterRouter.SelectPrimary(t, slot) is var i and >= 0 ? t.Links[i] : null;
     }
 
-    public RedisNode? SelectReader(RedisReadPreference intent, RedisNode? exclude)
+    public RedisNode? SelectReader(RedisReadIntent intent, RedisNode? exclude)
     {
         var t = monitor.Topology;
         var excluded = exclude is null ? -1 : Array.IndexOf(t.Links, exclude);
-        var i = ClusterRouter.SelectReader(t, slot, intent, options.MaxLagBytes, options.FallbackToPrimary, excluded, Interlocked.Increment(ref _rotation));
+        var rotation = Interlocked.Increment(ref _rotation);
+
+        // A token no node of this slot's shard knows is another deployment's or another shard's: ignored.
+        var i = !intent.After.IsEmpty && ClusterRouter.Knows(t, slot, intent.After)
+            ? ClusterRouter.SelectReaderAfter(t, slot, intent.Preference, intent.After, options.MaxLagBytes, excluded, rotation)
+            : ClusterRouter.SelectReader(t, slot, intent.Preference, options.MaxLagBytes, options.FallbackToPrimary, excluded, rotation);
         return i >= 0 ? t.Links[i] : null;
     }
 

@@ -34,7 +34,7 @@ internal sealed partial class ClusterTopologyMonitor : IAsyncDisposable
     private readonly Dictionary<string, HostEndpoint> _lastPrimary = new(StringComparer.Ordinal);
     private readonly Dictionary<string, long> _lostAt = new(StringComparer.Ordinal);
     private RedisTopology _topology = RedisTopology.Empty;
-    private TaskCompletionSource _changed = NewSignal();
+    private readonly TopologyChangeSignal _changed = new();
     private long _version;
     private string _signature = "";
     private Task? _loop;
@@ -61,7 +61,7 @@ internal sealed partial class ClusterTopologyMonitor : IAsyncDisposable
     public RedisTopology Topology => Volatile.Read(ref _topology);
 
     /// <summary>Completes at the next change of any shard's primary or of any node's role (replaced on every change).</summary>
-    public Task Changed => Volatile.Read(ref _changed).Task;
+    public Task Changed => _changed.Task;
 
     /// <summary>Raised (outside the lock) after each change of a shard's primary or of any node's role.</summary>
     public event Action<RedisTopology>? TopologyChanged;
@@ -253,8 +253,7 @@ internal sealed partial class ClusterTopologyMonitor : IAsyncDisposable
             Volatile.Write(ref _topology, topology);
             if (changed)
             {
-                _changed.TrySetResult();
-                _changed = NewSignal();
+                _changed.Pulse();
             }
         }
 
@@ -333,7 +332,6 @@ internal sealed partial class ClusterTopologyMonitor : IAsyncDisposable
         _stop.Dispose();
     }
 
-    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     [LoggerMessage(EventId = 2101, Level = LogLevel.Information, Message = "Redis {Cluster}: shard {Slots} now writes to primary {Endpoint} (was {Old})")]
     private static partial void LogNewPrimary(ILogger logger, string cluster, string slots, string endpoint, string old);

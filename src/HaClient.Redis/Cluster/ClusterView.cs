@@ -1,7 +1,11 @@
 namespace HaClient.Redis;
 
 /// <summary>One node's answer in a probe round: its own <c>CLUSTER SHARDS</c> view, or null when it did not answer.</summary>
-internal readonly record struct ClusterAnswer(HostEndpoint Node, IReadOnlyList<ShardInfo>? Shards);
+internal readonly record struct ClusterAnswer(HostEndpoint Node, IReadOnlyList<ShardInfo>? Shards)
+{
+    /// <summary>The answering node's replication history, from the same script as its shards (one atomic answer).</summary>
+    public ReplicationInfo History { get; init; } = ReplicationInfo.Unknown;
+}
 
 /// <summary>A shard as the answers of one round agree on it.</summary>
 /// <param name="Ranges">Its slot ranges.</param>

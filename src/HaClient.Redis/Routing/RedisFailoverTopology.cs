@@ -5,7 +5,7 @@ namespace HaClient.Redis;
 
 /// <summary>The deployment as the failover engine sees it: <see cref="RedisRouter"/> over the monitor's latest
 /// published topology (in cluster mode only the topology: calls route per slot, <see cref="ClusterSlotTopology"/>), and the monitor as the place failures are reported to.</summary>
-internal sealed class RedisFailoverTopology : IFailoverTopology<RedisNode, RedisReadPreference>
+internal sealed class RedisFailoverTopology : IFailoverTopology<RedisNode, RedisReadIntent>
 {
     private readonly RedisTopologyMonitor? _monitor;
     private readonly ClusterTopologyMonitor? _cluster;
@@ -35,11 +35,16 @@ internal sealed class RedisFailoverTopology : IFailoverTopology<RedisNode, Redis
         return RedisRouter.SelectPrimary(t) is var i and >= 0 ? t.Links[i] : null;
     }
 
-    public RedisNode? SelectReader(RedisReadPreference intent, RedisNode? exclude)
+    public RedisNode? SelectReader(RedisReadIntent intent, RedisNode? exclude)
     {
         var t = Current;
         var excluded = exclude is null ? -1 : Array.IndexOf(t.Links, exclude);
-        var i = RedisRouter.SelectReader(t, intent, _options.MaxLagBytes, _options.FallbackToPrimary, excluded, Interlocked.Increment(ref _rotation), _localOnly);
+        var rotation = Interlocked.Increment(ref _rotation);
+
+        // A token no node knows is another deployment's: the read goes as if it had none.
+        var i = !intent.After.IsEmpty && TokenRule.Knows(t, intent.After)
+            ? RedisRouter.SelectReaderAfter(t, intent.Preference, intent.After, _options.MaxLagBytes, excluded, rotation, _localOnly)
+            : RedisRouter.SelectReader(t, intent.Preference, _options.MaxLagBytes, _options.FallbackToPrimary, excluded, rotation, _localOnly);
         return i >= 0 ? t.Links[i] : null;
     }
 

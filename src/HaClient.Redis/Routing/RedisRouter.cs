@@ -90,5 +90,68 @@ internal static class RedisRouter
         return fallbackToPrimary ? primary : -1;
     }
 
+    /// <summary>
+    /// The index of the node for a read that must see <paramref name="after"/> (a token some node knows), never
+    /// <paramref name="exclude"/>: the primary for <see cref="RedisReadPreference.Primary"/> (and first for
+    /// <see cref="RedisReadPreference.PrimaryPreferred"/>); otherwise a replica of the reference primary, within
+    /// <paramref name="maxLagBytes"/>, that proves it holds the write (<see cref="TokenRule.Proves"/>) while the
+    /// reference primary is on the token's history, chosen as <see cref="SelectReader"/> chooses; else the primary
+    /// (whatever <see cref="RedisOptions.FallbackToPrimary"/> says: it is the one node that holds every write); else -1.
+    /// </summary>
+    public static int SelectReaderAfter(RedisTopology topology, RedisReadPreference preference, in RedisConsistencyToken after, long maxLagBytes, int exclude, int rotation, bool localOnly = false)
+    {
+        var primary = SelectPrimary(topology);
+        if (primary == exclude)
+        {
+            primary = -1;
+        }
+
+        if (preference == RedisReadPreference.Primary || (preference == RedisReadPreference.PrimaryPreferred && primary >= 0))
+        {
+            return primary;
+        }
+
+        var reference = topology.ReferenceIndex;
+        var referenceOffset = topology.ReferenceOffset;
+        var states = topology.States;
+        if (reference < 0 || referenceOffset < 0 || !TokenRule.IsCurrentHistory(states[reference], after))
+        {
+            // An older history (a failover since the write): no replica can prove it holds the write.
+            return primary;
+        }
+
+        var best = -1;
+        var bestRank = int.MaxValue;
+        var bestScore = long.MaxValue;
+        var referenceEndpoint = states[reference].Endpoint;
+        var n = states.Length;
+        for (var k = 0; k < n; k++)
+        {
+            var i = (int)((uint)(k + rotation) % (uint)n);
+            var s = states[i];
+            if (i == exclude || i == reference || !TokenRule.Proves(s, after) || s.ReplicaOf != referenceEndpoint
+                || s.ReplicationOffset < 0 || referenceOffset - s.ReplicationOffset > maxLagBytes || !IsUsable(topology.Links[i]))
+            {
+                continue;
+            }
+
+            var node = topology.Links[i];
+            if (localOnly && node.ZoneRank != ReadChoice.LocalRank)
+            {
+                continue;
+            }
+
+            var score = ReadChoice.Tier(Volatile.Read(ref node.ResponseTicks));
+            if (ReadChoice.Beats(node.ZoneRank, score, bestRank, bestScore))
+            {
+                best = i;
+                bestRank = node.ZoneRank;
+                bestScore = score;
+            }
+        }
+
+        return best >= 0 ? best : primary;
+    }
+
     private static bool IsUsable(RedisNode node) => node.Multiplexer is not null && node.Circuit.IsAvailable;
 }

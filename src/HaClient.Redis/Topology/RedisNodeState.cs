@@ -66,6 +66,10 @@ public sealed class RedisNodeState
     /// restart in between).</summary>
     internal HostEndpoint? PromotedFrom { get; init; }
 
+    /// <summary>The node's replication history (ID and offset from one <c>INFO replication</c> answer) as last probed:
+    /// what read-your-writes tokens are checked against. Kept through a Down probe (the IDs stay known).</summary>
+    internal ReplicationInfo History { get; init; } = ReplicationInfo.Unknown;
+
     /// <summary>For a primary: the replicas its <c>ROLE</c> lists.</summary>
     internal IReadOnlyList<HostEndpoint> Replicas { get; init; } = [];
 

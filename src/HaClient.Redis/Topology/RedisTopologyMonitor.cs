@@ -35,7 +35,7 @@ internal sealed partial class RedisTopologyMonitor : IAsyncDisposable
     private long _referenceOffset = -1;
     private long _version;
     private RedisTopology _topology = RedisTopology.Empty;
-    private TaskCompletionSource _changed = NewSignal();
+    private readonly TopologyChangeSignal _changed = new();
     private HostEndpoint? _hint;
     private (HostEndpoint Replica, HostEndpoint From, long At)? _promotion;
     private long _primaryLostAt;
@@ -70,7 +70,7 @@ internal sealed partial class RedisTopologyMonitor : IAsyncDisposable
     public RedisTopology Topology => Volatile.Read(ref _topology);
 
     /// <summary>Completes at the next change of the primary or of any role (replaced on every change).</summary>
-    public Task Changed => Volatile.Read(ref _changed).Task;
+    public Task Changed => _changed.Task;
 
     /// <summary>Raised (outside the lock) after each change of the primary or of any role.</summary>
     public event Action<RedisTopology>? TopologyChanged;
@@ -260,7 +260,6 @@ internal sealed partial class RedisTopologyMonitor : IAsyncDisposable
     /// of the primary or of a role), a new version, then signals the waiters and the event outside the lock.</summary>
     private void Signal(Func<bool> change)
     {
-        TaskCompletionSource signal;
         RedisTopology topology;
         lock (_gate)
         {
@@ -271,13 +270,9 @@ internal sealed partial class RedisTopologyMonitor : IAsyncDisposable
             }
 
             topology = Publish(true);
-            {
-                signal = _changed;
-                _changed = NewSignal();
-            }
+            _changed.Pulse();
         }
 
-        signal.TrySetResult();
         TopologyChanged?.Invoke(topology);
     }
 
@@ -301,7 +296,6 @@ internal sealed partial class RedisTopologyMonitor : IAsyncDisposable
         _ => "unknown",
     };
 
-    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public async ValueTask DisposeAsync()
     {

@@ -62,9 +62,9 @@ internal sealed partial class RoleProber(RedisOptions options, TimeProvider time
         using var cts = new CancellationTokenSource();
         try
         {
-            var role = await Budget.WithinAsync(RoleAsync(node), options.ProbeTimeout, cts, stop).ConfigureAwait(false);
+            var (role, history) = await Budget.WithinAsync(RoleAsync(node), options.ProbeTimeout, cts, stop).ConfigureAwait(false);
             node.ProbeFailure = null;
-            return FromRole(node, role, before, started);
+            return FromRole(node, role, before, started) is var state && state.Role is RedisNodeRole.Down ? state : WithHistory(state, history);
         }
         catch (Exception e) when (!stop.IsCancellationRequested)
         {
@@ -124,13 +124,44 @@ internal sealed partial class RoleProber(RedisOptions options, TimeProvider time
         return new RedisNodeState(endpoint, RedisNodeRole.Down, before.ReplicationOffset, before.ReplicaOf, null, now, time.GetUtcNow(), time.GetElapsedTime(started, now), error)
         {
             PromotedFrom = before.PromotedFrom,
+            History = before.History,
         };
     }
 
-    private static async Task<Role> RoleAsync(RedisNode node)
+    /// <summary>The state with the history of the same probe's <c>INFO replication</c>; a history whose role disagrees
+    /// with <c>ROLE</c> (the node changed role between the two answers) is left unknown: it proves nothing.</summary>
+    private static RedisNodeState WithHistory(RedisNodeState state, ReplicationInfo history)
+    {
+        if (history.IsPrimary != (state.Role == RedisNodeRole.Primary))
+        {
+            history = ReplicationInfo.Unknown;
+        }
+
+        return new RedisNodeState(state.Endpoint, state.Role, state.ReplicationOffset, state.ReplicaOf, state.LinkState, state.ProbedAtTimestamp, state.ProbedAt, state.ProbeDuration, state.Error)
+        {
+            PromotedFrom = state.PromotedFrom,
+            Replicas = state.Replicas,
+            History = history,
+        };
+    }
+
+    /// <summary><c>ROLE</c> and <c>INFO replication</c>, sent together on the node's connection (one round trip). The
+    /// history is only for tokens: when the node refuses the script (scripting denied by an ACL), the role still counts
+    /// and the history stays unknown (no replica then proves a token; token reads go to the primary).</summary>
+    private static async Task<(Role Role, ReplicationInfo History)> RoleAsync(RedisNode node)
     {
         var mux = await node.GetMultiplexerAsync().ConfigureAwait(false);
-        return await mux.GetServers()[0].RoleAsync().ConfigureAwait(false);
+        var role = mux.GetServers()[0].RoleAsync();
+        var info = ReplicationInfo.ReadAsync(mux.GetDatabase());
+        var r = await role.ConfigureAwait(false);
+        try
+        {
+            return (r, await info.ConfigureAwait(false));
+        }
+        catch (RedisServerException)
+        {
+            return (r, ReplicationInfo.Unknown);
+        }
     }
 
     [LoggerMessage(EventId = 2013, Level = LogLevel.Error, Message = "Redis {Cluster}: {Endpoint} refuses the credentials ({Reason}); no request can succeed on it until they are fixed")]

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
+using HaClient.Monitoring;
 using HaClient.Resilience;
 using HaClient.Telemetry;
 using Microsoft.Extensions.Logging;
@@ -309,7 +310,8 @@ public sealed partial class FailoverEngine<TEndpoint, TReadIntent>
         try
         {
             // Wake on a topology change; re-check at least every re-check interval (a breaker may have half-opened).
-            await changed.WaitAsync(remaining < _recheck ? remaining : _recheck, TimeProvider, cancellationToken).ConfigureAwait(false);
+            // Woken on the thread that publishes the change (TopologyChangeSignal), not through the thread pool.
+            await TopologyChangeSignal.WhenChangedAsync(changed, remaining < _recheck ? remaining : _recheck, TimeProvider, cancellationToken).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {

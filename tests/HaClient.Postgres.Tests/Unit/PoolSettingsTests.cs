@@ -28,27 +28,32 @@ public class PoolSettingsTests
         // these was ever applied.
         var b = await PoolSettingsAsync(string.Empty);
         Assert.Equal(3, b.Timeout);
-        Assert.Equal(30, b.CommandTimeout); // above the budget: HaClient's off-pool cancel ends abandoned calls
+        // No Npgsql command timeout: HaClient's budget bounds the call (its timeout path cancels on a pool thread).
+        Assert.Equal(0, b.CommandTimeout);
         Assert.Equal(-1, b.CancellationTimeout);
+        Assert.Equal(10, b.TcpKeepAliveTime);
+        Assert.Equal(2, b.TcpKeepAliveInterval);
         Assert.Equal(PostgresClusterOptions.DefaultMaxConnectionsPerHost, b.MaxPoolSize);
     }
 
     [Fact]
     public async Task Settings_the_connection_string_sets_are_kept()
     {
-        var b = await PoolSettingsAsync(";Timeout=7;Command Timeout=9;Cancellation Timeout=500;Maximum Pool Size=12");
+        var b = await PoolSettingsAsync(";Timeout=7;Command Timeout=9;Cancellation Timeout=500;Maximum Pool Size=12;Tcp Keepalive Time=60");
         Assert.Equal(7, b.Timeout);
         Assert.Equal(9, b.CommandTimeout);
+        Assert.Equal(60, b.TcpKeepAliveTime);
+        Assert.Equal(0, b.TcpKeepAliveInterval);
         Assert.Equal(500, b.CancellationTimeout);
         Assert.Equal(12, b.MaxPoolSize);
     }
 
     [Fact]
-    public async Task A_long_budget_keeps_the_command_timeout_above_it()
+    public async Task A_long_budget_is_the_connect_timeout_and_leaves_no_command_timeout()
     {
         var b = await PoolSettingsAsync(string.Empty, o => o.Resilience.OperationTimeout = TimeSpan.FromSeconds(40));
         Assert.Equal(40, b.Timeout);
-        Assert.Equal(80, b.CommandTimeout);
+        Assert.Equal(0, b.CommandTimeout);
     }
 
     [Fact]

@@ -116,6 +116,28 @@ public class RouterTests
     }
 
     [Fact]
+    public void A_token_read_is_never_served_from_another_timeline_even_when_its_lsn_looks_past_the_token()
+    {
+        // The soak's case: n1, the old primary (timeline 8), thawed and restarted by Patroni as a standby before it was
+        // rewound; its own WAL runs past the fork, so its LSN (990) looks past a token the new primary n3 (timeline 9)
+        // gave at 950, yet it lacks that write. Failed on the old rule (n1 served 249 token reads in the soak).
+        var timeOnly = new ReplicaLagPolicy { MaxLagTime = TimeSpan.FromSeconds(1) };
+        var slots = Slots((PostgresRole.Replica, 8, 990, 0), (PostgresRole.Replica, 9, 940, 0), (PostgresRole.Primary, 9, 960, null));
+        int Pick(ReadConsistency c, int primary, bool fallback) => Router.SelectReader(slots, primary, c, timeOnly, fallback, Stopwatch.GetTimestamp(), Stopwatch.Frequency, -1, 0);
+        Assert.Equal(2, Pick(new ConsistencyToken(950), primary: 2, fallback: true)); // the primary, not n1
+
+        // No primary known (n3 down, keeping its timeline): the newest timeline seen stands in for it, for token and
+        // bounded reads alike.
+        slots[2].State = new PostgresHostState(slots[2].Endpoint, PostgresRole.Down, 9, 960, null, Stopwatch.GetTimestamp(), default, TimeSpan.Zero, null);
+        Assert.Equal(-1, Pick(new ConsistencyToken(950), primary: -1, fallback: true));
+        Assert.Equal(1, Pick(ReadConsistency.WithinLagBound, primary: -1, fallback: true)); // n2, on timeline 9
+
+        // Once n1 follows the new history and has replayed past the token, it serves.
+        slots[0].State = State(slots[0].Endpoint, PostgresRole.Replica, 9, 955, 0, Stopwatch.GetTimestamp());
+        Assert.Equal(0, Pick(new ConsistencyToken(950), primary: -1, fallback: true));
+    }
+
+    [Fact]
     public void Stale_probe_counts_against_the_time_bound()
     {
         var slots = Slots((PostgresRole.Primary, 1, 100, null), (PostgresRole.Replica, 1, 100, 0.0));

@@ -1,0 +1,69 @@
+using HaClient.Resilience;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Storage;
+using Npgsql.EntityFrameworkCore.PostgreSQL.Storage.Internal;
+
+namespace HaClient.EntityFrameworkCore;
+
+/// <summary>
+/// Npgsql's default (non-retrying) execution strategy, which also retries a routed read once on another node: when an
+/// operation fails because the read it ran (a LINQ query, a <c>FromSql</c> query in a read scope, on a connection the
+/// read opened itself) failed on its node, in its open or with a connection-level error, the operation runs again with
+/// that node excluded, and a second such failure is <see cref="ReadFailedException"/>. EF Core runs every query inside
+/// its execution strategy and re-runs it whole, as a retrying strategy would; writes and anything in a transaction are
+/// never retried. Transient Npgsql failures are wrapped as Npgsql's strategy wraps them.
+/// </summary>
+/// <remarks>The retry lives here, in the frame EF Core already awaits through, rather than around each command, so that
+/// a routed query allocates no state machine of its own. A strategy the application configures
+/// (<c>EnableRetryOnFailure</c>) replaces this one; the command then retries the read itself.</remarks>
+internal sealed class RoutedExecutionStrategy(ExecutionStrategyDependencies dependencies, RoutedRelationalConnection connection)
+    : NpgsqlExecutionStrategy(dependencies)
+{
+    private readonly ExecutionStrategyDependencies _dependencies = dependencies;
+
+    public override async Task<TResult> ExecuteAsync<TState, TResult>(
+        TState state,
+        Func<DbContext, TState, CancellationToken, Task<TResult>> operation,
+        Func<DbContext, TState, CancellationToken, Task<ExecutionResult<TResult>>>? verifySucceeded,
+        CancellationToken cancellationToken)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                return await operation(_dependencies.CurrentContext.Context, state, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (!cancellationToken.IsCancellationRequested && connection.TakeRetryableRead() && RoutedRelationalCommand.IsRetryable(e, out var endpointFailure))
+            {
+                if (attempt > 0)
+                {
+                    throw new ReadFailedException(connection.Endpoint, e);
+                }
+
+                connection.Cluster.ReportReadRetried(endpointFailure);
+                connection.ExcludeOnNextOpen(connection.OpenHost);
+            }
+            catch (Exception e) when (ExecutionStrategy.CallOnWrappedException(e, NpgsqlTransientExceptionDetector.ShouldRetryOn))
+            {
+                throw new InvalidOperationException("An exception has been raised that is likely due to a transient failure.", e);
+            }
+        }
+    }
+}
+
+/// <summary>Creates <see cref="RoutedExecutionStrategy"/> as the context's default strategy, and tells the connection
+/// when an application's own strategy is in use instead (the command then retries reads itself).</summary>
+internal sealed class RoutedExecutionStrategyFactory(ExecutionStrategyDependencies dependencies, INpgsqlRelationalConnection connection)
+    : NpgsqlExecutionStrategyFactory(dependencies)
+{
+    private readonly RoutedRelationalConnection _connection = (RoutedRelationalConnection)connection;
+
+    public override IExecutionStrategy Create()
+    {
+        var strategy = base.Create();
+        _connection.RetriesReadsInCommand = strategy is not RoutedExecutionStrategy;
+        return strategy;
+    }
+
+    protected override IExecutionStrategy CreateDefaultStrategy(ExecutionStrategyDependencies dependencies) => new RoutedExecutionStrategy(dependencies, _connection);
+}
