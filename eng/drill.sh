@@ -11,6 +11,10 @@
 # --via pgbouncer (PostgreSQL scenarios): through the lab's PgBouncer in front of each node (transaction mode); HaClient
 # sends requests to the poolers and watches the servers, plain Npgsql multi-host lists the poolers.
 #   bash eng/drill.sh matrix pgbouncer   # crash, hang, lag, switchover through PgBouncer for haclient and npgsql
+# Partitions (the lab's net part, eng/lab/netns.sh: nodes in network namespaces, started on demand): partition-dcs |
+# partition-primary | partition-client | disk-full (Patroni in namespaces; haclient | npgsql) and
+# partition-sentinel-minority (Redis + Sentinel in namespaces; haclient | seredis). See docs/partitions.md.
+#   bash eng/drill.sh matrix partitions  # all of them for both clients, then `net down`
 #   bash eng/drill.sh soak --minutes 30 --seed 17   # random faults back to back (docs/soak.md); exit 1 on a violation
 #   bash eng/drill.sh run --pg "..." --fault "name=cmd" --max-window 30s   # the drill as a tool (haclient-drill run)
 set -euo pipefail
@@ -61,6 +65,19 @@ if [[ $which == redis || $which == all ]]; then
   for client in haclient seredis; do
     for s in redis-crash redis-hang redis-switchover session-failover redis-cluster-crash redis-cluster-hang; do run --scenario $s --client $client; done
   done
+fi
+if [[ $which == partitions ]]; then
+  for client in haclient npgsql; do
+    run --duration-s 30 --scenario partition-dcs --workload mixed --client $client
+    run --duration-s 30 --scenario partition-primary --workload mixed --client $client
+    run --duration-s 20 --scenario disk-full --workload mixed --client $client
+  done
+  run --duration-s 20 --scenario partition-client --workload mixed --client haclient
+  for client in haclient seredis; do
+    run --duration-s 30 --scenario partition-sentinel-minority --client $client
+    run --duration-s 30 --scenario partition-sentinel-minority --client $client --sync   # WAIT 1 after each write
+  done
+  flock -o /tmp/haclient-lab/drill.lock bash eng/lab.sh net down
 fi
 echo "== results in $out" >&2
 cat "$out"

@@ -13,6 +13,8 @@ source "$LAB_SH_DIR/lab/pg.sh"
 # shellcheck source=lab/pgbouncer.sh
 [[ -f "$LAB_SH_DIR/lab/pgbouncer.sh" ]] && source "$LAB_SH_DIR/lab/pgbouncer.sh"
 [[ -f "$LAB_SH_DIR/lab/cluster.sh" ]] && source "$LAB_SH_DIR/lab/cluster.sh"
+# shellcheck source=lab/netns.sh
+[[ -f "$LAB_SH_DIR/lab/netns.sh" ]] && source "$LAB_SH_DIR/lab/netns.sh"
 # shellcheck source=lab/soak.sh
 [[ -f "$LAB_SH_DIR/lab/soak.sh" ]] && source "$LAB_SH_DIR/lab/soak.sh"
 
@@ -25,6 +27,8 @@ usage: bash eng/lab.sh install [--all]
        bash eng/lab.sh redis <verb> ...    (up down reset status crash-master hang-master hang-replicas resume failover kill-sentinel restore tls-up tls-down brownout)
        bash eng/lab.sh pgbouncer <verb>    (up down reset status pause NAME resume: one PgBouncer per plain and Patroni node)
        bash eng/lab.sh cluster <verb> ...  (up down reset status crash-master N hang-master N thaw failover N restore; N = shard 1-3)
+       bash eng/lab.sh net <verb> ...      (up [patroni|redis|all] down status cut NODE all|dcs|client heal NODE|all fill NODE unfill NODE
+                                            leader master: nodes in network namespaces, started only on demand; eng/lab/netns.sh)
        bash eng/lab.sh soak <verb>         (pg-lag pg-unlag healed-pg healed-redis: the soak's lag fault and healed checks)
 USAGE
   exit 2
@@ -61,7 +65,8 @@ leftovers() {
     declare -F rd_leftovers >/dev/null && rd_leftovers
     declare -F pb_leftovers >/dev/null && pb_leftovers
     declare -F cl_leftovers >/dev/null && cl_leftovers
-    lab_netns | sed 's/^/leftover network namespace /'
+    declare -F net_leftovers >/dev/null && net_leftovers
+    lab_netns | grep -v '^haclient-net-' | sed 's/^/leftover network namespace /'
     port_holders | while read -r port pid cmd; do
       known=0
       for f in "$LAB_ROOT"/pg/n?/postmaster.pid "$LAB_ROOT"/patroni/p?/postmaster.pid "$LAB_ROOT"/patroni/p?.pid \
@@ -93,6 +98,7 @@ main() {
     redis) declare -F redis_main >/dev/null || die "redis part not available"; redis_main "$@" ;;
     pgbouncer) pgbouncer_main "$@" ;;
     cluster) declare -F cluster_main >/dev/null || die "cluster part not available"; cluster_main "$@" ;;
+    net) declare -F net_main >/dev/null || die "net part not available"; net_main "$@" ;;
     soak) declare -F soak_main >/dev/null || die "soak part not available"; soak_main "$@" ;;
     up)
       pg_main up
@@ -108,6 +114,7 @@ main() {
       if declare -F patroni_main >/dev/null; then ( patroni_main down ) || rc=1; fi
       if declare -F redis_main >/dev/null; then ( redis_main down ) || rc=1; fi
       if declare -F cluster_main >/dev/null; then ( cluster_main down ) || rc=1; fi
+      if declare -F net_main >/dev/null; then ( net_main down ) || rc=1; fi
       sweep_netns
       return $rc ;;
     reset)
@@ -118,6 +125,7 @@ main() {
       if declare -F patroni_main >/dev/null; then ( patroni_main down ) || true; fi
       if declare -F redis_main >/dev/null; then ( redis_main down ) || true; fi
       if declare -F cluster_main >/dev/null; then ( cluster_main down ) || true; fi
+      if declare -F net_main >/dev/null; then ( net_main down ) || true; fi
       sweep_ports
       sweep_netns
       converge pg pg_reset pg_reset
@@ -132,6 +140,7 @@ main() {
       if declare -F redis_main >/dev/null; then echo "== redis"; redis_main status; fi
       echo "== pgbouncer"; pgbouncer_main status
       if declare -F cluster_main >/dev/null; then echo "== cluster"; cluster_main status; fi
+      if declare -F net_main >/dev/null; then echo "== net"; net_main status; fi
       leftovers ;;
     leftovers) leftovers ;;
     ""|-h|--help|help) usage ;;

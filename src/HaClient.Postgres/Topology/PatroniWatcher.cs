@@ -4,8 +4,9 @@ using Microsoft.Extensions.Logging;
 namespace HaClient.Postgres;
 
 /// <summary>
-/// Reads Patroni's <c>/cluster</c> (the first address that answers) and vetoes writes to every member Patroni does not
-/// name leader. When no address answers, it vetoes nothing and the PostgreSQL probes alone decide.
+/// Reads Patroni's <c>/cluster</c> from every address at once and vetoes writes to every member that a majority of the
+/// answers does not name leader (<see cref="PatroniLeaderVote"/>): a member cut off from the DCS may still call itself
+/// leader. When no address answers, it vetoes nothing and the PostgreSQL probes alone decide.
 /// </summary>
 internal sealed partial class PatroniWatcher : IAsyncDisposable
 {
@@ -69,32 +70,55 @@ internal sealed partial class PatroniWatcher : IAsyncDisposable
 
     private async Task<(bool Answered, HostEndpoint? Endpoint)> ReadLeaderAsync(CancellationToken stop)
     {
-        foreach (var url in _urls)
+        // Every endpoint at once; the round ends as soon as a majority of all the endpoints agrees, so that one that
+        // hangs (a member cut off from the DCS blocks on it) costs no ProbeTimeout once the others have settled.
+        var pending = new List<Task<PatroniAnswer>>(_urls.Count);
+        for (var i = 0; i < _urls.Count; i++)
         {
-            using var cts = CancellationTokenSource.CreateLinkedTokenSource(stop);
-            cts.CancelAfter(_options.ProbeTimeout);
-            try
-            {
-                await using var body = await _http.GetStreamAsync(new Uri(new Uri(url), "/cluster"), cts.Token).ConfigureAwait(false);
-                using var doc = await JsonDocument.ParseAsync(body, cancellationToken: cts.Token).ConfigureAwait(false);
-                foreach (var m in doc.RootElement.GetProperty("members").EnumerateArray())
-                {
-                    if (m.TryGetProperty("role", out var role) && role.GetString() is "leader" or "standby_leader"
-                        && m.TryGetProperty("host", out var host) && m.TryGetProperty("port", out var port))
-                    {
-                        return (true, new HostEndpoint(host.GetString() ?? string.Empty, port.GetInt32()));
-                    }
-                }
+            pending.Add(ReadOneAsync(_urls[i], stop));
+        }
 
-                return (true, null);
-            }
-            catch (Exception e) when (!stop.IsCancellationRequested)
+        var reads = pending.ToArray();
+        var answers = new PatroniAnswer[reads.Length];
+        while (pending.Count > 0)
+        {
+            var done = await Task.WhenAny(pending).ConfigureAwait(false);
+            pending.Remove(done);
+            answers[Array.IndexOf(reads, done)] = await done.ConfigureAwait(false);
+            if (PatroniLeaderVote.TrySettle(answers, out var settled))
             {
-                LogPatroniUnreachable(_logger, url, e.GetType().Name);
+                return (settled.Answered, settled.Leader);
             }
         }
 
-        return (false, null);
+        var verdict = PatroniLeaderVote.Decide(answers);
+        return (verdict.Answered, verdict.Leader);
+    }
+
+    private async Task<PatroniAnswer> ReadOneAsync(string url, CancellationToken stop)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(stop);
+        cts.CancelAfter(_options.ProbeTimeout);
+        try
+        {
+            await using var body = await _http.GetStreamAsync(new Uri(new Uri(url), "/cluster"), cts.Token).ConfigureAwait(false);
+            using var doc = await JsonDocument.ParseAsync(body, cancellationToken: cts.Token).ConfigureAwait(false);
+            foreach (var m in doc.RootElement.GetProperty("members").EnumerateArray())
+            {
+                if (m.TryGetProperty("role", out var role) && role.GetString() is "leader" or "standby_leader"
+                    && m.TryGetProperty("host", out var host) && m.TryGetProperty("port", out var port))
+                {
+                    return new PatroniAnswer(true, new HostEndpoint(host.GetString() ?? string.Empty, port.GetInt32()));
+                }
+            }
+
+            return new PatroniAnswer(true, null);
+        }
+        catch (Exception e) when (!stop.IsCancellationRequested)
+        {
+            LogPatroniUnreachable(_logger, url, e.GetType().Name);
+            return PatroniAnswer.Silent;
+        }
     }
 
     public async ValueTask DisposeAsync()

@@ -19,6 +19,7 @@ public class PostgresFailureClassifierTests
     [InlineData("57P01", FailureKind.EndpointFailure)] // admin_shutdown
     [InlineData("57P03", FailureKind.EndpointFailure)] // cannot_connect_now (starting up)
     [InlineData("23505", FailureKind.ServerError)]   // unique_violation: the query's own error
+    [InlineData("53100", FailureKind.ServerError)]   // disk_full: refused before commit (WAL full is a PANIC: a crash); never retried, no breaker
     [InlineData("42P01", FailureKind.ServerError)]   // undefined_table
     [InlineData("28P01", FailureKind.ServerError)]   // invalid_password: no breaker can fix a credential
     public void Server_errors_are_classified_by_sqlstate(string sqlState, FailureKind expected)
