@@ -37,7 +37,7 @@ public sealed class PartitionLabTests
                 majorityAt = Stopwatch.GetTimestamp();
                 var named = await Task.WhenAll(Nodes.Select(LeaderNamedByAsync));
                 return named.Where(n => n is not null && n != old).GroupBy(n => n).Any(g => g.Count() >= 2);
-            }, TimeSpan.FromSeconds(40), 50), "the REST majority never named another leader");
+            }, TimeSpan.FromSeconds(60), 50), "the REST majority never named another leader");
             Assert.True(await Lab.EventuallyAsync(() => Task.FromResult(writes.AckedOnOtherThan(Addr(old), majorityAt)), TimeSpan.FromSeconds(20)), "no write reached the new leader");
         }
         finally
@@ -161,6 +161,16 @@ public sealed class PartitionLabTests
                 await c.OpenAsync();
                 await using var cmd = new NpgsqlCommand("CREATE TABLE IF NOT EXISTS t_partition(id bigint PRIMARY KEY, pad text); TRUNCATE t_partition", c);
                 await cmd.ExecuteNonQueryAsync();
+
+                // Patroni promotes only a replica that streams: a cut right after `net up` (the first test of a run)
+                // found none yet and no leader was elected in 40 s (CI, c46c086). Wait for both to stream.
+                await using var streaming = new NpgsqlCommand("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'", c);
+                if ((long)(await streaming.ExecuteScalarAsync())! < 2)
+                {
+                    why = "the leader's replicas are not both streaming yet";
+                    return false;
+                }
+
                 return true;
             }
             catch (Exception e)
@@ -191,7 +201,7 @@ public sealed class PartitionLabTests
 
     private static async Task<string?> LeaderNamedByAsync(string node)
     {
-        using var http = new HttpClient { Timeout = TimeSpan.FromMilliseconds(500) };
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
         try
         {
             using var doc = JsonDocument.Parse(await http.GetStringAsync($"http://{Addr(node)}:8008/cluster"));
