@@ -92,6 +92,7 @@ public static class HighAvailabilityServiceCollectionExtensions
             }
         });
         services.AddHostedService<ClusterActivation>();
+        services.AddDataProtection(); // for ReadYourWrites:ProtectTokens (idempotent; keys are made on first use)
         services.AddSingleton<HighAvailabilityHealth>();
         services.TryAddScoped<IReadYourWrites, RequestConsistency>();
         return new HighAvailabilityBuilder(services, registry);

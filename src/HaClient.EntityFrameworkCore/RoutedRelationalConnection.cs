@@ -35,7 +35,7 @@ internal sealed partial class RoutedRelationalConnection : NpgsqlRelationalConne
     private IReadOnlyDictionary<string, object?>? _markedParameters;
     private QueryReadRoute? _markedRoute;
     private bool _retryableRead;
-    private ulong _token;
+    private ConsistencyToken _token;
     private bool _wrote;
     private bool _tokenUnknown;
 
@@ -60,20 +60,15 @@ internal sealed partial class RoutedRelationalConnection : NpgsqlRelationalConne
     {
         get
         {
-            var own = new ConsistencyToken(_token);
-            return _requestTokens is null ? own : ConsistencyToken.Max(own, _requestTokens.Token);
+            return _requestTokens is null ? _token : ConsistencyToken.Max(_token, _requestTokens.GetPostgresToken(_cluster.Name));
         }
     }
 
     /// <summary>Raises the context's token to <paramref name="token"/> (and the request's, under ASP.NET Core).</summary>
     public void Observe(ConsistencyToken token)
     {
-        if (token.Lsn > _token)
-        {
-            _token = token.Lsn;
-        }
-
-        _requestTokens?.Observe(token);
+        _token = ConsistencyToken.Max(_token, token);
+        _requestTokens?.ObservePostgres(_cluster.Name, token);
     }
 
     /// <summary>Called by the command just before EF Core opens the connection for it: the route that open takes.</summary>
@@ -339,7 +334,7 @@ internal sealed partial class RoutedRelationalConnection : NpgsqlRelationalConne
 
     private void ForgetContextState()
     {
-        _token = 0;
+        _token = default;
         _tokenUnknown = false;
         Scope = null;
         _markedParameters = null;

@@ -5,7 +5,6 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Npgsql;
-using NpgsqlTypes;
 using Polly.CircuitBreaker;
 
 namespace HaClient.Postgres;
@@ -251,19 +250,6 @@ public sealed partial class PostgresCluster : IAsyncDisposable, IEndpointStateSo
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         var slot = read is { } consistency ? _topology.SelectReader(consistency, null) : _topology.SelectWriter();
         return slot?.Pool.CreateConnection() ?? throw new NoEligibleEndpointException(Name, read is null ? "primary" : "replica or primary", TimeSpan.Zero);
-    }
-
-    /// <summary>Reads the read-your-writes token from an open connection to the primary, after a commit made on it.</summary>
-    /// <remarks>The token is read after the commit, in a statement of its own, on purpose: inside the write's transaction
-    /// the WAL position does not yet include the commit record, and a replica that replayed to it could still miss the
-    /// write. The position is the server's, not the session's, so through a pooler in transaction mode (which may lend
-    /// this statement another server session of the same server) it is still at or past the write's commit.</remarks>
-    public static async ValueTask<ConsistencyToken> GetConsistencyTokenAsync(NpgsqlConnection primaryConnection, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(primaryConnection);
-        await using var command = new NpgsqlCommand("SELECT pg_current_wal_lsn()", primaryConnection);
-        var lsn = (NpgsqlLogSequenceNumber)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
-        return new ConsistencyToken((ulong)lsn);
     }
 
     private async Task<NpgsqlConnection> OpenAsync(HostSlot slot, OperationDeadline deadline, CancellationToken cancellationToken)

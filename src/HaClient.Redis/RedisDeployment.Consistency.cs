@@ -1,4 +1,5 @@
 using HaClient.Failover;
+using HaClient.Routing;
 using StackExchange.Redis;
 
 namespace HaClient.Redis;
@@ -87,5 +88,41 @@ public sealed partial class RedisDeployment
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         var engine = EngineFor(key);
         return engine.ExecuteReadAsync<T, RedisCall<T>>(new RedisReadIntent(RedisReadPreference.ReplicaPreferred, after), new(work, WriteDurability.None, engine), cancellationToken);
+    }
+
+    private long _lastSampleClaim;
+
+    /// <summary>The clock the deployment was created with (<see cref="TimeProvider.System"/> by default): the one whose
+    /// <see cref="TimeProvider.GetTimestamp"/> <see cref="CapToken"/> takes.</summary>
+    public TimeProvider TimeProvider => _time;
+
+    /// <summary>
+    /// The token a read of this deployment should keep, for a token that arrived from a client in a request that began
+    /// at <paramref name="requestStartedTimestamp"/>:
+    /// <list type="bullet">
+    /// <item>empty for a token whose replication ID no node knows while some node's is known (another deployment's):
+    /// it is ignored;</item>
+    /// <item>capped to the offset of the primary on the token's history (in cluster mode, that shard's primary) for a
+    /// token beyond it, once a probe of that primary that began after the request began has shown that offset (a
+    /// legitimate token comes from a write acknowledged before the request began; one beyond is forged);</item>
+    /// <item>otherwise the token itself (a token of an older history is left to the primary, which answers it).</item>
+    /// </list>
+    /// While no such probe exists yet, a token beyond the primary's last known offset is returned as it is and the
+    /// monitor is asked to probe now (at most once every <see cref="TokenCap.SampleGap"/>), so that a call at the end of
+    /// the same request can usually decide. Cap only the incoming token, never one of a write made during the request.
+    /// </summary>
+    /// <param name="token">The token the request arrived with.</param>
+    /// <param name="requestStartedTimestamp"><see cref="TimeProvider"/>'s <see cref="TimeProvider.GetTimestamp"/> when
+    /// the request began, taken before the token was read from it.</param>
+    public RedisConsistencyToken CapToken(RedisConsistencyToken token, long requestStartedTimestamp)
+    {
+        var kept = RedisTokenCap.Cap(_routing.Current, token, requestStartedTimestamp, _time.TimestampFrequency, out var needsSample);
+        if (needsSample && TokenCap.TryClaimSample(ref _lastSampleClaim, _time.GetTimestamp(), _time.TimestampFrequency))
+        {
+            _monitor?.RequestProbe();
+            _clusterMonitor?.RequestProbe();
+        }
+
+        return kept;
     }
 }

@@ -107,6 +107,15 @@ public sealed class ConfigurationTests
     }
 
     [Fact]
+    public async Task A_malformed_token_protection_switch_is_named()
+    {
+        var s = ValidPostgres(TestApp.ClosedPort());
+        s["HighAvailability:ReadYourWrites:ProtectTokens"] = "maybe";
+        var message = await StartFailureAsync(s);
+        Assert.Contains("HighAvailability:ReadYourWrites:ProtectTokens", message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_value_where_a_section_belongs_is_named()
     {
         var s = ValidPostgres(TestApp.ClosedPort());

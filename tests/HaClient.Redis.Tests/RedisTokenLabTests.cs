@@ -123,4 +123,32 @@ public sealed class RedisTokenLabTests
         Assert.True(await Lab.EventuallyAsync(async () => (await ReadAsync(d, key, foreign)).Port != primary, Generous),
             "a token of no known history pinned the reads to the primary");
     }
+
+    [Fact]
+    public async Task ATokenBeyondThePrimarysOffsetIsCappedOnceAProbeBeganAfterTheRequest()
+    {
+        await using var d = RedisDeployment.Create(Options());
+        Assert.True(await d.WaitForPrimaryAsync(Generous));
+        var key = $"t:ryw-cap:{Guid.NewGuid():N}";
+        var real = (await IncrementAsync(d, key)).Token;
+        var forged = new RedisConsistencyToken(real.ReplicationId!, long.MaxValue);
+        var started = d.TimeProvider.GetTimestamp();
+        Assert.Equal(forged, d.CapToken(forged, started)); // no probe began after the request yet: asks for one
+
+        var capped = forged;
+        Assert.True(await Lab.EventuallyAsync(() =>
+        {
+            capped = d.CapToken(forged, started);
+            return Task.FromResult(capped.Offset != long.MaxValue);
+        }, Generous), "the forged token was never capped");
+        Assert.Equal(real.ReplicationId, capped.ReplicationId);
+        Assert.True(capped.Offset >= real.Offset, $"capped to {capped.Offset}, below the real write's {real.Offset}");
+
+        // A write after that probe: its token stands.
+        var later = (await IncrementAsync(d, key)).Token;
+        Assert.Equal(later, d.CapToken(later, d.TimeProvider.GetTimestamp()));
+
+        // A token of another deployment's history is dropped.
+        Assert.True(d.CapToken(new RedisConsistencyToken(new string('e', 40), 5), started).IsEmpty);
+    }
 }

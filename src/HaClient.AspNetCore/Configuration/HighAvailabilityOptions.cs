@@ -92,4 +92,12 @@ public sealed class ReadYourWritesOptions
 
     /// <summary>How long the cookie lives. Default 5 minutes (a replica normally catches up well within it).</summary>
     public TimeSpan CookieMaxAge { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Whether the tokens the middleware sends (headers and cookies) are protected with ASP.NET Core Data
+    /// Protection (<c>IDataProtector</c>, purpose <c>HaClient.ReadYourWrites.v1</c>), and only protected ones are
+    /// accepted back: a client can then neither forge a token nor read the position in it. Every instance behind the
+    /// load balancer must share the Data Protection key ring (<c>services.AddDataProtection().PersistKeysTo…</c>), or a
+    /// token issued by one is ignored by another. Default <see langword="false"/>: plain tokens, checked and capped as
+    /// input.</summary>
+    public bool ProtectTokens { get; set; }
 }

@@ -22,6 +22,12 @@ internal sealed class HighAvailabilityRegistry
     /// <summary>Whether the health checks and the OpenTelemetry registrations were added.</summary>
     public bool IntegrationsRegistered { get; set; }
 
+    /// <summary>The default Postgres cluster's name for read-your-writes (never throws): the only one, else the one named
+    /// <c>default</c>, else <c>default</c>.</summary>
+    public string DefaultPostgresName
+        => PostgresNames.Count == 1 ? PostgresNames[0]
+        : PostgresNames.FirstOrDefault(n => string.Equals(n, "default", StringComparison.OrdinalIgnoreCase)) ?? "default";
+
     public PostgresCluster ResolveDefaultPostgres(IServiceProvider services)
         => services.GetRequiredKeyedService<PostgresCluster>(DefaultName(PostgresNames, "PostgreSQL cluster", "Postgres"));
 

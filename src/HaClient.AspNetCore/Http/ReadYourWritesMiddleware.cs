@@ -1,26 +1,40 @@
+using System.Text;
 using HaClient.Postgres;
 using HaClient.Redis;
+using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
 namespace HaClient.AspNetCore.Http;
 
-/// <summary>Reads the client's read-your-writes tokens (header or cookie) into the request's
-/// <see cref="IReadYourWrites"/>, and sends the latest ones back on the response. The Postgres token travels in
-/// <c>HeaderName</c> and <c>CookieName</c>; Redis tokens, one per component, in <c>HeaderName-Redis</c>
-/// (<c>name=replid:offset</c>, comma-separated) and one cookie per component, <c>CookieName-r-name</c>. Malformed
-/// entries, components with names outside <c>[A-Za-z0-9_.-]{1,64}</c> and entries past the sixteenth are ignored.</summary>
+/// <summary>Reads the client's read-your-writes tokens (headers or cookies) into the request's
+/// <see cref="IReadYourWrites"/>, and sends the latest ones back on the response, one per component. The default
+/// Postgres cluster's token travels in <c>HeaderName</c> and <c>CookieName</c> (as with one cluster); every other
+/// Postgres cluster's in <c>HeaderName-Postgres</c> (<c>name=identifier:X/Y</c>, comma-separated) and a cookie
+/// <c>CookieName-p-name</c>; Redis tokens in <c>HeaderName-Redis</c> (<c>name=replid:offset</c>) and a cookie
+/// <c>CookieName-r-name</c>. Tokens are input (<see cref="TokenWire"/>): malformed ones are ignored, and each is taken
+/// as its component takes it (<see cref="PostgresCluster.CapToken"/>, <see cref="RedisDeployment.CapToken"/>: another
+/// deployment's dropped, one beyond the primary capped) at the start of the request and again when the response is
+/// written, so a forged or lost-history cookie is replaced by a capped one. With
+/// <see cref="ReadYourWritesOptions.ProtectTokens"/> every value sent is sealed with Data Protection and only sealed
+/// values are read (<see cref="TokenProtection"/>).</summary>
 internal sealed class ReadYourWritesMiddleware
 {
-    private static readonly Func<object, Task> OnStarting = WriteToken;
+    private static readonly Func<object, Task> OnStarting = WriteTokens;
     private readonly RequestDelegate _next;
     private readonly ReadYourWritesOptions _options;
+    private readonly TokenProtection? _protection;
 
-    public ReadYourWritesMiddleware(RequestDelegate next, IOptions<HighAvailabilityOptions> options)
+    public ReadYourWritesMiddleware(RequestDelegate next, IOptions<HighAvailabilityOptions> options, IServiceProvider services)
     {
         _next = next;
         _options = options.Value.ReadYourWrites;
+        if (_options.ProtectTokens)
+        {
+            _protection = new TokenProtection(services.GetService<IDataProtectionProvider>()
+                ?? throw new InvalidOperationException("HighAvailability:ReadYourWrites:ProtectTokens is on, but no Data Protection is registered (services.AddDataProtection())."));
+        }
     }
 
     public Task InvokeAsync(HttpContext context)
@@ -30,159 +44,143 @@ internal sealed class ReadYourWritesMiddleware
             return _next(context);
         }
 
-        var incoming = default(ConsistencyToken);
-        if (_options.HeaderName.Length > 0 && context.Request.Headers.TryGetValue(_options.HeaderName, out var header)
-            && ConsistencyToken.TryParse(header.ToString(), out var fromHeader))
-        {
-            incoming = fromHeader;
-        }
-
-        if (_options.CookieName.Length > 0 && context.Request.Cookies[_options.CookieName] is { } cookie && ConsistencyToken.TryParse(cookie, out var fromCookie))
-        {
-            incoming = ConsistencyToken.Max(incoming, fromCookie);
-        }
-
-        consistency.SetIncoming(incoming);
-        ReadRedisTokens(context.Request, consistency, _options);
-        context.Response.OnStarting(OnStarting, new ResponseState(context, consistency, _options));
+        ReadPostgresTokens(context, consistency, _options, _protection);
+        ReadRedisTokens(context, consistency, _options, _protection);
+        context.Response.OnStarting(OnStarting, new ResponseState(context, consistency, _options, _protection));
         return _next(context);
     }
 
-    internal const int MaxRedisTokens = 16;
+    internal static string PostgresHeader(ReadYourWritesOptions options) => options.HeaderName.Length > 0 ? options.HeaderName + "-Postgres" : string.Empty;
 
-    private static string RedisHeader(ReadYourWritesOptions options) => options.HeaderName + "-Redis";
+    internal static string PostgresCookiePrefix(ReadYourWritesOptions options) => options.CookieName.Length > 0 ? options.CookieName + "-p-" : string.Empty;
 
-    private static string RedisCookie(ReadYourWritesOptions options, string component) => options.CookieName + "-r-" + component;
+    internal static string RedisHeader(ReadYourWritesOptions options) => options.HeaderName.Length > 0 ? options.HeaderName + "-Redis" : string.Empty;
 
-    /// <summary>Whether <paramref name="name"/> can name a component in a header entry or a cookie name.</summary>
-    internal static bool IsComponentName(ReadOnlySpan<char> name)
+    internal static string RedisCookiePrefix(ReadYourWritesOptions options) => options.CookieName.Length > 0 ? options.CookieName + "-r-" : string.Empty;
+
+    private static void ReadPostgresTokens(HttpContext context, RequestConsistency consistency, ReadYourWritesOptions options, TokenProtection? protection)
     {
-        if (name.Length is < 1 or > 64)
+        var found = new Dictionary<string, ConsistencyToken>(StringComparer.Ordinal);
+        var single = default(ConsistencyToken);
+        var request = context.Request;
+        var parse = protection?.Wrap<ConsistencyToken>(ConsistencyToken.TryParse) ?? ConsistencyToken.TryParse;
+        if (options.HeaderName.Length > 0 && request.Headers.TryGetValue(options.HeaderName, out var header) && parse(header.ToString(), out var fromHeader))
         {
-            return false;
+            single = fromHeader;
         }
 
-        foreach (var c in name)
+        if (options.CookieName.Length > 0 && request.Cookies[options.CookieName] is { } cookie && parse(cookie, out var fromCookie))
         {
-            if (!(char.IsAsciiLetterOrDigit(c) || c is '_' or '.' or '-'))
-            {
-                return false;
-            }
+            single = ConsistencyToken.Max(single, fromCookie);
         }
 
-        return true;
-    }
-
-    private static void ReadRedisTokens(HttpRequest request, RequestConsistency consistency, ReadYourWritesOptions options)
-    {
-        Dictionary<string, RedisConsistencyToken>? found = null;
-        void Add(string component, RedisConsistencyToken token)
+        if (!single.IsEmpty)
         {
-            found ??= new(StringComparer.Ordinal);
-            if (found.Count < MaxRedisTokens || found.ContainsKey(component))
-            {
-                found[component] = RedisConsistencyToken.Latest(found.GetValueOrDefault(component), token);
-            }
+            found[consistency.DefaultPostgres] = single;
         }
 
-        if (options.HeaderName.Length > 0 && request.Headers.TryGetValue(RedisHeader(options), out var header))
+        TokenWire.Read(request, PostgresHeader(options), PostgresCookiePrefix(options), parse, ConsistencyToken.Max, found);
+        foreach (var (component, arrived) in found)
         {
-            var text = header.ToString().AsSpan();
-            var entries = 0;
-            foreach (var range in text.Split(','))
-            {
-                if (++entries > MaxRedisTokens)
-                {
-                    break;
-                }
-
-                var entry = text[range].Trim();
-                var eq = entry.IndexOf('=');
-                if (eq > 0 && IsComponentName(entry[..eq]) && RedisConsistencyToken.TryParse(entry[(eq + 1)..], out var token))
-                {
-                    Add(entry[..eq].ToString(), token);
-                }
-            }
-        }
-
-        if (options.CookieName.Length > 0)
-        {
-            var prefix = options.CookieName + "-r-";
-            var cookies = 0;
-            foreach (var (name, value) in request.Cookies)
-            {
-                if (name.StartsWith(prefix, StringComparison.Ordinal) && ++cookies <= MaxRedisTokens
-                    && IsComponentName(name.AsSpan(prefix.Length)) && RedisConsistencyToken.TryParse(value, out var token))
-                {
-                    Add(name[prefix.Length..], token);
-                }
-            }
-        }
-
-        foreach (var (component, token) in found ?? [])
-        {
-            consistency.SetIncomingRedis(component, token);
+            var cluster = context.RequestServices.GetKeyedService<PostgresCluster>(component);
+            var started = cluster?.TimeProvider.GetTimestamp() ?? 0;
+            consistency.Postgres.Arrive(component, arrived, cluster?.CapToken(arrived, started) ?? arrived, started);
         }
     }
 
-    private static void WriteRedisTokens(HttpContext context, RequestConsistency consistency, ReadYourWritesOptions options)
+    private static void ReadRedisTokens(HttpContext context, RequestConsistency consistency, ReadYourWritesOptions options, TokenProtection? protection)
     {
-        var tokens = consistency.RedisTokens();
-        if (tokens.Count == 0)
+        var found = new Dictionary<string, RedisConsistencyToken>(StringComparer.Ordinal);
+        var parse = protection?.Wrap<RedisConsistencyToken>(RedisConsistencyToken.TryParse) ?? RedisConsistencyToken.TryParse;
+        TokenWire.Read(context.Request, RedisHeader(options), RedisCookiePrefix(options), parse, RedisConsistencyToken.Latest, found);
+        foreach (var (component, arrived) in found)
         {
-            return;
-        }
-
-        if (options.HeaderName.Length > 0)
-        {
-            context.Response.Headers[RedisHeader(options)] = string.Join(',', tokens.Where(t => IsComponentName(t.Component)).Select(t => $"{t.Component}={t.Token}"));
-        }
-
-        if (options.CookieName.Length > 0)
-        {
-            foreach (var (component, token, changed) in tokens)
-            {
-                if (changed && IsComponentName(component))
-                {
-                    context.Response.Cookies.Append(RedisCookie(options, component), token.ToString(), CookieOptionsFor(context, options));
-                }
-            }
+            var deployment = context.RequestServices.GetKeyedService<RedisDeployment>(component);
+            var started = deployment?.TimeProvider.GetTimestamp() ?? 0;
+            consistency.Redis.Arrive(component, arrived, deployment?.CapToken(arrived, started) ?? arrived, started);
         }
     }
 
-    private static CookieOptions CookieOptionsFor(HttpContext context, ReadYourWritesOptions options) => new()
+    private static Task WriteTokens(object state)
     {
-        HttpOnly = true,
-        IsEssential = true,
-        SameSite = SameSiteMode.Lax,
-        Secure = context.Request.IsHttps,
-        Path = "/",
-        MaxAge = options.CookieMaxAge,
-    };
-
-    private static Task WriteToken(object state)
-    {
-        var (context, consistency, options) = (ResponseState)state;
-        WriteRedisTokens(context, consistency, options);
-        var token = consistency.Token;
-        if (token.IsEmpty)
-        {
-            return Task.CompletedTask;
-        }
-
-        var text = token.ToString();
-        if (options.HeaderName.Length > 0)
-        {
-            context.Response.Headers[options.HeaderName] = text;
-        }
-
-        if (options.CookieName.Length > 0 && token > consistency.Incoming)
-        {
-            context.Response.Cookies.Append(options.CookieName, text, CookieOptionsFor(context, options));
-        }
-
+        var (context, consistency, options, protection) = (ResponseState)state;
+        WritePostgresTokens(context, consistency, options, protection);
+        WriteRedisTokens(context, consistency, options, protection);
         return Task.CompletedTask;
     }
 
-    private sealed record ResponseState(HttpContext Context, RequestConsistency Consistency, ReadYourWritesOptions Options);
+    private static void WritePostgresTokens(HttpContext context, RequestConsistency consistency, ReadYourWritesOptions options, TokenProtection? protection)
+    {
+        StringBuilder? others = null;
+        foreach (var (component, e) in consistency.Postgres.Snapshot())
+        {
+            // Only the incoming token is capped: a write of this request may be beyond a probe that began before it.
+            var incoming = context.RequestServices.GetKeyedService<PostgresCluster>(component)?.CapToken(e.Incoming, e.Started) ?? e.Incoming;
+            var token = ConsistencyToken.Max(incoming, e.Written);
+            var text = token.IsEmpty ? string.Empty : protection?.Seal(token.ToString()) ?? token.ToString();
+            var isDefault = component == consistency.DefaultPostgres;
+            if (!isDefault && !TokenWire.IsComponentName(component))
+            {
+                continue;
+            }
+
+            if (text.Length > 0 && options.HeaderName.Length > 0)
+            {
+                if (isDefault)
+                {
+                    context.Response.Headers[options.HeaderName] = text;
+                }
+                else
+                {
+                    Append(others ??= new(), component, text);
+                }
+            }
+
+            if (options.CookieName.Length > 0 && token != e.Arrived)
+            {
+                TokenWire.SetCookie(context, isDefault ? options.CookieName : PostgresCookiePrefix(options) + component, text, options.CookieMaxAge);
+            }
+        }
+
+        if (others is not null)
+        {
+            context.Response.Headers[PostgresHeader(options)] = others.ToString();
+        }
+    }
+
+    private static void WriteRedisTokens(HttpContext context, RequestConsistency consistency, ReadYourWritesOptions options, TokenProtection? protection)
+    {
+        StringBuilder? header = null;
+        foreach (var (component, e) in consistency.Redis.Snapshot())
+        {
+            if (!TokenWire.IsComponentName(component))
+            {
+                continue;
+            }
+
+            var incoming = context.RequestServices.GetKeyedService<RedisDeployment>(component)?.CapToken(e.Incoming, e.Started) ?? e.Incoming;
+            var token = RedisConsistencyToken.Latest(incoming, e.Written);
+            var text = protection?.Seal(token.ToString()) ?? token.ToString();
+            if (text.Length > 0 && options.HeaderName.Length > 0)
+            {
+                Append(header ??= new(), component, text);
+            }
+
+            if (options.CookieName.Length > 0 && token != e.Arrived)
+            {
+                TokenWire.SetCookie(context, RedisCookiePrefix(options) + component, text, options.CookieMaxAge);
+            }
+        }
+
+        if (header is not null)
+        {
+            context.Response.Headers[RedisHeader(options)] = header.ToString();
+        }
+    }
+
+    /// <summary>Adds a <c>name=token</c> entry to a header value.</summary>
+    private static void Append(StringBuilder header, string component, string text)
+        => header.Append(header.Length > 0 ? "," : string.Empty).Append(component).Append('=').Append(text);
+
+    private sealed record ResponseState(HttpContext Context, RequestConsistency Consistency, ReadYourWritesOptions Options, TokenProtection? Protection);
 }

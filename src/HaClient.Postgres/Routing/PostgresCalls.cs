@@ -106,7 +106,7 @@ internal static class PostgresCalls
         {
             await using var connection = await OpenAsync(slot, progress, cancellationToken).ConfigureAwait(false);
             var value = await work(connection, cancellationToken).ConfigureAwait(false);
-            return new WriteResult<T>(value, await PostgresCluster.GetConsistencyTokenAsync(connection, cancellationToken).ConfigureAwait(false));
+            return new WriteResult<T>(value, await PostgresCluster.ReadTokenAsync(slot, connection, cancellationToken).ConfigureAwait(false));
         }
         finally
         {

@@ -37,6 +37,12 @@ internal static class Router
             return primary == exclude ? -1 : primary;
         }
 
+        if (consistency.Kind == ReadConsistencyKind.AtLeast && !consistency.Token.IsOf(ClusterIdentifier(slots, primaryIndex)))
+        {
+            // Another cluster's token (it arrived from a client): ignored, as if none was given.
+            return SelectReader(slots, primaryIndex, ReadConsistency.WithinLagBound, lag, fallbackToPrimary, nowTimestamp, timestampFrequency, exclude, rotation, localOnly);
+        }
+
         var bounds = new ReadBounds(
             consistency,
             primary >= 0 ? slots[primary].State.WalLsn : 0UL,
@@ -65,10 +71,31 @@ internal static class Router
         return fallbackToPrimary || consistency.Kind == ReadConsistencyKind.AtLeast ? primary : -1;
     }
 
+    /// <summary>The cluster's system identifier as the monitor has read it: the primary's (<paramref name="primaryIndex"/>,
+    /// the monitor's primary), else the first host's that is known; 0 while none is.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ulong ClusterIdentifier(HostSlot[] slots, int primaryIndex)
+    {
+        if (primaryIndex >= 0 && slots[primaryIndex].SystemIdentifier is var own and not 0)
+        {
+            return own;
+        }
+
+        foreach (var slot in slots)
+        {
+            if (slot.SystemIdentifier is var id and not 0)
+            {
+                return id;
+            }
+        }
+
+        return 0;
+    }
+
     /// <summary>The newest timeline any host has shown (a host that went down keeps its last one): with no primary known,
     /// the history a fresh or token read must be served from.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int NewestTimeline(HostSlot[] slots)
+    public static int NewestTimeline(HostSlot[] slots)
     {
         var newest = 0;
         foreach (var slot in slots)
@@ -153,6 +180,7 @@ internal readonly ref struct ReadBounds(in ReadConsistency consistency, ulong pr
             return false;
         }
 
-        return _consistency.Kind != ReadConsistencyKind.AtLeast || s.WalLsn >= _consistency.Token.Lsn;
+        // A token read needs a replica of the token's cluster (a host whose identifier is not known yet is taken as one).
+        return _consistency.Kind != ReadConsistencyKind.AtLeast || (s.WalLsn >= _consistency.Token.Lsn && _consistency.Token.IsOf(slot.SystemIdentifier));
     }
 }

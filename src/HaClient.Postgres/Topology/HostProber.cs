@@ -124,7 +124,13 @@ internal sealed partial class HostProber
         Volatile.Write(ref slot.ProbeStartedAt, start);
         try
         {
-            var connection = slot.ProbeConnection ??= slot.ProbeSource.OpenConnection();
+            var connection = slot.ProbeConnection;
+            if (connection is null)
+            {
+                connection = slot.ProbeConnection = slot.ProbeSource.OpenConnection();
+                ReadSystemIdentifier(slot, connection);
+            }
+
             var sent = _time.GetTimestamp();
             using var command = new NpgsqlCommand(ProbeSql, connection);
             using var reader = command.ExecuteReader();
@@ -186,6 +192,26 @@ internal sealed partial class HostProber
         {
             Volatile.Write(ref slot.ProbeStartedAt, 0);
             Volatile.Write(ref slot.ProbeOverdue, 0);
+        }
+    }
+
+    /// <summary>The statement that reads a server's system identifier. <c>pg_control_system()</c> is executable by every
+    /// role by default (PostgreSQL grants it to PUBLIC); a server that revoked it leaves the identifier unknown.</summary>
+    internal const string SystemIdentifierSql = "SELECT system_identifier FROM pg_control_system()";
+
+    /// <summary>Reads the server's system identifier on a new probe connection (once per connection: it changes only
+    /// with a new server, which comes with a new connection). A refusal leaves it unknown (0) and fails no probe.</summary>
+    private void ReadSystemIdentifier(HostSlot slot, NpgsqlConnection connection)
+    {
+        try
+        {
+            using var command = new NpgsqlCommand(SystemIdentifierSql, connection);
+            slot.SystemIdentifier = command.ExecuteScalar() is long id ? unchecked((ulong)id) : 0;
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InsufficientPrivilege)
+        {
+            slot.SystemIdentifier = 0;
+            LogNoSystemIdentifier(_logger, _cluster, slot.Name);
         }
     }
 
@@ -333,6 +359,9 @@ internal sealed partial class HostProber
 
     [LoggerMessage(EventId = 1011, Level = LogLevel.Error, Message = "Cluster {Cluster}: {Endpoint} refuses the connection settings ({Reason}); no request can succeed on it until they are fixed")]
     private static partial void LogRefused(ILogger logger, string cluster, string endpoint, string reason);
+
+    [LoggerMessage(EventId = 1015, Level = LogLevel.Warning, Message = "Cluster {Cluster}: {Endpoint} refuses pg_control_system(); its read-your-writes tokens carry no system identifier")]
+    private static partial void LogNoSystemIdentifier(ILogger logger, string cluster, string endpoint);
 
     [LoggerMessage(EventId = 1005, Level = LogLevel.Debug, Message = "Cluster {Cluster}: probe of {Endpoint} failed: {Error}")]
     private static partial void LogProbeFailed(ILogger logger, string cluster, string endpoint, string error);

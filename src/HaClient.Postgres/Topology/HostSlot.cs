@@ -112,4 +112,15 @@ internal sealed class HostSlot
 
     /// <summary>Set while Patroni answers and names another member leader.</summary>
     public volatile bool PatroniVeto;
+
+    /// <summary>The server's system identifier (<c>pg_control_system()</c>), read once per probe connection (a server
+    /// re-created at the address restarts, which breaks that connection); 0 until known, or where the function is not
+    /// allowed. Read-your-writes tokens carry it, and a token of another identifier is ignored.</summary>
+    public ulong SystemIdentifier
+    {
+        get => Volatile.Read(ref _systemIdentifier);
+        set => Volatile.Write(ref _systemIdentifier, value);
+    }
+
+    private ulong _systemIdentifier;
 }

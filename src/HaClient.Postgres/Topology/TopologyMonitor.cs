@@ -101,6 +101,16 @@ internal sealed partial class TopologyMonitor : IAsyncDisposable
         }
     }
 
+    /// <summary>A read-your-writes token needs a fresh sample of the primary's WAL position (<see cref="PostgresCluster.CapToken"/>):
+    /// probe the primary now, without the fast probing of every host <see cref="RequestProbe"/> starts.</summary>
+    public void RequestPrimarySample()
+    {
+        if (Volatile.Read(ref _primaryIndex) is var i and >= 0)
+        {
+            _slots[i].Wake.Set();
+        }
+    }
+
     /// <summary>A request saw a connection-level failure: probe every host now and keep probing fast for a while.</summary>
     public void RequestProbe()
     {

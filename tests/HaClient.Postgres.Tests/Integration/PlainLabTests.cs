@@ -16,7 +16,7 @@ public sealed class PlainLabTests
 {
     private static readonly int[] Ports = [15432, 15433, 15434];
 
-    private static async Task<PostgresCluster> ClusterAsync(Action<PostgresClusterOptions>? configure = null, RecordingLoggerFactory? logs = null)
+    internal static async Task<PostgresCluster> ClusterAsync(Action<PostgresClusterOptions>? configure = null, RecordingLoggerFactory? logs = null)
     {
         var o = new PostgresClusterOptions
         {
@@ -30,7 +30,7 @@ public sealed class PlainLabTests
         return cluster;
     }
 
-    private static async Task EnsureTableAsync(PostgresCluster cluster)
+    internal static async Task EnsureTableAsync(PostgresCluster cluster)
         => await cluster.ExecuteWriteAsync(async (c, ct) =>
         {
             await using var cmd = new NpgsqlCommand("CREATE TABLE IF NOT EXISTS t_items(id bigserial PRIMARY KEY, v text)", c);
@@ -88,14 +88,14 @@ public sealed class PlainLabTests
         }
     });
 
-    private static Task<int> ReadPortAsync(PostgresCluster cluster, ReadConsistency consistency = default)
+    internal static Task<int> ReadPortAsync(PostgresCluster cluster, ReadConsistency consistency = default)
         => cluster.ExecuteReadAsync(async (c, t) =>
         {
             await using var cmd = new NpgsqlCommand("SELECT inet_server_port()", c);
             return (int)(await cmd.ExecuteScalarAsync(t))!;
         }, consistency);
 
-    private static async Task SqlAsync(int port, string sql)
+    internal static async Task SqlAsync(int port, string sql)
     {
         await using var c = new NpgsqlConnection($"Host=127.0.0.1;Port={port};{Lab.Credentials};Pooling=false;Timeout=5");
         await c.OpenAsync();
