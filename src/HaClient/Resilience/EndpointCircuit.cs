@@ -231,6 +231,14 @@ public sealed class EndpointCircuit
     /// </summary>
     public ValueTask RecordAsync(Exception? failure)
     {
+        if (failure is null && !_consecutive && Volatile.Read(ref _probation) == 0)
+        {
+            // A success under the failure-ratio rule off probation is reported to Polly whatever the state (the closed
+            // branch below ends there too, and its streak is never set under this rule): no need to read the state, which
+            // takes Polly's lock.
+            return ReportAsync(null);
+        }
+
         if (!IsClosed)
         {
             return ReportAsync(failure);
