@@ -60,6 +60,9 @@ public class BreakerBenchmarks
         return result;
     }
 
+    [Benchmark(Description = "HaClient EndpointCircuit.RecordAsync(null) alone (closed: a success's report)")]
+    public ValueTask RecordSuccess() => _circuit.RecordAsync(null);
+
     private static async ValueTask<int> YieldingCallback(int state, CancellationToken cancellationToken)
     {
         await Task.Yield();

@@ -1,3 +1,4 @@
+using HaClient.Monitoring;
 using HaClient.Resilience;
 using HaClient.Telemetry;
 using Microsoft.Extensions.Logging;
@@ -78,7 +79,7 @@ public sealed partial class FailoverEngine<TEndpoint, TReadIntent>
             try
             {
                 var remaining = deadline.Remaining;
-                await changed.WaitAsync(remaining < _recheck ? remaining : _recheck, TimeProvider, cancellationToken).ConfigureAwait(false);
+                await TopologyChangeSignal.WhenChangedAsync(changed, remaining < _recheck ? remaining : _recheck, TimeProvider, cancellationToken).ConfigureAwait(false);
             }
             catch (TimeoutException)
             {

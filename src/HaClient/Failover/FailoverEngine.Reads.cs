@@ -19,7 +19,9 @@ public sealed partial class FailoverEngine<TEndpoint, TReadIntent>
         {
             for (var attempt = 0; attempt < 2; attempt++)
             {
-                var endpoint = await WaitForReaderAsync(intent, exclude, deadline, last, cancellationToken).ConfigureAwait(false);
+                // Nearly always an endpoint is eligible at once: select it here, without the waiting method's frame.
+                var endpoint = _topology.SelectReader(intent, exclude)
+                    ?? await WaitForReaderAsync(intent, exclude, deadline, last, cancellationToken).ConfigureAwait(false);
                 try
                 {
                     targetRole = Route(endpoint, read: true);

@@ -17,6 +17,11 @@ public sealed partial class FailoverEngine<TEndpoint, TReadIntent>
     private string Route(TEndpoint endpoint, bool read)
     {
         var primary = _topology.IsPrimary(endpoint);
+        if (!HaClientTelemetry.RoutingDecisions.Enabled)
+        {
+            return primary ? "primary" : "replica";
+        }
+
         var roleTag = primary ? PrimaryTag : ReplicaTag;
         if (read && _topology.IsInLocalZone(endpoint) is { } local)
         {

@@ -122,7 +122,8 @@ public sealed partial class FailoverEngine<TEndpoint, TReadIntent>
                     }
                 }
 
-                var endpoint = await WaitForWriterAsync(deadline, last, cancellationToken).ConfigureAwait(false);
+                var endpoint = (failed is null ? _topology.SelectWriter() : null)
+                    ?? await WaitForWriterAsync(deadline, last, cancellationToken).ConfigureAwait(false);
                 var progress = new WriteProgress();
                 try
                 {

@@ -27,7 +27,8 @@ public sealed class TopologyChangeSignal
 
     /// <summary>Waits until <paramref name="changed"/> (a <see cref="Task"/> read before the caller's selection) completes,
     /// for at most <paramref name="timeout"/> (then <see cref="TimeoutException"/>); the caller resumes on the thread that
-    /// completed it (the wake thread), not through the thread pool. Allocates only when it has to wait.</summary>
+    /// completed it (the wake thread), not through the thread pool, and on the system clock a timeout ends it on
+    /// HaClient's deadline thread, not on a pool timer. Allocates only when it has to wait.</summary>
     public static Task WhenChangedAsync(Task changed, TimeSpan timeout, TimeProvider time, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(changed);
@@ -35,6 +36,12 @@ public sealed class TopologyChangeSignal
         if (changed.IsCompleted)
         {
             return Task.CompletedTask;
+        }
+
+        if (ReferenceEquals(time, TimeProvider.System))
+        {
+            // The timeout too is off the pool: it ends on HaClient's deadline thread, not on a timer's pool work item.
+            return ChangeWait.Start(changed, timeout, cancellationToken);
         }
 
         // ExecuteSynchronously: run on the completing thread even when the task has many continuations; the promise

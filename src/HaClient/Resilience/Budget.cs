@@ -29,24 +29,41 @@ public static class Budget
 
     /// <summary>
     /// Starts <paramref name="call"/> with a token of a reused source and awaits it until <paramref name="deadline"/>
-    /// (see <see cref="WithinAsync{T}"/>). The outcome comes back instead of an exception, with the result typed as
-    /// <see cref="object"/> (the breaker's result type, so Polly calls straight through). The returned task is pooled:
-    /// await it once.
+    /// (see <see cref="WithinAsync{T}"/>) on a pooled <see cref="CallWaiter"/>, so that the deadline is released as a
+    /// closed circuit's calls are (on the system clock, by HaClient's deadline thread). The outcome comes back instead of
+    /// an exception, with the result typed as <see cref="object"/> (the breaker's result type, so Polly calls straight
+    /// through). The returned task is pooled: await it once.
     /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     internal static async ValueTask<Outcome<object?>> RunAsync<T, TState>(Func<TState, CancellationToken, Task<T>> call, TState state, OperationDeadline deadline, CancellationToken callerToken)
     {
         var cts = RentSource();
         var task = call(state, cts.Token);
+        if (!task.IsCompleted)
+        {
+            var waiter = CallWaiter.Arm(task, deadline.Remaining, deadline.TimeProvider, callerToken);
+            waiter.ReleaseRegistry(); // not in an endpoint's in-flight registry
+            var reason = await waiter.AsValueTask().ConfigureAwait(false);
+            if (reason != CallWaiter.Reason.Completed && !task.IsCompleted)
+            {
+                Abandon(task, cts);
+                return Outcome.FromException<object?>(reason == CallWaiter.Reason.Cancelled
+                    ? new OperationCanceledException(callerToken)
+                    : new OperationDeadlineExceededException(deadline.Budget));
+            }
+        }
+
         try
         {
-            var result = await task.WaitAsync(AtLeastOneMillisecond(deadline.Remaining), deadline.TimeProvider, callerToken).ConfigureAwait(false);
+            var result = await task.ConfigureAwait(false);
             ReturnSource(cts);
             return Outcome.FromResult<object?>(result);
         }
         catch (Exception e)
         {
-            return Outcome.FromException<object?>(Settle(task, cts, e, deadline.Budget, callerToken));
+            // The call's own failure: nothing holds the token any more.
+            ReturnSource(cts);
+            return Outcome.FromException<object?>(e);
         }
     }
 

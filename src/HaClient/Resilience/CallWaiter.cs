@@ -10,11 +10,13 @@ namespace HaClient.Resilience;
 /// </summary>
 /// <remarks>
 /// A waiter is referenced by the awaiting caller, by the call's task continuation (which always runs, possibly long
-/// after the caller left) and by the endpoint's in-flight registry; it returns to the pool when all three let go. Its
-/// timer is reused and never stopped; every fire is tied to the arming (generation) it saw, so a late callback of an
-/// earlier use does nothing.
+/// after the caller left) and by the endpoint's in-flight registry; it returns to the pool when all three let go. On the
+/// system clock its deadline is kept by HaClient's deadline thread (<see cref="DeadlineThread"/>), so a starved thread
+/// pool does not hold the release; on any other <see cref="TimeProvider"/> (a test's fake clock) by a timer of that
+/// provider, reused and never stopped. Either way every fire is tied to the arming (generation) it saw, so a late fire
+/// of an earlier use does nothing.
 /// </remarks>
-internal sealed class CallWaiter : IValueTaskSource<CallWaiter.Reason>
+internal sealed class CallWaiter : DeadlineTarget, IValueTaskSource<CallWaiter.Reason>
 {
     /// <summary>Why the wait ended.</summary>
     public enum Reason
@@ -59,18 +61,30 @@ internal sealed class CallWaiter : IValueTaskSource<CallWaiter.Reason>
     /// registry do it.</summary>
     public static CallWaiter Arm(Task call, TimeSpan remaining, TimeProvider time, CancellationToken callerToken)
     {
+        remaining = Budget.AtLeastOneMillisecond(remaining); // an expired budget still gets a moment, as a timer's would
         var waiter = s_pool.TryRent() ?? new CallWaiter();
         waiter._refs = 3; // the awaiter, the call's continuation, the in-flight registry
         waiter._time = time;
-        Volatile.Write(ref waiter._deadline, time.GetTimestamp() + (long)(remaining.TotalSeconds * time.TimestampFrequency));
-        Volatile.Write(ref waiter._state, (Volatile.Read(ref waiter._state) | 1) + 1); // next generation, not fired
+        var deadline = time.GetTimestamp() + (long)(remaining.TotalSeconds * time.TimestampFrequency);
+        Volatile.Write(ref waiter._deadline, deadline);
+        // Next generation, not fired. A full fence: the deadline thread reads the arming after giving up the waiter's
+        // entry, and the arming reads the entry after this write (DeadlineThread.TakeDue).
+        Interlocked.Exchange(ref waiter._state, (Volatile.Read(ref waiter._state) | 1) + 1);
         call.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(waiter._onCallCompleted);
         if (callerToken.CanBeCanceled)
         {
             waiter._callerRegistration = callerToken.UnsafeRegister(static s => ((CallWaiter)s!).Fire(Reason.Cancelled), waiter);
         }
 
-        waiter.StartTimer(remaining);
+        if (ReferenceEquals(time, TimeProvider.System))
+        {
+            DeadlineThread.Instance.Schedule(waiter, deadline);
+        }
+        else
+        {
+            waiter.StartTimer(remaining);
+        }
+
         return waiter;
     }
 
@@ -88,9 +102,8 @@ internal sealed class CallWaiter : IValueTaskSource<CallWaiter.Reason>
     /// <summary>The awaiting caller took the waiter out of the registry itself: give up the registry's reference.</summary>
     public void ReleaseRegistry() => Release(fire: null);
 
-    private void StartTimer(TimeSpan remaining)
+    private void StartTimer(TimeSpan due)
     {
-        var due = remaining <= TimeSpan.Zero ? TimeSpan.FromMilliseconds(1) : remaining;
         if (_timer is null || !ReferenceEquals(_timerClock, _time))
         {
             _timer?.Dispose();
@@ -113,6 +126,21 @@ internal sealed class CallWaiter : IValueTaskSource<CallWaiter.Reason>
             Fire(Reason.Deadline, state);
         }
     }
+
+    /// <inheritdoc />
+    /// <remarks>The deadline is written before the state, so the state read first tells which arming the deadline is
+    /// of.</remarks>
+    internal override (long State, long Deadline) Arming
+    {
+        get
+        {
+            var state = Volatile.Read(ref _state);
+            return (state, Volatile.Read(ref _deadline));
+        }
+    }
+
+    /// <inheritdoc />
+    internal override void FireDeadline(long state) => Fire(Reason.Deadline, state);
 
     private void Fire(Reason reason) => Fire(reason, Volatile.Read(ref _state));
 

@@ -8,12 +8,13 @@ namespace HaClient.Resilience;
 internal sealed class InFlightCalls
 {
     private readonly CallWaiter?[] _entries = new CallWaiter?[512];
-    private int _hint;
 
     /// <summary>Registers <paramref name="waiter"/>; returns its entry, or -1 when every entry is taken.</summary>
     public int Add(CallWaiter waiter)
     {
-        var start = Interlocked.Increment(ref _hint);
+        // Each waiter starts at its own place (its identity hash), so concurrent calls seldom meet on an entry, and no
+        // shared counter's cache line moves between cores on every call.
+        var start = System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(waiter);
         for (var k = 0; k < _entries.Length; k++)
         {
             var i = (int)((uint)(start + k) % (uint)_entries.Length);
@@ -30,8 +31,9 @@ internal sealed class InFlightCalls
     public bool Remove(int index, CallWaiter waiter)
         => ReferenceEquals(Interlocked.CompareExchange(ref _entries[index], null, waiter), waiter);
 
-    /// <summary>Takes every registered waiter and releases its caller on the thread pool (never on the calling thread,
-    /// which is a monitor's). Returns how many callers were released.</summary>
+    /// <summary>Takes every registered waiter and releases its caller on HaClient's deadline thread
+    /// (<see cref="DeadlineThread.ReleaseAbandoned"/>): never on the calling thread, which is a monitor's, and never
+    /// through the thread pool, which is what a failover starves. Returns how many callers were released.</summary>
     public int ReleaseAll()
     {
         List<CallWaiter>? taken = null;
@@ -48,13 +50,7 @@ internal sealed class InFlightCalls
             return 0;
         }
 
-        ThreadPool.UnsafeQueueUserWorkItem(static list =>
-        {
-            foreach (var w in list)
-            {
-                w.Abandon();
-            }
-        }, taken, preferLocal: false);
+        DeadlineThread.Instance.ReleaseAbandoned(taken);
         return taken.Count;
     }
 }
