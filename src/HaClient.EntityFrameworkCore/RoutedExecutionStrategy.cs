@@ -2,6 +2,7 @@ using HaClient.Resilience;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.EntityFrameworkCore.Storage;
+using Npgsql.EntityFrameworkCore.PostgreSQL.Infrastructure.Internal;
 using Npgsql.EntityFrameworkCore.PostgreSQL.Storage.Internal;
 
 namespace HaClient.EntityFrameworkCore;
@@ -71,20 +72,26 @@ internal sealed class RoutedExecutionStrategy(ExecutionStrategyDependencies depe
     private static InvalidOperationException Transient(Exception e) => new("An exception has been raised that is likely due to a transient failure.", e);
 }
 
-/// <summary>Creates <see cref="RoutedExecutionStrategy"/> as the context's default strategy, and tells the connection
-/// when an application's own strategy is in use instead (the command then retries reads itself).</summary>
-internal sealed class RoutedExecutionStrategyFactory(ExecutionStrategyDependencies dependencies) : NpgsqlExecutionStrategyFactory(dependencies)
+/// <summary>Creates <see cref="RoutedExecutionStrategy"/> as the context's default strategy, or the application's own
+/// (<c>EnableRetryOnFailure</c>, <c>ExecutionStrategy(…)</c>) when the provider options set one, and then tells the
+/// connection (the command retries reads itself).</summary>
+/// <remarks>EF Core's <c>RelationalExecutionStrategyFactory</c>, one per context, lists the context's options extensions
+/// and allocates a delegate in its constructor; this one reads the provider's extension by key when a strategy is
+/// created, once per context, and allocates neither.</remarks>
+internal sealed class RoutedExecutionStrategyFactory(ExecutionStrategyDependencies dependencies) : IExecutionStrategyFactory
 {
-    public override IExecutionStrategy Create()
+    public IExecutionStrategy Create()
     {
-        var strategy = base.Create();
-        if (strategy is not RoutedExecutionStrategy && RoutedExecutionStrategy.ConnectionOf(Dependencies.CurrentContext.Context) is { } connection)
+        if (dependencies.Options.FindExtension<NpgsqlOptionsExtension>()?.ExecutionStrategyFactory is not { } configured)
+        {
+            return new RoutedExecutionStrategy(dependencies);
+        }
+
+        if (RoutedExecutionStrategy.ConnectionOf(dependencies.CurrentContext.Context) is { } connection)
         {
             connection.RetriesReadsInCommand = true;
         }
 
-        return strategy;
+        return configured(dependencies);
     }
-
-    protected override IExecutionStrategy CreateDefaultStrategy(ExecutionStrategyDependencies dependencies) => new RoutedExecutionStrategy(dependencies);
 }
