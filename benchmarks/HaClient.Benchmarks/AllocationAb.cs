@@ -22,6 +22,11 @@ internal static class AllocationAb
         var rounds = args.Length > 3 ? int.Parse(args[3], CultureInfo.InvariantCulture) : 10;
         var ops = args.Length > 4 ? int.Parse(args[4], CultureInfo.InvariantCulture) : 20_000;
         await using var clients = await AllocationTypes.Clients.ConnectAsync(names.Any(n => n.StartsWith("redis", StringComparison.Ordinal)));
+        if (names.Any(n => n.StartsWith("ef-", StringComparison.Ordinal) || n.StartsWith("ado-", StringComparison.Ordinal)))
+        {
+            await InterleavedEfCore.EnsureTableAsync(clients.Raw);
+        }
+
         var scenarios = names.Select(clients.Scenario).ToArray();
         foreach (var op in scenarios)
         {

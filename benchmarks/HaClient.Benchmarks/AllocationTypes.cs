@@ -11,7 +11,7 @@ namespace HaClient.Benchmarks;
 /// <summary>
 /// Which types a call allocates: runs one scenario sequentially many times while listening to the runtime's sampled
 /// GC AllocationTick events (one per ~100 KB, with the type name), and prints the sampled bytes per operation by type.
-/// <c>dotnet HaClient.Benchmarks.dll --alloc-types pg-read|pg-raw|pg-openwrite|pg-write|ef-plain|ef-haclient|redis-get|redis-get-raw|redis-set|redis-set-raw [ops] [types=40]</c>
+/// <c>dotnet HaClient.Benchmarks.dll --alloc-types pg-read|pg-raw|pg-openwrite|pg-write|ado-raw|ado-haclient|ef-plain|ef-plain-ext|ef-haclient|redis-get|redis-get-raw|redis-set|redis-set-raw [ops] [types=40]</c>
 /// </summary>
 internal static class AllocationTypes
 {
@@ -116,6 +116,13 @@ internal static class AllocationTypes
 
         private Microsoft.EntityFrameworkCore.DbContextOptions? _plainEf;
         private Microsoft.EntityFrameworkCore.DbContextOptions? _routedEf;
+        private Microsoft.EntityFrameworkCore.DbContextOptions? _plainExtEf;
+
+        private static Microsoft.EntityFrameworkCore.DbContextOptionsBuilder WithNoOpExtension(Microsoft.EntityFrameworkCore.DbContextOptionsBuilder builder)
+        {
+            ((Microsoft.EntityFrameworkCore.Infrastructure.IDbContextOptionsBuilderInfrastructure)builder).AddOrUpdateExtension(new NoOpExtension());
+            return builder;
+        }
 
         public Func<Task> Scenario(string scenario)
             => scenario switch
@@ -133,6 +140,19 @@ internal static class AllocationTypes
                 },
                 "pg-write" => () => Cluster.ExecuteWriteAsync(SelectOneAsync),
                 "ef-plain" => () => InterleavedEfCore.OneRowAsync(_plainEf ??= new Microsoft.EntityFrameworkCore.DbContextOptionsBuilder().UseNpgsql(Raw).Options),
+                // The same one-row query without EF Core: the core path (HaClient's open against a raw pool's).
+                "ado-raw" => async () =>
+                {
+                    await using var c = await Raw.OpenConnectionAsync();
+                    await InterleavedEfCore.OneRowAsync(c);
+                },
+                "ado-haclient" => async () =>
+                {
+                    await using var c = await Cluster.OpenReadConnectionAsync();
+                    await InterleavedEfCore.OneRowAsync(c);
+                },
+                // Plain EF Core with one more options extension that adds no service: what an extension costs per context.
+                "ef-plain-ext" => () => InterleavedEfCore.OneRowAsync(_plainExtEf ??= WithNoOpExtension(new Microsoft.EntityFrameworkCore.DbContextOptionsBuilder().UseNpgsql(Raw)).Options),
                 "ef-haclient" => () => InterleavedEfCore.OneRowAsync(_routedEf ??= new Microsoft.EntityFrameworkCore.DbContextOptionsBuilder().UseHaClient(Cluster).Options),
                 "redis-get" => () => Redis!.ExecuteReadAsync(static (db, _) => db.StringGetAsync("haclient:bench:key"), RedisReadPreference.Primary),
                 "redis-get-raw" => () => Mux!.GetDatabase().StringGetAsync("haclient:bench:key"),
@@ -151,6 +171,34 @@ internal static class AllocationTypes
             Mux?.Dispose();
             await Cluster.DisposeAsync();
             await Raw.DisposeAsync();
+        }
+    }
+
+    private sealed class NoOpExtension : Microsoft.EntityFrameworkCore.Infrastructure.IDbContextOptionsExtension
+    {
+        public Microsoft.EntityFrameworkCore.Infrastructure.DbContextOptionsExtensionInfo Info => field ??= new NoOpInfo(this);
+
+        public void ApplyServices(Microsoft.Extensions.DependencyInjection.IServiceCollection services)
+        {
+        }
+
+        public void Validate(Microsoft.EntityFrameworkCore.Infrastructure.IDbContextOptions options)
+        {
+        }
+
+        private sealed class NoOpInfo(Microsoft.EntityFrameworkCore.Infrastructure.IDbContextOptionsExtension extension) : Microsoft.EntityFrameworkCore.Infrastructure.DbContextOptionsExtensionInfo(extension)
+        {
+            public override bool IsDatabaseProvider => false;
+
+            public override string LogFragment => "";
+
+            public override int GetServiceProviderHashCode() => 0;
+
+            public override bool ShouldUseSameServiceProvider(Microsoft.EntityFrameworkCore.Infrastructure.DbContextOptionsExtensionInfo other) => other is NoOpInfo;
+
+            public override void PopulateDebugInfo(IDictionary<string, string> debugInfo)
+            {
+            }
         }
     }
 

@@ -76,7 +76,7 @@ internal static class InterleavedEfCore
         await cmd.ExecuteNonQueryAsync();
     }
 
-    private static async Task<BenchItem?> OneRowAsync(NpgsqlConnection connection)
+    internal static async Task<BenchItem?> OneRowAsync(NpgsqlConnection connection)
     {
         await using var cmd = new NpgsqlCommand("SELECT id, name FROM bench_items WHERE id = 1 LIMIT 1", connection);
         await using var reader = await cmd.ExecuteReaderAsync();

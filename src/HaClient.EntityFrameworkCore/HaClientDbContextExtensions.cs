@@ -19,7 +19,7 @@ public static class HaClientDbContextExtensions
     {
         var connection = RoutedConnection(context);
         var scope = new ReadScope(connection, connection.Scope);
-        connection.Scope = consistency;
+        connection.Scope = new ReadTarget(consistency);
         return scope;
     }
 
@@ -47,9 +47,9 @@ public static class HaClientDbContextExtensions
 public readonly struct ReadScope : IDisposable
 {
     private readonly RoutedRelationalConnection? _connection;
-    private readonly ReadConsistency? _previous;
+    private readonly ReadTarget? _previous;
 
-    internal ReadScope(RoutedRelationalConnection connection, ReadConsistency? previous)
+    internal ReadScope(RoutedRelationalConnection connection, ReadTarget? previous)
     {
         _connection = connection;
         _previous = previous;

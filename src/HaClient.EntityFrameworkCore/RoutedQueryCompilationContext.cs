@@ -49,13 +49,13 @@ internal sealed class RoutedQueryCompilationContext : NpgsqlQueryCompilationCont
 internal sealed class QueryReadRoute
 {
     public static readonly QueryReadRoute NoTracking = new(null);
-    public static readonly QueryReadRoute Primary = new(ReadConsistency.Primary);
-    public static readonly QueryReadRoute WithinLagBound = new(ReadConsistency.WithinLagBound);
+    public static readonly QueryReadRoute Primary = new(ReadTarget.Primary);
+    public static readonly QueryReadRoute WithinLagBound = new(ReadTarget.WithinLagBound);
 
-    private QueryReadRoute(ReadConsistency? asked) => Asked = asked;
+    private QueryReadRoute(ReadTarget? asked) => Asked = asked;
 
     /// <summary>The consistency the query's tag asked for, or <see langword="null"/> (no tag: a no-tracking query).</summary>
-    public ReadConsistency? Asked { get; }
+    public ReadTarget? Asked { get; }
 
     /// <summary>The route of a query compiled with <paramref name="tags"/>; <see langword="null"/> for a tracked query
     /// without a tag (the primary, unless a read scope says otherwise).</summary>
@@ -78,20 +78,16 @@ internal sealed class QueryReadRoute
     }
 }
 
-/// <summary>Creates <see cref="RoutedQueryCompilationContext"/> in place of Npgsql's.</summary>
+/// <summary>Creates <see cref="RoutedQueryCompilationContext"/> in place of Npgsql's (one factory per context, holding
+/// what Npgsql's holds and no more).</summary>
 /// <remarks>Precompiled (NativeAOT) queries keep Npgsql's context: they carry no marker and go to the primary unless a
 /// read scope says otherwise.</remarks>
-internal sealed class RoutedQueryCompilationContextFactory : NpgsqlQueryCompilationContextFactory
+internal sealed class RoutedQueryCompilationContextFactory(QueryCompilationContextDependencies dependencies, RelationalQueryCompilationContextDependencies relationalDependencies)
+    : IQueryCompilationContextFactory
 {
-    private readonly QueryCompilationContextDependencies _dependencies;
-    private readonly RelationalQueryCompilationContextDependencies _relationalDependencies;
+    public QueryCompilationContext Create(bool async) => new RoutedQueryCompilationContext(dependencies, relationalDependencies, async);
 
-    public RoutedQueryCompilationContextFactory(QueryCompilationContextDependencies dependencies, RelationalQueryCompilationContextDependencies relationalDependencies)
-        : base(dependencies, relationalDependencies)
-    {
-        _dependencies = dependencies;
-        _relationalDependencies = relationalDependencies;
-    }
-
-    public override QueryCompilationContext Create(bool async) => new RoutedQueryCompilationContext(_dependencies, _relationalDependencies, async);
+#pragma warning disable EF9100 // precompiled queries are experimental in EF Core: Npgsql's factory offers them, so this one does too
+    public QueryCompilationContext CreatePrecompiled(bool async) => new NpgsqlQueryCompilationContext(dependencies, relationalDependencies, async, precompiling: true);
+#pragma warning restore EF9100
 }

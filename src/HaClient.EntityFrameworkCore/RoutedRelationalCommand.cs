@@ -157,7 +157,7 @@ internal sealed class RoutedRelationalCommand(RelationalCommandBuilderDependenci
             var marker = connection.MarkOf(parameterObject.ParameterValues);
             return CommandRoute.Read(marker?.Asked
                 ?? connection.Scope
-                ?? (marker is not null ? ReadConsistency.WithinLagBound : ReadConsistency.Primary));
+                ?? (marker is not null ? ReadTarget.WithinLagBound : ReadTarget.Primary));
         }
 
         return parameterObject.CommandSource == CommandSource.FromSqlQuery && connection.Scope is { } scope ? CommandRoute.Read(scope) : CommandRoute.Write;

@@ -25,42 +25,38 @@ namespace HaClient.EntityFrameworkCore;
 /// </remarks>
 internal sealed partial class RoutedRelationalConnection : NpgsqlRelationalConnection
 {
-    private readonly PostgresCluster _cluster;
-    private readonly IReadYourWrites? _requestTokens;
-    private readonly ILogger _logger;
-    private CommandRoute _pending;
-    private CommandRoute _openRoute;
-    private int _openHost = -1;
-    private int _excludeHost = -1;
+    // One of these per DbContext: its fields are what a routed query costs beyond Npgsql's connection, so the cluster and
+    // the request's tokens stay on the options extension, the scope and the pending read are one reference each
+    // (ReadTarget), and the flags share a word.
+    private readonly HaClientOptionsExtension _extension;
     private IReadOnlyDictionary<string, object?>? _markedParameters;
     private QueryReadRoute? _markedRoute;
-    private bool _retryableRead;
+    private ReadTarget? _scope;
     private ConsistencyToken _token;
     private bool _wrote;
     private bool _tokenUnknown;
 
     public RoutedRelationalConnection(RelationalConnectionDependencies dependencies, NpgsqlDataSourceManager dataSourceManager, IDbContextOptions options)
         : base(dependencies, dataSourceManager, options)
-    {
-        var extension = options.FindExtension<HaClientOptionsExtension>()
+        => _extension = options.FindExtension<HaClientOptionsExtension>()
             ?? throw new InvalidOperationException("HaClient.EntityFrameworkCore's services are registered without UseHaClient in the context's options.");
-        _cluster = extension.Cluster;
-        _requestTokens = extension.RequestTokens;
-        _logger = dependencies.ConnectionLogger.Logger;
-    }
 
-    public PostgresCluster Cluster => _cluster;
+    public PostgresCluster Cluster => _extension.Cluster;
 
     /// <summary>The consistency every read of this context uses unless a query asks for more: set by
     /// <see cref="HaClientDbContextExtensions.ReadFrom"/>; <see langword="null"/> routes by what each command is.</summary>
-    public ReadConsistency? Scope { get; set; }
+    public ReadTarget? Scope
+    {
+        get => _scope;
+        set => _scope = value;
+    }
 
     /// <summary>The context's read-your-writes token: the latest of its writes' tokens and those it was given.</summary>
     public ConsistencyToken Token
     {
         get
         {
-            return _requestTokens is null ? _token : ConsistencyToken.Max(_token, _requestTokens.GetPostgresToken(_cluster.Name));
+            return _extension.RequestTokens is { } request ? ConsistencyToken.Max(_token, request.GetPostgresToken(_extension.Cluster.Name)) : _token;
         }
     }
 
@@ -68,68 +64,11 @@ internal sealed partial class RoutedRelationalConnection : NpgsqlRelationalConne
     public void Observe(ConsistencyToken token)
     {
         _token = ConsistencyToken.Max(_token, token);
-        _requestTokens?.ObservePostgres(_cluster.Name, token);
-    }
-
-    /// <summary>Called by the command just before EF Core opens the connection for it: the route that open takes.</summary>
-    public void SetNextRoute(CommandRoute route)
-    {
-        _pending = route;
-        _retryableRead = route.IsRead && DbConnection.State == ConnectionState.Closed;
-        if (!route.IsRead && DbConnection.State != ConnectionState.Closed)
-        {
-            if (_openRoute.IsRead)
-            {
-                // Only while a reader on a replica is being enumerated: PostgreSQL would refuse the write as read-only.
-                throw new InvalidOperationException("A write was started while this DbContext's connection is open for a read (a query still being enumerated); finish the query first.");
-            }
-
-            _wrote = true;
-        }
-    }
-
-    /// <summary>Whether the latest command was a read that opened the connection itself (nothing else ran on it): the
-    /// execution strategy may run it again on another node. Reading it clears it.</summary>
-    public bool TakeRetryableRead()
-    {
-        var retryable = _retryableRead;
-        _retryableRead = false;
-        return retryable;
-    }
-
-    /// <summary>Set when the context runs under an application's own execution strategy: the command then retries a
-    /// failed read itself (<see cref="RoutedExecutionStrategy"/> is not there to).</summary>
-    public bool RetriesReadsInCommand { get; set; }
-
-    /// <summary>Called by a compiled query as an execution starts: its route, tied to that execution's parameters.</summary>
-    public void MarkQuery(IReadOnlyDictionary<string, object?> parameters, QueryReadRoute route)
-    {
-        _markedParameters = parameters;
-        _markedRoute = route;
-    }
-
-    /// <summary>The route a query marked for the execution whose parameters are <paramref name="parameters"/>, or
-    /// <see langword="null"/>.</summary>
-    public QueryReadRoute? MarkOf(IReadOnlyDictionary<string, object?>? parameters)
-        => parameters is not null && ReferenceEquals(parameters, _markedParameters) ? _markedRoute : null;
-
-    /// <summary>Called by the command when it has returned (its open, if any, took the route).</summary>
-    public void ClearNextRoute() => _pending = default;
-
-    /// <summary>What a read asked for, raised to the context's token (or the primary, while a write's token is unknown).</summary>
-    public ReadConsistency Effective(ReadConsistency asked)
-    {
-        if (asked.Kind == ReadConsistencyKind.Primary || _tokenUnknown)
-        {
-            return ReadConsistency.Primary;
-        }
-
-        var token = ConsistencyToken.Max(Token, asked.Token);
-        return token.IsEmpty ? asked : ReadConsistency.AtLeast(token);
+        _extension.RequestTokens?.ObservePostgres(_extension.Cluster.Name, token);
     }
 
     /// <summary>host:port of the physical connection, open or closed (for HaClient's exceptions).</summary>
-    public string Endpoint => DbConnection.DataSource is { Length: > 0 } source ? source.Replace("tcp://", string.Empty, StringComparison.Ordinal) : _cluster.Name;
+    public string Endpoint => DbConnection.DataSource is { Length: > 0 } source ? source.Replace("tcp://", string.Empty, StringComparison.Ordinal) : Cluster.Name;
 
     public override Task<bool> OpenAsync(CancellationToken cancellationToken, bool errorsExpected = false)
     {
@@ -137,91 +76,34 @@ internal sealed partial class RoutedRelationalConnection : NpgsqlRelationalConne
         // OpenConnection) takes the write route. On a connection already open the command runs where it is.
         if (DbConnection.State != ConnectionState.Open)
         {
-            _openRoute = _pending;
+            TakePendingRoute();
         }
 
-        _pending = default;
+        ClearNextRoute();
         return base.OpenAsync(cancellationToken, errorsExpected);
     }
 
     public override bool Open(bool errorsExpected = false)
     {
+        // A synchronous open takes no routed read (and is refused: OpenDbConnection).
+        ClearNextRoute();
         if (DbConnection.State != ConnectionState.Open)
         {
-            _openRoute = default;
+            TakePendingRoute();
         }
 
-        _pending = default;
         return base.Open(errorsExpected);
     }
 
-    /// <summary>The index of the host the connection was last opened on for a read; -1 for a write or before any.</summary>
-    public int OpenHost => _openHost;
-
-    /// <summary>Called by the command before it retries a read that failed on <paramref name="host"/>: the next open
-    /// routes to another eligible node (the router's own exclusion, as the core API's retry uses it).</summary>
-    public void ExcludeOnNextOpen(int host) => _excludeHost = host;
-
-    // Not an async method: when the cluster's open completes at once (an idle pooled connection), no state machine is
-    // allocated on top of the core path's own.
-    protected override Task OpenDbConnectionAsync(bool errorsExpected, CancellationToken cancellationToken)
-    {
-        var route = _openRoute;
-        if (!route.IsRead)
-        {
-            _openHost = -1;
-            _excludeHost = -1; // an exclusion is for the retried read's own open only
-            var write = _cluster.OpenWriteConnectionAsync(cancellationToken);
-            if (!write.IsCompletedSuccessfully)
-            {
-                return AwaitWriteOpenAsync(write, route);
-            }
-
-            Use(write.Result, route);
-            return Task.CompletedTask;
-        }
-
-        var exclude = _excludeHost;
-        _excludeHost = -1;
-        _openHost = -1;
-        var routed = _cluster.RouteReadAsync(Effective(route.Consistency), exclude, cancellationToken);
-        if (!routed.IsCompletedSuccessfully)
-        {
-            return AwaitReadOpenAsync(routed, route, cancellationToken);
-        }
-
-        var host = routed.Result;
-        _openHost = host.Index;
-        var open = _cluster.OpenRouteAsync(host, cancellationToken);
-        if (!open.IsCompletedSuccessfully)
-        {
-            return AwaitOpenAsync(open, route);
-        }
-
-        Use(open.Result, route);
-        return Task.CompletedTask;
-    }
-
-    private async Task AwaitWriteOpenAsync(ValueTask<NpgsqlConnection> open, CommandRoute route) => Use(await open.ConfigureAwait(false), route);
-
-    private async Task AwaitReadOpenAsync(ValueTask<ReadRoute> routed, CommandRoute route, CancellationToken cancellationToken)
-    {
-        var host = await routed.ConfigureAwait(false);
-        _openHost = host.Index;
-        Use(await _cluster.OpenRouteAsync(host, cancellationToken).ConfigureAwait(false), route);
-    }
-
-    private async Task AwaitOpenAsync(Task<NpgsqlConnection> open, CommandRoute route) => Use(await open.ConfigureAwait(false), route);
-
     /// <summary>Makes <paramref name="physical"/>, open, the context's connection.</summary>
-    private void Use(NpgsqlConnection physical, CommandRoute route)
+    private void Use(NpgsqlConnection physical)
     {
         // EF Core resets the command timeout when the connection is replaced; the user's setting is kept. (Replacing
         // closes the previous physical connection, already closed and back in its pool.)
         var timeout = CommandTimeout;
         SetDbConnection(physical, contextOwnsConnection: true);
         CommandTimeout = timeout;
-        _wrote = !route.IsRead && route.Writes;
+        _wrote = _openWrites;
     }
 
     /// <summary>Until the first open, the context's connection is one placeholder shared by every context, never
@@ -309,7 +191,7 @@ internal sealed partial class RoutedRelationalConnection : NpgsqlRelationalConne
         {
             // The write may have committed: until a later write's token is known, this context reads from the primary.
             _tokenUnknown = true;
-            LogTokenUnknown(_logger, _cluster.Name, e.GetType().Name);
+            LogTokenUnknown(Dependencies.ConnectionLogger.Logger, Cluster.Name, e.GetType().Name);
         }
     }
 
@@ -336,7 +218,7 @@ internal sealed partial class RoutedRelationalConnection : NpgsqlRelationalConne
     {
         _token = default;
         _tokenUnknown = false;
-        Scope = null;
+        _scope = null;
         _markedParameters = null;
         _markedRoute = null;
     }
