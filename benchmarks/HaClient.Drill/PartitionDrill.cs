@@ -57,6 +57,10 @@ public static class PartitionDrill
         var sw = Stopwatch.StartNew();
         var deadline = TimeSpan.FromSeconds(args.DurationSeconds);
         var pad = diskFull ? new string('x', 4000) : null;
+        var stalls = StallCatcher.StartFromEnvironment();
+        // Every call past budget + 500 ms, with when it started (ms after the fault), what it was and how it ended, for
+        // the report: a slow call's cause is found from these (docs/partitions.md, disk-full).
+        var slowCalls = new ConcurrentQueue<(double StartedAt, double Ms, string Outcome)>();
 
         var workers = Enumerable.Range(0, args.Concurrency).Select(_ => Task.Run(async () =>
         {
@@ -103,6 +107,7 @@ public static class PartitionDrill
                 if (ms > args.BudgetMs + 500)
                 {
                     Interlocked.Increment(ref overBudget);
+                    slowCalls.Enqueue((started, ms, outcome));
                 }
 
                 lock (maxLock)
@@ -132,6 +137,7 @@ public static class PartitionDrill
         await Lab.FaultAsync(args, diskFull ? $"net unfill {old}" : $"net heal {old}");
         await stop.CancelAsync();
         await observerTask;
+        stalls?.Stop();
 
         var all = acks.ToArray();
         var onNew = all.Where(a => a.Addr != oldAddr && a.At > faultAt).OrderBy(a => a.At).FirstOrDefault();
@@ -172,6 +178,11 @@ public static class PartitionDrill
 
         report.LostAcked = await CountLostAsync(all.Select(a => a.Id).ToArray());
         Console.WriteLine($"   slowest call ({maxCallMs:0} ms): {slowest}");
+        foreach (var (startedAt, ms, outcome) in slowCalls.Take(20))
+        {
+            Console.WriteLine($"   call past budget + 500 ms: started {startedAt - faultAt:0} ms after the fault, {ms:0} ms, {outcome}");
+        }
+
         foreach (var (k, v) in errors.OrderByDescending(e => e.Value).Take(4))
         {
             Console.WriteLine($"   error x{v}: {k}");

@@ -35,6 +35,7 @@ internal sealed class PgSoakWorkload : IAsyncDisposable
         _cluster = PostgresCluster.Create(new PostgresClusterOptions
         {
             ConnectionString = target.ConnectionString,
+            PatroniUrls = args.PatroniUrls.ToList(),
             ReplicaLag = { MaxLagTime = TimeSpan.FromMilliseconds(args.LagBoundMs) },
             Resilience = { OperationTimeout = TimeSpan.FromMilliseconds(args.BudgetMs) },
         }, _loggerFactory, "haclient-drill");
