@@ -137,8 +137,12 @@ netpt_restore() {
     mapfile -t pids < <(net_pids "$n"); signal_pids KILL "${pids[@]}"; wait_gone 10 "${pids[@]}" || true
     netpt_start "$n" keep
   done
-  wait_for 60 "net patroni healthy" netpt_soak_healthy && return 0
-  if l=$(netpt_leader) && netpt_writable "$l"; then
+  # As the loopback lab's `patroni up` does: 20 s for Patroni to repair the cluster itself, then every member that does
+  # not stream from the leader is rebuilt from it (Patroni 3.0.2 does not repair a replica whose timeline is ahead of the
+  # leader's: a promoted node after the old leader took its key back, the lease bug). The leader may not take writes
+  # then (in synchronous mode a commit waits for a standby that does not stream), so that is not required here.
+  wait_for 20 "net patroni healthy" netpt_soak_healthy && return 0
+  if l=$(netpt_leader); then
     for n in "${NET_PT[@]}"; do
       [[ $n == "$l" ]] && continue
       [[ "$(netpt_sql "$l" "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming' AND application_name = '$n'")" == 1 ]] && continue
@@ -148,7 +152,10 @@ netpt_restore() {
     done
     wait_for 90 "net patroni healthy" netpt_soak_healthy && return 0
   fi
-  log "repaired: net patroni did not converge; rebuilding it from empty data"
+  # Keep what the members said (for the report's reader: $LAB_ROOT/net-repairs, outside the part `net down` removes).
+  local keep; keep="$LAB_ROOT/net-repairs/$(date -u +%H%M%S)"; mkdir -p "$keep"
+  for n in "${NET_PT[@]}"; do tail -n 300 "$NET_DIR/$n/patroni.log" > "$keep/$n-patroni.log" 2>/dev/null || true; done
+  log "repaired: net patroni did not converge ($(netpt_status 2>/dev/null | tr '\n' ' ')); rebuilding it from empty data (logs: $keep)"
   local sync; sync=$(netpt_want_sync)
   netpt_teardown; netpt_up
   netpt_set_sync "$sync"

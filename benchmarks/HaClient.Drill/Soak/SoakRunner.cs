@@ -144,6 +144,8 @@ internal sealed class SoakRunner(SoakArgs args)
             {
                 var h = await ShellCommand.RunAsync(fault.HealCommand, WorkDir, TimeSpan.FromSeconds(240), ct);
                 if (h.ExitCode != 0) notes.Add($"heal command exited {(h.TimedOut ? "(timed out)" : h.ExitCode)}: {h.Tail()}");
+                // What the lab had to repair (eng/lab.sh logs each repair as "lab: repaired: ..."), for the report.
+                notes.AddRange(h.Output.Split('\n').Where(l => l.Contains("repaired:", StringComparison.Ordinal)).Select(l => l.Trim().Replace("lab: ", "", StringComparison.Ordinal)).Take(4));
             }
         }
         else
@@ -178,10 +180,10 @@ internal sealed class SoakRunner(SoakArgs args)
             case FaultHold.Settle: await Task.Delay(args.Settle); break;
             case FaultHold.Seconds: await Task.Delay(TimeSpan.FromSeconds(fault.HoldSeconds)); break;
             case FaultHold.NewPgPrimary:
-                if (!await WaitAsync("a new PostgreSQL primary", bound, () => _pgObserver!.PrimaryNow() is var p && p >= 0 && p != oldPg)) notes.Add("no new primary within 60 s");
+                if (!await WaitAsync("a new PostgreSQL primary", bound, () => _pgObserver!.PrimaryOtherThan(oldPg))) notes.Add("no new primary within 60 s");
                 break;
             case FaultHold.NewRedisMaster:
-                if (!await WaitAsync("a new Redis master", bound, () => _redisObserver!.PrimaryNow() is var m && m >= 0 && m != oldRedis)) notes.Add("no new master within 60 s");
+                if (!await WaitAsync("a new Redis master", bound, () => _redisObserver!.PrimaryOtherThan(oldRedis))) notes.Add("no new master within 60 s");
                 break;
             case FaultHold.None: break;
         }
