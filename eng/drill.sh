@@ -16,6 +16,7 @@
 # partition-sentinel-minority (Redis + Sentinel in namespaces; haclient | seredis). See docs/partitions.md.
 #   bash eng/drill.sh matrix partitions  # all of them for both clients, then `net down`
 #   bash eng/drill.sh soak --minutes 30 --seed 17   # random faults back to back (docs/soak.md); exit 1 on a violation
+#   bash eng/drill.sh soak --net --minutes 30 --seed 17   # the same on the net part, partitions in the catalogue
 #   bash eng/drill.sh run --pg "..." --fault "name=cmd" --max-window 30s   # the drill as a tool (haclient-drill run)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -27,8 +28,13 @@ mkdir -p /tmp/haclient-lab
 drill() { flock -o /tmp/haclient-lab/drill.lock dotnet run --no-build -c Release --project benchmarks/HaClient.Drill -- "$@"; }
 
 if [[ "${1:-}" == soak || "${1:-}" == run ]]; then
-  # The soak holds the lab lock for its whole length (it bounds itself; the timeout is a backstop).
-  exec flock -w 2400 -o /tmp/haclient-lab/drill.lock timeout 9000 dotnet run --no-build -c Release --project benchmarks/HaClient.Drill -- "$@"
+  # The soak holds the lab lock for its whole length (it bounds itself; the timeout is a backstop). A soak on the net
+  # part (--net) removes the net part after it, under the same lock (it is started only on demand).
+  net=0; for a in "$@"; do [[ $a == --net ]] && net=1; done
+  exec flock -w 2400 -o /tmp/haclient-lab/drill.lock bash -c '
+    rc=0; timeout 9000 dotnet run --no-build -c Release --project benchmarks/HaClient.Drill -- "${@:2}" || rc=$?
+    if [[ $1 == 1 ]]; then bash eng/lab.sh net down >&2 || true; fi
+    exit $rc' drill-soak "$net" "$@"
 fi
 
 if [[ "${1:-}" != matrix ]]; then

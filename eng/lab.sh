@@ -27,8 +27,10 @@ usage: bash eng/lab.sh install [--all]
        bash eng/lab.sh redis <verb> ...    (up down reset status crash-master hang-master hang-replicas resume failover kill-sentinel restore tls-up tls-down brownout)
        bash eng/lab.sh pgbouncer <verb>    (up down reset status pause NAME resume: one PgBouncer per plain and Patroni node)
        bash eng/lab.sh cluster <verb> ...  (up down reset status crash-master N hang-master N thaw failover N restore; N = shard 1-3)
-       bash eng/lab.sh net <verb> ...      (up [patroni|redis|all] down status cut NODE all|dcs|client heal NODE|all fill NODE unfill NODE
-                                            leader master: nodes in network namespaces, started only on demand; eng/lab/netns.sh)
+       bash eng/lab.sh net <verb> ...      (up [patroni|redis|all] down status probe cut NODE|leader|master all|dcs|client heal NODE|all
+                                            fill NODE unfill NODE leader master: nodes in network namespaces, started only on demand;
+                                            eng/lab/netns.sh; the soak's faults there: patroni VERB, redis VERB, healed-pg, healed-redis,
+                                            eng/lab/netns-soak.sh)
        bash eng/lab.sh soak <verb>         (pg-lag pg-unlag healed-pg healed-redis: the soak's lag fault and healed checks)
 USAGE
   exit 2
@@ -46,7 +48,7 @@ done
 # every daemon is started with 9>&- so it does not inherit it.
 lab_lock() {
   case " $* " in
-    *" status "*|*" leftovers "*|*" healed-pg "*|*" healed-redis "*|" "|*" help "*|*" -h "*|*" --help "*) return 0 ;;
+    *" status "*|*" leftovers "*|*" healed-pg "*|*" healed-redis "*|*" probe "*|" "|*" help "*|*" -h "*|*" --help "*) return 0 ;;
   esac
   mkdir -p "$LAB_ROOT"
   exec 9>"$LAB_ROOT/lab.lock"

@@ -57,15 +57,29 @@ public static class PartitionDrill
         var sw = Stopwatch.StartNew();
         var deadline = TimeSpan.FromSeconds(args.DurationSeconds);
         var pad = diskFull ? new string('x', 4000) : null;
+        var stalls = StallCatcher.StartFromEnvironment();
+        // With the stall catcher on, a call in flight for longer than budget + 600 ms also triggers a dump (what it waits on).
+        var inFlight = new ConcurrentDictionary<int, long>();
+        if (stalls is not null)
+        {
+            stalls.SlowCall = () => inFlight.Values.Select(t => Stopwatch.GetElapsedTime(t).TotalMilliseconds).DefaultIfEmpty(0).Max() is var ms && ms > args.BudgetMs + 600 ? $"a call in flight for {ms:0} ms" : null;
+        }
+
+        var workerIds = 0;
+        // Every call past budget + 500 ms, with when it started (ms after the fault), what it was and how it ended, for
+        // the report: a slow call's cause is found from these (docs/partitions.md, disk-full).
+        var slowCalls = new ConcurrentQueue<(double StartedAt, double Ms, string Outcome)>();
 
         var workers = Enumerable.Range(0, args.Concurrency).Select(_ => Task.Run(async () =>
         {
+            var me = Interlocked.Increment(ref workerIds);
             for (var ops = 0; sw.Elapsed < deadline && ops < 200_000; ops++)
             {
                 var read = args.Workload == "mixed" && ops % 2 == 1;
                 var id = read ? 0 : Interlocked.Increment(ref nextId);
                 var started = Lab.NowUnixMs();
                 var t0 = Stopwatch.GetTimestamp();
+                inFlight[me] = t0;
                 var outcome = read ? "read ok" : "write ok";
                 try
                 {
@@ -99,10 +113,12 @@ public static class PartitionDrill
                     await Task.Delay(20);
                 }
 
+                inFlight.TryRemove(me, out long _);
                 var ms = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
                 if (ms > args.BudgetMs + 500)
                 {
                     Interlocked.Increment(ref overBudget);
+                    slowCalls.Enqueue((started, ms, outcome));
                 }
 
                 lock (maxLock)
@@ -132,6 +148,7 @@ public static class PartitionDrill
         await Lab.FaultAsync(args, diskFull ? $"net unfill {old}" : $"net heal {old}");
         await stop.CancelAsync();
         await observerTask;
+        stalls?.Stop();
 
         var all = acks.ToArray();
         var onNew = all.Where(a => a.Addr != oldAddr && a.At > faultAt).OrderBy(a => a.At).FirstOrDefault();
@@ -172,6 +189,11 @@ public static class PartitionDrill
 
         report.LostAcked = await CountLostAsync(all.Select(a => a.Id).ToArray());
         Console.WriteLine($"   slowest call ({maxCallMs:0} ms): {slowest}");
+        foreach (var (startedAt, ms, outcome) in slowCalls.Take(20))
+        {
+            Console.WriteLine($"   call past budget + 500 ms: started {startedAt - faultAt:0} ms after the fault, {ms:0} ms, {outcome}");
+        }
+
         foreach (var (k, v) in errors.OrderByDescending(e => e.Value).Take(4))
         {
             Console.WriteLine($"   error x{v}: {k}");

@@ -59,16 +59,21 @@ public sealed class StallCatcher
             Thread.Sleep(20);
             var queued = Interlocked.Read(ref _queuedAt);
             var waitedMs = queued == 0 ? 0 : Stopwatch.GetElapsedTime(queued).TotalMilliseconds;
-            if (waitedMs > 250 && dumps < 3 && Stopwatch.GetElapsedTime(lastDump).TotalSeconds > 1 && File.Exists(tool))
+            var slow = SlowCall?.Invoke();
+            var why = waitedMs > 250 ? $"marker waited {waitedMs:0} ms" : slow;
+            if (why is not null && dumps < 3 && Stopwatch.GetElapsedTime(lastDump).TotalSeconds > 1 && File.Exists(tool))
             {
                 dumps++;
                 lastDump = Stopwatch.GetTimestamp();
                 var file = Path.Combine(_dir, $"stall-{Environment.ProcessId}-{dumps}.txt");
-                File.WriteAllText(file, $"{DateTime.UtcNow:O} marker waited {waitedMs:0} ms; pool threads {ThreadPool.ThreadCount}, pending {ThreadPool.PendingWorkItemCount}, completed {ThreadPool.CompletedWorkItemCount}\n");
+                File.WriteAllText(file, $"{DateTime.UtcNow:O} {why}; pool threads {ThreadPool.ThreadCount}, pending {ThreadPool.PendingWorkItemCount}, completed {ThreadPool.CompletedWorkItemCount}\n");
                 using var p = Process.Start(new ProcessStartInfo("/bin/sh", ["-c", $"'{tool}' report -p {Environment.ProcessId} >> '{file}' 2>&1"]) { UseShellExecute = false });
                 p?.WaitForExit(10_000);
                 File.AppendAllText(file, $"\n{DateTime.UtcNow:O} after the dump: marker pending {Interlocked.Read(ref _queuedAt) != 0}; pool threads {ThreadPool.ThreadCount}, pending {ThreadPool.PendingWorkItemCount}\n");
             }
         }
     }
+
+    /// <summary>Also dump when this says so (a call in flight past its budget: the partition drills); null: no call is.</summary>
+    public Func<string?>? SlowCall { get; set; }
 }

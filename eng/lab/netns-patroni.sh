@@ -93,12 +93,13 @@ YML
   chown postgres:postgres "$d/patroni.yml"; chmod 600 "$d/patroni.yml"
 }
 
-netpt_start() {
+netpt_start() { # netpt_start NODE [keep] : keep = restart on the member's data (after a crash); else from empty data
   local n=$1 d fs; d=$(netpt_dir "$1"); fs=$(net_fs "$1")
   net_node_link "$n"
   mkdir -p "$fs" "$d/sock"
   mountpoint -q "$fs" || mount -t tmpfs -o "size=${NET_FS_MB}m,mode=0700" tmpfs "$fs" || die "cannot mount a tmpfs on $fs"
-  rm -rf "$d/wal"   # an empty data directory: Patroni bootstraps or clones it, and creates the WAL directory
+  # An empty data directory: Patroni bootstraps or clones it, and creates the WAL directory.
+  [[ ${2:-} == keep ]] || rm -rf "$d/wal" "$fs/data"
   chown postgres:postgres "$fs" "$d" "$d/sock"
   netpt_write_cfg "$n"
   net_exec "$n" setsid setpriv --reuid=postgres --regid=postgres --init-groups --reset-env \

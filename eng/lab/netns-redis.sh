@@ -6,8 +6,9 @@
 NET_RD_MAX_LAG=${NET_RD_MAX_LAG:-5}
 netrd_cli() { local n=$1 port=$2; shift 2; timeout 2 redis-cli -h "${NET_ADDR[$n]}" -p "$port" "$@" 2>/dev/null; }
 
-netrd_start() {
-  local n=$1 d="$NET_DIR/$1"
+netrd_start() { # netrd_start NODE [MASTER [keep]] : MASTER (r1 by default) is the node it replicates; keep = the
+  # Sentinel restarts on its own rewritten configuration (it knows the current master, epoch and peers)
+  local n=$1 master=${2:-r1} keep=${3:-} d="$NET_DIR/$1"
   net_node_link "$n"
   mkdir -p "$d"
   cat > "$d/redis.conf" <<CONF
@@ -25,8 +26,8 @@ repl-diskless-sync-delay 0
 min-replicas-to-write 1
 min-replicas-max-lag $NET_RD_MAX_LAG
 CONF
-  [[ $n != r1 ]] && echo "replicaof ${NET_ADDR[r1]} 6379" >> "$d/redis.conf"
-  cat > "$d/sentinel.conf" <<CONF
+  [[ $n != "$master" ]] && echo "replicaof ${NET_ADDR[$master]} 6379" >> "$d/redis.conf"
+  [[ $keep == keep && -s "$d/sentinel.conf" ]] || cat > "$d/sentinel.conf" <<CONF
 bind ${NET_ADDR[$n]}
 port 26379
 daemonize yes
@@ -34,14 +35,16 @@ pidfile $d/sentinel.pid
 logfile $d/sentinel.log
 dir $d
 protected-mode no
-sentinel monitor haclient ${NET_ADDR[r1]} 6379 2
+sentinel monitor haclient ${NET_ADDR[$master]} 6379 2
 sentinel down-after-milliseconds haclient 1000
 sentinel failover-timeout haclient 5000
 sentinel parallel-syncs haclient 1
 CONF
-  net_exec "$n" redis-server "$d/redis.conf" </dev/null 9>&- >/dev/null 2>&1
-  net_exec "$n" redis-sentinel "$d/sentinel.conf" </dev/null 9>&- >/dev/null 2>&1
+  netrd_alive "$n" redis || net_exec "$n" redis-server "$d/redis.conf" </dev/null 9>&- >/dev/null 2>&1
+  netrd_alive "$n" sentinel || net_exec "$n" redis-sentinel "$d/sentinel.conf" </dev/null 9>&- >/dev/null 2>&1
 }
+netrd_pid() { local p; p=$(read_pid "$NET_DIR/$1/$2.pid"); pid_alive "$p" "$2" && echo "$p"; } # netrd_pid NODE redis|sentinel
+netrd_alive() { [[ -n "$(netrd_pid "$@")" ]]; }
 
 # netrd_master : the master address a majority of the answering Sentinels name
 netrd_master() {
@@ -65,10 +68,11 @@ netrd_up() {
   ensure_packages "${PKGS_REDIS[@]}"
   if netrd_healthy; then log "net redis already up"; return 0; fi
   net_heal all >/dev/null
+  local pids=()
   for n in "${NET_RD[@]}"; do
-    local ns; ns=$(net_ns "$n")
-    if net_has_ns "$ns"; then ip netns pids "$ns" | xargs -r kill -KILL 2>/dev/null || true; fi
+    net_has_ns "$(net_ns "$n")" && mapfile -t -O "${#pids[@]}" pids < <(ip netns pids "$(net_ns "$n")" 2>/dev/null)
   done
+  if ((${#pids[@]})); then signal_pids CONT "${pids[@]}"; signal_pids KILL "${pids[@]}"; wait_gone 10 "${pids[@]}" || true; fi
   for n in "${NET_RD[@]}"; do netrd_start "$n"; done
   must_wait 30 "net redis: r1 master with 2 replicas, 3 Sentinels that know each other" netrd_healthy
   log "net redis up ($(( $(now_ms) - t0 )) ms)"

@@ -69,8 +69,13 @@ net_targets() { # the addresses a `dcs` cut blackholes for NODE
     *) die "a dcs cut applies to p1-p3 and r1-r3" ;;
   esac
 }
-net_cut() { # net_cut NODE all|dcs|client
-  local n=$1 kind=$2 t a; net_known "$n"
+net_cut() { # net_cut NODE all|dcs|client : NODE may be `leader` (the REST majority's) or `master` (the Sentinels')
+  local n=$1 kind=$2 t a
+  case $n in
+    leader) n=$(netpt_leader) || die "no net patroni leader to cut" ;;
+    master) n=$(net_master_node) || die "no net redis master to cut" ;;
+  esac
+  net_known "$n"
   net_has_ns "$(net_ns "$n")" || die "net node $n is not up"
   t=$(now_ms)
   case $kind in
@@ -81,6 +86,7 @@ net_cut() { # net_cut NODE all|dcs|client
   esac
   echo "$kind" >> "$NET_DIR/$n.cuts"
   log "net: cut $n from $kind"
+  echo "$n"
   echo "fault_at_ms=$t"
 }
 net_heal() { # net_heal NODE|all : every cut undone
@@ -113,6 +119,24 @@ net_fill() { # net_fill NODE : the data filesystem of NODE full (a filler file l
   echo "fault_at_ms=$t"
 }
 net_unfill() { local n=$1 t; t=$(now_ms); rm -f "$(net_fs "$n")/filler"; log "net: freed $(net_fs "$n")"; echo "fault_at_ms=$t"; }
+
+# net_probe : exit 0 when this machine can build the net part with its cuts (namespaces, veth pairs, a bridge, blackhole
+# routes inside a namespace, a sized tmpfs); else print the missing feature and exit 1. A throwaway namespace.
+net_probe() {
+  local ns="haclient-probe-$$" dir missing=""
+  ensure_root
+  if ! { ip netns add "$ns" && ip -n "$ns" link add br0 type bridge && ip -n "$ns" link add va type veth peer name vb; } 2>/dev/null; then
+    missing="network namespaces, veth pairs or bridges (root and CONFIG_NET_NS, CONFIG_VETH, CONFIG_BRIDGE)"
+  elif ! { ip -n "$ns" link set lo up && ip -n "$ns" route add blackhole 10.213.0.254/32; } 2>/dev/null; then
+    missing="blackhole routes inside a namespace"
+  fi
+  ip netns delete "$ns" 2>/dev/null || true
+  dir=$(mktemp -d)
+  if [[ -z $missing ]] && ! { mount -t tmpfs -o size=1m tmpfs "$dir" && umount "$dir"; } 2>/dev/null; then missing="a sized tmpfs"; fi
+  rmdir "$dir" 2>/dev/null || true
+  if [[ -n $missing ]]; then echo "net part not supported here: $missing"; return 1; fi
+  echo "net part supported"
+}
 
 # ---------- status / down ----------
 net_status() {
@@ -152,6 +176,8 @@ net_down() {
 source "$(dirname "${BASH_SOURCE[0]}")/netns-patroni.sh"
 # shellcheck source=netns-redis.sh
 source "$(dirname "${BASH_SOURCE[0]}")/netns-redis.sh"
+# shellcheck source=netns-soak.sh
+source "$(dirname "${BASH_SOURCE[0]}")/netns-soak.sh"
 
 net_main() {
   local verb=${1:-}; shift || true
@@ -164,6 +190,7 @@ net_main() {
         esac ;;
     down) net_down ;;
     status) net_status ;;
+    probe) net_probe ;;
     leftovers) net_leftovers ;;
     cut) [[ $# -ge 1 ]] || die "net cut NODE all|dcs|client"; net_cut "$1" "${2:-all}" ;;
     heal) net_heal "${1:-all}" ;;
@@ -172,6 +199,10 @@ net_main() {
     unfill) net_unfill "${1:?net unfill NODE}" ;;
     leader) netpt_leader ;;
     master) netrd_master ;;
-    *) die "unknown net verb '$verb' (up [patroni|redis|all]|down|status|leftovers|cut NODE all|dcs|client|heal NODE|all|cuts|fill NODE|unfill NODE|leader|master)" ;;
+    patroni) net_patroni_main "$@" ;;
+    redis) net_redis_main "$@" ;;
+    healed-pg) net_healed_pg ;;
+    healed-redis) net_healed_redis ;;
+    *) die "unknown net verb '$verb' (up [patroni|redis|all]|down|status|leftovers|cut NODE|leader|master all|dcs|client|heal NODE|all|cuts|fill NODE|unfill NODE|leader|master|patroni VERB|redis VERB|healed-pg|healed-redis)" ;;
   esac
 }

@@ -78,14 +78,36 @@ public sealed class SoakArgsTests
         Assert.Equal(1_500, SoakArgs.Parse("run", ["--pg", Pg, "--observe", "5s", "--budget", "1s"]).Thresholds.MaxCallMs);
     }
 
-    [Fact]
-    public void Every_lab_fault_has_a_command_and_a_healed_check_and_a_unique_name()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Every_lab_fault_has_a_command_and_a_healed_check_and_a_unique_name(bool net)
     {
-        Assert.Equal(LabFaults.Catalogue.Count, LabFaults.Catalogue.Select(f => f.Name).Distinct().Count());
-        Assert.All(LabFaults.Catalogue, f =>
+        var catalogue = LabFaults.For(net);
+        Assert.Equal(catalogue.Count, catalogue.Select(f => f.Name).Distinct().Count());
+        Assert.All(catalogue, f =>
         {
-            Assert.StartsWith("bash eng/lab.sh ", f.Command);
+            Assert.StartsWith(net ? "bash eng/lab.sh net " : "bash eng/lab.sh ", f.Command);
             Assert.False(string.IsNullOrWhiteSpace(f.HealedCheck));
+            Assert.True(f.HealCommand is not null || f.Hold == FaultHold.None, $"{f.Name}: a fault the cluster does not end by itself needs a heal");
         });
+    }
+
+    [Fact]
+    public void The_net_catalogue_holds_the_whole_loopback_catalogue_and_the_partitions()
+    {
+        Assert.Empty(LabFaults.Catalogue.Select(f => f.Name).Except(LabFaults.NetCatalogue.Select(f => f.Name)));
+        Assert.Superset(new HashSet<string>(["partition-primary", "partition-dcs", "partition-client", "partition-sentinel-minority"]),
+            LabFaults.NetCatalogue.Select(f => f.Name).ToHashSet());
+    }
+
+    [Fact]
+    public void Partitions_are_soak_faults_only_on_the_net_part_and_net_is_for_soak_mode()
+    {
+        Assert.Contains("partition-dcs", Refused("soak", "--only", "partition-dcs").Message);
+        Assert.True(SoakArgs.Parse("soak", ["--net", "--only", "partition-dcs,pg-crash"]).Net);
+        Assert.Contains("--net", Refused("run", "--pg", Pg, "--net", "--observe", "5s").Message);
+        Assert.Contains("--patroni", Refused("run", "--pg", Pg, "--patroni", "db1:8008", "--observe", "5s").Message);
+        Assert.Equal(["http://db1:8008", "http://db2:8008"], SoakArgs.Parse("run", ["--pg", Pg, "--patroni", "http://db1:8008,http://db2:8008", "--observe", "5s"]).PatroniUrls);
     }
 }

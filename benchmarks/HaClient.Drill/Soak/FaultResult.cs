@@ -34,6 +34,11 @@ public sealed class FaultResult
     /// <summary>Writes acknowledged by a node the observer saw as a replica before the write and after its ack.</summary>
     [JsonPropertyName("wrong_role_writes")] public long WrongRoleWrites { get; set; }
 
+    /// <summary>Of <see cref="WrongRoleWrites"/>: writes a node acknowledged after the cluster's majority (Patroni's REST
+    /// endpoints with <c>--patroni</c>, the Sentinels) named another primary while the node still answered as one (the
+    /// drills' partition rule).</summary>
+    [JsonPropertyName("acks_after_majority")] public long AcksAfterMajority { get; set; }
+
     /// <summary>Acknowledged writes missing on the primary after healed (this window's and the previous one's).</summary>
     [JsonPropertyName("lost_acked")] public long LostAcked { get; set; }
 

@@ -80,6 +80,19 @@ internal abstract class NodeObserver : RoleHistory
         return found;
     }
 
+    /// <summary>Whether a node other than <paramref name="oldPrimary"/> answered primary within the last second, whatever
+    /// the old one answers (a master cut off from its Sentinels, still reachable, still answers <c>master</c>).</summary>
+    public bool PrimaryOtherThan(int oldPrimary)
+    {
+        var now = Lab.NowUnixMs();
+        for (var i = 0; i < Names.Count; i++)
+        {
+            if (i != oldPrimary && Volatile.Read(ref _lastRole[i]) == 1 && now - Volatile.Read(ref _lastAnswer[i]) <= 1000) return true;
+        }
+
+        return false;
+    }
+
     /// <summary>Whether <paramref name="oldPrimary"/> answered primary again after another node had (after
     /// <paramref name="since"/>): the old leader took the leadership back from a promoted node, whose acknowledged
     /// writes it then discards (Patroni 3.0.2's lease bug after a freeze; docs/lab-report.md).</summary>

@@ -35,6 +35,7 @@ internal sealed class PgSoakWorkload : IAsyncDisposable
         _cluster = PostgresCluster.Create(new PostgresClusterOptions
         {
             ConnectionString = target.ConnectionString,
+            PatroniUrls = args.PatroniUrls.ToList(),
             ReplicaLag = { MaxLagTime = TimeSpan.FromMilliseconds(args.LagBoundMs) },
             Resilience = { OperationTimeout = TimeSpan.FromMilliseconds(args.BudgetMs) },
         }, _loggerFactory, "haclient-drill");
@@ -50,11 +51,11 @@ internal sealed class PgSoakWorkload : IAsyncDisposable
 
     /// <summary>The table and this run's marker row (id = the run's id base, never a worker's id): when the marker is
     /// gone, the lab rebuilt the cluster from empty data.</summary>
-    private async Task EnsureTableAsync(CancellationToken ct)
+    private async Task EnsureTableAsync(CancellationToken ct, bool withMarker = true)
     {
         await _cluster.ExecuteWriteAsync(async (c, t) =>
         {
-            await using var cmd = new NpgsqlCommand($"CREATE TABLE IF NOT EXISTS {Table}(id bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp()); INSERT INTO {Table}(id) VALUES (@m) ON CONFLICT DO NOTHING", c);
+            await using var cmd = new NpgsqlCommand($"CREATE TABLE IF NOT EXISTS {Table}(id bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp()){(withMarker ? $"; INSERT INTO {Table}(id) VALUES (@m) ON CONFLICT DO NOTHING" : "")}", c);
             cmd.Parameters.AddWithValue("m", _idBase);
             return await cmd.ExecuteNonQueryAsync(t);
         }, ct);
@@ -161,13 +162,15 @@ internal sealed class PgSoakWorkload : IAsyncDisposable
 
     private int _recreating;
 
-    /// <summary>The lab's repair rebuilt the cluster from empty data (the table is gone): one worker creates it again.</summary>
+    /// <summary>The lab's repair rebuilt the cluster from empty data (the table is gone): one worker creates it again,
+    /// without the marker, so that the window's lost-write check still sees the reset (until 55f9792 the marker was
+    /// written again here, and a rebuild's lost writes were counted as another cause).</summary>
     private async Task RecreateAsync(CancellationToken ct)
     {
         if (Interlocked.Exchange(ref _recreating, 1) == 1) return;
         try
         {
-            await EnsureTableAsync(ct);
+            await EnsureTableAsync(ct, withMarker: false);
         }
         catch (Exception) when (!ct.IsCancellationRequested)
         {

@@ -1,15 +1,22 @@
 namespace HaClient.Drill.Soak;
 
 /// <summary>What one side (PostgreSQL or Redis) showed over one closed window.</summary>
+/// <remarks><see cref="WrongRole"/> counts both rules; <see cref="WrongRoleByMajority"/> is the part only the majority's
+/// rule found (the node still answered as a primary).</remarks>
 internal sealed record SideFigures(double WindowMs, long Acked, long Failed, long OutcomeUnknown, long ReadsOk, long Stale, long StaleExplained, long ReadErrors,
-    double MaxCallMs, long OverLimit, long WrongRole, long Lost, long LostLeaseBug, long LostLabReset, bool Checked, string StaleDetail);
+    double MaxCallMs, long OverLimit, long WrongRole, long WrongRoleByMajority, long Lost, long LostLeaseBug, long LostLabReset, bool Checked, string StaleDetail);
 
 /// <summary>
-/// Closes one side's windows: the write-unavailability window, the wrong-role count (the drills' <see cref="RoleHistory"/>
-/// rule), and the acknowledged writes missing on the primary after healed. A window's writes are checked again when
-/// the next window closes (a failover while the previous one settles can lose them); each lost write is counted once.
+/// Closes one side's windows: the write-unavailability window, the wrong-role count, and the acknowledged writes
+/// missing on the primary after healed. A write was acknowledged by a non-primary when the observer saw its node as a
+/// replica before the write started and after its ack (the drills' <see cref="RoleHistory"/> rule), or, with
+/// <paramref name="namedAnother"/> (<see cref="MajorityVerdicts"/>: Patroni's REST majority, the Sentinels'), when the
+/// old primary (the one at the fault) acknowledged it while the majority named another primary (the drills' partition
+/// rule). A window's writes are checked again when the
+/// next window closes (a failover while the previous one settles can lose them); each lost write is counted once.
 /// </summary>
-internal sealed class SideTracker<TKey>(NodeObserver observer, Func<IReadOnlyList<SoakAck<TKey>>, CancellationToken, Task<MissingWrites<TKey>?>> missing)
+internal sealed class SideTracker<TKey>(NodeObserver observer, Func<IReadOnlyList<SoakAck<TKey>>, CancellationToken, Task<MissingWrites<TKey>?>> missing,
+    Func<int, double, bool>? namedAnother = null)
     where TKey : notnull
 {
     private SoakAck<TKey>[] _previous = [];
@@ -24,7 +31,12 @@ internal sealed class SideTracker<TKey>(NodeObserver observer, Func<IReadOnlyLis
     public async Task<SideFigures> CloseAsync(SoakWindow<TKey> w, double faultAt, double healedAt, int oldPrimary, bool leaseBugPossible, CancellationToken ct)
     {
         var acks = w.Acks.ToArray();
-        var wrong = acks.Count(a => a.Node >= 0 && observer.WasReplicaThroughout(a.Node, a.StartedAt, a.AckedAt));
+        var asReplica = acks.Count(a => a.Node >= 0 && observer.WasReplicaThroughout(a.Node, a.StartedAt, a.AckedAt));
+        // The drills' partition rule: the old primary's acknowledgements after the majority named another. Only the old
+        // primary's: a newly promoted node is the primary before the last voters learn it (a Sentinel hears of a
+        // failover from its peers up to 2 s later), and its writes then are not wrong.
+        var byMajority = namedAnother is null || oldPrimary < 0 ? 0
+            : acks.Count(a => a.Node == oldPrimary && namedAnother(a.Node, a.AckedAt) && !observer.WasReplicaThroughout(a.Node, a.StartedAt, a.AckedAt));
         MissingWrites<TKey>? miss = null;
         for (var attempt = 0; attempt < 5 && miss is null; attempt++)
         {
@@ -55,7 +67,7 @@ internal sealed class SideTracker<TKey>(NodeObserver observer, Func<IReadOnlyLis
         _excusedBefore = excused;
         _previous = acks;
         return new SideFigures(Math.Round(w.LongestWriteGapMs(faultAt, healedAt), 1), acks.Length, w.WritesFailed, w.OutcomeUnknown, w.ReadsOk, w.Stale - explained, explained, w.ReadErrors,
-            Math.Round(w.MaxCallMs, 1), w.OverLimit, wrong, fresh.Count - leaseBug - reset, leaseBug, reset, miss is not null,
+            Math.Round(w.MaxCallMs, 1), w.OverLimit, asReplica + byMajority, byMajority, fresh.Count - leaseBug - reset, leaseBug, reset, miss is not null,
             string.Join(", ", w.StaleBy.OrderByDescending(kv => kv.Value).Select(kv => $"{kv.Value} {kv.Key}")));
     }
 }

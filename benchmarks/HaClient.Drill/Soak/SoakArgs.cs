@@ -15,6 +15,13 @@ public sealed class SoakArgs
     /// <summary>A PostgreSQL connection string with several hosts (<c>Host=a:5432,b:5432,c:5432;...</c>), or null.</summary>
     public string? Postgres { get; set; }
 
+    /// <summary>Patroni REST endpoints (<c>http://host:8008</c>): the client decides the leader by their majority
+    /// (<c>PatroniUrls</c>) and the observer records what the majority names, for the wrong-role rule.</summary>
+    public List<string> PatroniUrls { get; } = [];
+
+    /// <summary>soak: on the lab's net part (nodes in network namespaces) with its catalogue, partitions included.</summary>
+    public bool Net { get; set; }
+
     /// <summary>Redis Sentinels (<c>host:port</c>, comma-separated), or empty.</summary>
     public List<string> Sentinels { get; } = [];
 
@@ -66,6 +73,8 @@ public sealed class SoakArgs
             {
                 case "--pg": a.Postgres = Next(); break;
                 case "--sentinels": a.Sentinels.AddRange(Split(Next(), name)); break;
+                case "--patroni": a.PatroniUrls.AddRange(Split(Next(), name)); break;
+                case "--net": a.Net = true; break;
                 case "--redis-service": a.RedisService = Next(); break;
                 case "--redis-password": a.RedisPassword = Next(); break;
                 case "--redis-wait-replicas": a.RedisWaitReplicas = Int(Next(), name, 0, 10); break;
@@ -112,16 +121,27 @@ public sealed class SoakArgs
             if (a.Faults.Count == 0 && a.Observe is null) throw new ArgumentException("give at least one --fault \"name=shell command\", or --observe 60s");
             if (a.Faults.Count > 0 && a.Observe is not null) throw new ArgumentException("--observe and --fault exclude each other");
             if (a.Only.Count > 0) throw new ArgumentException("--only is for soak mode");
+            if (a.Net) throw new ArgumentException("--net is for soak mode (the lab's net part)");
         }
         else
         {
             if (a.Faults.Count > 0 || a.Observe is not null) throw new ArgumentException("soak mode draws its faults from the lab catalogue: use --only NAME,... instead of --fault/--observe");
-            var unknown = a.Only.Where(n => LabFaults.Catalogue.All(f => f.Name != n)).ToList();
-            if (unknown.Count > 0) throw new ArgumentException($"--only: unknown fault '{unknown[0]}' (the catalogue: {string.Join(", ", LabFaults.Catalogue.Select(f => f.Name))})");
+            var catalogue = LabFaults.For(a.Net);
+            var unknown = a.Only.Where(n => catalogue.All(f => f.Name != n)).ToList();
+            if (unknown.Count > 0) throw new ArgumentException($"--only: unknown fault '{unknown[0]}' (the {(a.Net ? "net part's " : "")}catalogue: {string.Join(", ", catalogue.Select(f => f.Name))})");
         }
 
         if (a.Postgres is not null) _ = PgTarget.Parse(a.Postgres);
         foreach (var s in a.Sentinels) _ = Endpoint.Parse(s, "--sentinels");
+        foreach (var u in a.PatroniUrls)
+        {
+            if (!Uri.TryCreate(u, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
+            {
+                throw new ArgumentException($"--patroni '{u}': give http(s)://host:port addresses of the Patroni REST API, comma-separated");
+            }
+        }
+
+        if (a.PatroniUrls.Count > 0 && a.Postgres is null && mode == "run") throw new ArgumentException("--patroni needs --pg");
         return a;
     }
 

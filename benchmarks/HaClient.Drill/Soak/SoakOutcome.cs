@@ -32,7 +32,7 @@ internal sealed class SoakOutcome(SoakArgs args, string? pg)
     {
         w.WriteLine();
         w.WriteLine($"== failover test report: haclient-drill {args.Mode}{(args.Mode == "soak" ? $" (seed {args.Seed}, {args.Minutes} min)" : "")}, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC");
-        if (pg is not null) w.WriteLine($"   PostgreSQL: {pg}");
+        if (pg is not null) w.WriteLine($"   PostgreSQL: {pg}{(args.PatroniUrls.Count > 0 ? $", Patroni REST majority of {string.Join(',', args.PatroniUrls)} (client and wrong-role rule)" : "")}{(args.Net ? " (the lab's net part)" : "")}");
         if (args.Sentinels.Count > 0) w.WriteLine($"   Redis: service '{args.RedisService}' via {string.Join(',', args.Sentinels)} (WAIT {args.RedisWaitReplicas})");
         w.WriteLine($"   budget {args.BudgetMs:0} ms, lag bound {args.LagBoundMs:0} ms; thresholds: {ThresholdText()}");
         w.WriteLine($"{"#",3}  {"test",-20} {"result",-7} {"duration",9} {"window ms",10} {"max call",9} {"acked",7} {"failed",6} {"stale",5} {"wrong",5} {"lost",4} {"lease",5} {"heap MB",7} {"pg conns",9} {"redis conns",11}  details");
@@ -88,6 +88,9 @@ internal sealed class SoakOutcome(SoakArgs args, string? pg)
             lost_acked = Rows.Sum(r => r.LostAcked),
             stale_reads = Rows.Sum(r => r.StaleReads),
             wrong_role_writes = Rows.Sum(r => r.WrongRoleWrites),
+            acks_after_majority = Rows.Sum(r => r.AcksAfterMajority),
+            net = args.Net,
+            patroni_rest_vote = args.PatroniUrls.Count > 0,
             calls_over_limit = Rows.Sum(r => r.CallsOverLimit),
             lost_lease_bug = Rows.Sum(r => r.LostLeaseBug),
             lost_lab_reset = Rows.Sum(r => r.LostLabReset),

@@ -12,6 +12,8 @@ internal sealed class SoakRunner(SoakArgs args)
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private PgObserver? _pgObserver;
     private RedisObserver? _redisObserver;
+    private PatroniVerdicts? _pgVerdicts;
+    private SentinelVerdicts? _redisVerdicts;
 
     public async Task<SoakOutcome> RunAsync()
     {
@@ -23,6 +25,11 @@ internal sealed class SoakRunner(SoakArgs args)
             Console.WriteLine($"drill: PostgreSQL {pg}");
             _pgObserver = new PgObserver(pg);
             _pgObserver.Start();
+            if (args.PatroniUrls.Count > 0)
+            {
+                _pgVerdicts = new PatroniVerdicts(args.PatroniUrls, _pgObserver.Names);
+                _pgVerdicts.Start();
+            }
         }
 
         if (args.Sentinels.Count > 0)
@@ -31,6 +38,8 @@ internal sealed class SoakRunner(SoakArgs args)
             Console.WriteLine($"drill: Redis service '{args.RedisService}' via {args.Sentinels.Count} Sentinel(s), nodes {string.Join(',', nodes)}");
             _redisObserver = new RedisObserver(nodes, args.RedisPassword);
             _redisObserver.Start();
+            _redisVerdicts = new SentinelVerdicts(args.Sentinels, args.RedisService, _redisObserver.Names);
+            _redisVerdicts.Start();
         }
 
         using var stop = new CancellationTokenSource();
@@ -46,14 +55,14 @@ internal sealed class SoakRunner(SoakArgs args)
             {
                 pgLoad = new PgSoakWorkload(pg, args, _pgObserver!);
                 await pgLoad.StartAsync(stop.Token);
-                pgSide = new SideTracker<long>(_pgObserver!, pgLoad.MissingAsync);
+                pgSide = new SideTracker<long>(_pgObserver!, pgLoad.MissingAsync, _pgVerdicts is { } v ? v.NamedAnother : null);
             }
 
             if (_redisObserver is not null)
             {
                 redisLoad = new RedisSoakWorkload(args, _redisObserver);
                 await redisLoad.StartAsync(stop.Token);
-                redisSide = new SideTracker<string>(_redisObserver, redisLoad.MissingAsync);
+                redisSide = new SideTracker<string>(_redisObserver, redisLoad.MissingAsync, _redisVerdicts!.NamedAnother);
             }
 
             var closer = new WindowCloser(args, pgLoad, pgSide, redisLoad, redisSide, _pgObserver, _redisObserver);
@@ -62,7 +71,7 @@ internal sealed class SoakRunner(SoakArgs args)
             outcome.Add(await closer.CloseAsync(0, "warm-up", null, Seconds(), t0, Lab.NowUnixMs(), -1, -1, stop.Token));
 
             var rnd = new Random(args.Seed);
-            var catalogue = LabFaults.Catalogue.Where(f => args.Only.Count == 0 || args.Only.Contains(f.Name)).ToArray();
+            var catalogue = LabFaults.For(args.Net).Where(f => args.Only.Count == 0 || args.Only.Contains(f.Name)).ToArray();
             var deadline = TimeSpan.FromMinutes(args.Minutes);
             for (var n = 1; n <= args.MaxFaults; n++)
             {
@@ -101,6 +110,8 @@ internal sealed class SoakRunner(SoakArgs args)
             if (redisLoad is not null) await redisLoad.StopAsync();
             _pgObserver?.Stop();
             _redisObserver?.Stop();
+            _pgVerdicts?.Stop();
+            _redisVerdicts?.Stop();
             if (pgLoad is not null) await pgLoad.DisposeAsync();
             if (redisLoad is not null) await redisLoad.DisposeAsync();
         }
@@ -133,6 +144,8 @@ internal sealed class SoakRunner(SoakArgs args)
             {
                 var h = await ShellCommand.RunAsync(fault.HealCommand, WorkDir, TimeSpan.FromSeconds(240), ct);
                 if (h.ExitCode != 0) notes.Add($"heal command exited {(h.TimedOut ? "(timed out)" : h.ExitCode)}: {h.Tail()}");
+                // What the lab had to repair (eng/lab.sh logs each repair as "lab: repaired: ..."), for the report.
+                notes.AddRange(h.Output.Split('\n').Where(l => l.Contains("repaired:", StringComparison.Ordinal)).Select(l => l.Trim().Replace("lab: ", "", StringComparison.Ordinal)).Take(4));
             }
         }
         else
@@ -167,10 +180,10 @@ internal sealed class SoakRunner(SoakArgs args)
             case FaultHold.Settle: await Task.Delay(args.Settle); break;
             case FaultHold.Seconds: await Task.Delay(TimeSpan.FromSeconds(fault.HoldSeconds)); break;
             case FaultHold.NewPgPrimary:
-                if (!await WaitAsync("a new PostgreSQL primary", bound, () => _pgObserver!.PrimaryNow() is var p && p >= 0 && p != oldPg)) notes.Add("no new primary within 60 s");
+                if (!await WaitAsync("a new PostgreSQL primary", bound, () => _pgObserver!.PrimaryOtherThan(oldPg))) notes.Add("no new primary within 60 s");
                 break;
             case FaultHold.NewRedisMaster:
-                if (!await WaitAsync("a new Redis master", bound, () => _redisObserver!.PrimaryNow() is var m && m >= 0 && m != oldRedis)) notes.Add("no new master within 60 s");
+                if (!await WaitAsync("a new Redis master", bound, () => _redisObserver!.PrimaryOtherThan(oldRedis))) notes.Add("no new master within 60 s");
                 break;
             case FaultHold.None: break;
         }
@@ -200,9 +213,11 @@ internal sealed class SoakRunner(SoakArgs args)
         return false;
     }
 
+    /// <summary>The loopback lab (Patroni in synchronous mode, Redis), or the net part (both in namespaces, Patroni's
+    /// synchronous mode set over its REST API); the net part is left up (<c>bash eng/lab.sh net down</c> removes it).</summary>
     private async Task PrepareLabAsync()
     {
-        foreach (var verbs in new[] { "patroni up --sync", "redis up" })
+        foreach (var verbs in args.Net ? new[] { "net up all", "net patroni sync true", "net patroni restore", "net redis restore" } : new[] { "patroni up --sync", "redis up" })
         {
             Console.WriteLine($"drill: bash eng/lab.sh {verbs}");
             var r = await ShellCommand.RunAsync(LabFaults.Lab(verbs), args.RepoRoot, TimeSpan.FromSeconds(300));

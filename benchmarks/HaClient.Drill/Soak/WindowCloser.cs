@@ -45,11 +45,13 @@ internal sealed class WindowCloser(SoakArgs args, PgSoakWorkload? pgLoad, SideTr
         row.ReadErrors = sides.Sum(s => s.ReadErrors);
         row.StaleReads = sides.Sum(s => s.Stale);
         row.WrongRoleWrites = sides.Sum(s => s.WrongRole);
+        row.AcksAfterMajority = sides.Sum(s => s.WrongRoleByMajority);
         row.LostAcked = sides.Sum(s => s.Lost);
         row.LostLeaseBug = sides.Sum(s => s.LostLeaseBug);
         row.LostLabReset = sides.Sum(s => s.LostLabReset);
         row.StaleExplained = sides.Sum(s => s.StaleExplained);
         if (row.LostLabReset > 0) row.Note = "the lab's repair rebuilt a side from empty data";
+        if (row.AcksAfterMajority > 0) row.Note = string.Join("; ", new[] { row.Note, $"{row.AcksAfterMajority} writes acknowledged after the majority (Patroni's REST endpoints, the Sentinels) named another primary" }.Where(x => x.Length > 0));
         var staleDetail = string.Join(", ", sides.Select(x => x.StaleDetail).Where(x => x.Length > 0));
         if (staleDetail.Length > 0) row.Note = string.Join("; ", new[] { row.Note, "stale: " + staleDetail }.Where(x => x.Length > 0));
         row.MaxCallMs = sides.Select(s => s.MaxCallMs).DefaultIfEmpty(0).Max();
