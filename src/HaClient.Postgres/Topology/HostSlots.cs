@@ -118,6 +118,17 @@ internal static class HostSlots
             user.TcpKeepAliveInterval = KeepAliveIntervalSeconds;
         }
 
+        if (!settings.IsSet("GSS Encryption Mode"))
+        {
+            // No GSS encryption attempt unless asked for: with Npgsql's default (Prefer) every new physical connection
+            // first asks the system's Kerberos library for a context, a native call that blocks its thread (about 5 s in
+            // the lab's network namespaces, where the library's DNS lookups time out). It runs before the open returns its
+            // task, so the budget cannot release that caller, and on 2 cores it holds a pool thread: the disk-full drill's
+            // writes of 5.0-5.1 s (docs/lab-report.md). Kerberos (GSSAPI) authentication still works without it; a
+            // server that requires GSS encryption needs "GSS Encryption Mode=Prefer" or "Require" in the string.
+            user.GssEncryptionMode = GssEncryptionMode.Disable;
+        }
+
         // Admission: never open more per host than the cap; callers beyond it wait for a connection within their
         // deadline (Npgsql's pool queue) instead of meeting the server's max_connections.
         user.MaxPoolSize = settings.MaxConnectionsPerHost;

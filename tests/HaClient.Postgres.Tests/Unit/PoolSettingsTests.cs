@@ -34,6 +34,8 @@ public class PoolSettingsTests
         Assert.Equal(10, b.TcpKeepAliveTime);
         Assert.Equal(2, b.TcpKeepAliveInterval);
         Assert.Equal(PostgresClusterOptions.DefaultMaxConnectionsPerHost, b.MaxPoolSize);
+        // Failed on the old code (Npgsql's default, Prefer): a blocking Kerberos call on every new connection.
+        Assert.Equal(GssEncryptionMode.Disable, b.GssEncryptionMode);
     }
 
     [Fact]
@@ -46,6 +48,15 @@ public class PoolSettingsTests
         Assert.Equal(0, b.TcpKeepAliveInterval);
         Assert.Equal(500, b.CancellationTimeout);
         Assert.Equal(12, b.MaxPoolSize);
+    }
+
+    [Fact]
+    public async Task A_GSS_encryption_mode_the_connection_string_sets_is_kept()
+    {
+        var b = await PoolSettingsAsync(";GSS Encryption Mode=Prefer");
+        Assert.Equal(GssEncryptionMode.Prefer, b.GssEncryptionMode);
+        var probe = await PoolSettingsAsync(";Gss Encryption Mode=Require");
+        Assert.Equal(GssEncryptionMode.Require, probe.GssEncryptionMode);
     }
 
     [Fact]
