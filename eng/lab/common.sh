@@ -188,3 +188,23 @@ frozen_pids() {
   for p in "$@"; do grep -q '^State:.*(stopped)' "/proc/$p/status" 2>/dev/null && echo "$p"; done
   return 0
 }
+
+# Patroni switchover, shared by the loopback lab (patroni.sh) and the net part (netns-soak.sh).
+# patroni_switchover_candidate: Patroni's /cluster JSON on stdin -> the member to promote (a running sync standby
+# first, then the least lagging running replica); exit 1 when there is none.
+patroni_switchover_candidate() {
+  /usr/bin/python3 -c "
+import json,sys
+m=[x for x in json.load(sys.stdin).get('members',[]) if x.get('role') not in ('leader','master') and x.get('state') in ('running','streaming')]
+s=[x for x in m if x.get('role')=='sync_standby']
+m=sorted(s or m, key=lambda x: (x.get('lag') if isinstance(x.get('lag'),int) else 1<<62, x['name']))
+print(m[0]['name']) if m else sys.exit(1)"
+}
+# patroni_post_switchover API_BASE LEADER CANDIDATE: asks Patroni's REST API for the switchover; prints the HTTP code.
+patroni_post_switchover() {
+  local code
+  code=$(curl -sS -m 30 -o /dev/stderr -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+    -d "{\"leader\": \"$2\", \"candidate\": \"$3\"}" "$1/switchover") || true
+  echo >&2
+  echo "$code"
+}

@@ -108,16 +108,9 @@ netpt_unlag() {
 }
 netpt_switchover() {
   local l c t code; l=$(net_leader_or_die)
-  c=$(netpt_api "$l" /cluster | "$PY" -c "
-import json,sys
-m=[x for x in json.load(sys.stdin).get('members',[]) if x.get('role') not in ('leader','master') and x.get('state') in ('running','streaming')]
-s=[x for x in m if x.get('role')=='sync_standby']
-m=sorted(s or m, key=lambda x: (x.get('lag') if isinstance(x.get('lag'),int) else 1<<62, x['name']))
-print(m[0]['name']) if m else sys.exit(1)") || die "no healthy switchover candidate"
+  c=$(netpt_api "$l" /cluster | patroni_switchover_candidate) || die "no healthy switchover candidate"
   t=$(now_ms)
-  code=$(curl -sS -m 30 -o /dev/stderr -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
-    -d "{\"leader\": \"$l\", \"candidate\": \"$c\"}" "http://${NET_ADDR[$l]}:8008/switchover") || true
-  echo >&2
+  code=$(patroni_post_switchover "http://${NET_ADDR[$l]}:8008" "$l" "$c")
   [[ "$code" == 200 ]] || die "net switchover $l -> $c failed (HTTP $code)"
   wait_for 30 "$c leader and writable" eval '[[ "$(netpt_leader)" == "$c" ]] && netpt_writable "$c"' || die "net switchover: $c did not become a writable leader"
   log "net: switchover $l -> $c: new leader writable after $(( $(now_ms) - t )) ms"

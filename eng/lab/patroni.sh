@@ -428,15 +428,9 @@ pt_resume() {
 pt_switchover() {
   local l c t body code
   l=$(pt_current_leader)
-  c=$(pt_cluster | pt_py "
-m=[x for x in c.get('members',[]) if x.get('role') not in ('leader','master') and x.get('state') in ('running','streaming')]
-s=[x for x in m if x.get('role')=='sync_standby']
-m=sorted(s or m, key=lambda x: (x.get('lag') if isinstance(x.get('lag'),int) else 1<<62, x['name']))
-print(m[0]['name']) if m else sys.exit(1)") || die "no healthy switchover candidate"
+  c=$(pt_cluster | patroni_switchover_candidate) || die "no healthy switchover candidate"
   t=$(now_ms)
-  body=$(curl -sS -m 30 -o /dev/stderr -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
-    -d "{\"leader\": \"$l\", \"candidate\": \"$c\"}" "http://127.0.0.1:${PT_API[$l]}/switchover") || true
-  echo >&2
+  body=$(patroni_post_switchover "http://127.0.0.1:${PT_API[$l]}" "$l" "$c")
   [[ "$body" == 200 ]] || die "switchover $l -> $c failed (HTTP $body)"
   wait_for 30 "$c leader and writable" eval '[[ "$(pt_leader)" == "$c" ]] && pt_writable "$c"' \
     || die "switchover: $c did not become a writable leader"
