@@ -123,8 +123,4 @@ internal sealed class HostSlot
     }
 
     private ulong _systemIdentifier;
-
-    /// <summary>Whether the probe may read the server's last checkpoint timeline (<c>pg_control_checkpoint()</c>), the
-    /// timeline of a replica that is not streaming; read once per probe connection.</summary>
-    public volatile bool ReadsCheckpointTimeline;
 }
