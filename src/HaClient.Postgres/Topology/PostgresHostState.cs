@@ -24,7 +24,8 @@ public sealed class PostgresHostState
     /// <summary>Its role.</summary>
     public PostgresRole Role { get; }
 
-    /// <summary>Its timeline (0 when unknown).</summary>
+    /// <summary>Its timeline (0 when unknown). A replica whose WAL receiver is not running shows the timeline it was last
+    /// seen on (streaming, or as primary).</summary>
     public int Timeline { get; }
 
     /// <summary>The current WAL position on a primary; the replay position on a replica (0 when unknown).</summary>
@@ -72,6 +73,10 @@ public sealed class PostgresHostState
 
     /// <summary>The host's breaker, attached by its slot when the state is stored.</summary>
     internal HaClient.Resilience.EndpointCircuit? Circuit { get; set; }
+
+    /// <summary>The same probe on <paramref name="timeline"/> (before it is stored: <see cref="CurrentAsOfTimestamp"/> is
+    /// not carried over).</summary>
+    internal PostgresHostState WithTimeline(int timeline) => new(Endpoint, Role, timeline, WalLsn, ReplayLagSeconds, ProbedAtTimestamp, ProbedAt, ProbeDuration, Error);
 
     internal static PostgresHostState Initial(HostEndpoint endpoint) => new(endpoint, PostgresRole.Unknown, 0, 0, null, 0, default, TimeSpan.Zero, null);
 }

@@ -24,6 +24,7 @@ internal sealed partial class TopologyMonitor : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly PatroniWatcher? _patroni;
     private readonly PrimaryWalHistory _walHistory = new();
+    private readonly KnownTimelines _timelines;
     private readonly SplitBrainLog _splitBrainLog;
     private readonly Func<string> _claims;
 
@@ -51,6 +52,7 @@ internal sealed partial class TopologyMonitor : IAsyncDisposable
         _primaryLostAt = _time.GetTimestamp();
         _splitBrainLog = new SplitBrainLog(cluster, logger, timeProvider);
         _claims = Claims;
+        _timelines = new KnownTimelines(slots.Length);
         _prober = new HostProber(cluster, slots, options, timeProvider, logger, Apply, NextProbeIn);
         if (options.PatroniUrls.Count > 0)
         {
@@ -220,6 +222,7 @@ internal sealed partial class TopologyMonitor : IAsyncDisposable
     /// <summary>Stores a host's new probe (under the lock); whether its role changed.</summary>
     private bool Store(HostSlot slot, PostgresHostState state)
     {
+        state = _timelines.Resolve(slot.Index, state);
         if (state.Role == PostgresRole.Replica)
         {
             state.CurrentAsOfTimestamp = _walHistory.CurrentAsOf(state.WalLsn);
