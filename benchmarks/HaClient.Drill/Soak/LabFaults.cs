@@ -59,6 +59,9 @@ public static class LabFaults
 
     public const string RedisService = "haclient";
 
+    /// <summary>The replicas of the lab's Redis master (three nodes, loopback and net part alike).</summary>
+    public const int RedisReplicas = 2;
+
     /// <summary>The net part's Patroni members p1-p3 (synchronous mode set by <c>net patroni sync true</c>).</summary>
     public const string NetPostgres = "Host=10.213.0.11:5432,10.213.0.12:5432,10.213.0.13:5432;Username=haclient;Password=haclient-lab-pw;Database=haclient";
 
