@@ -82,11 +82,16 @@ public static partial class PostgresDrill
         long nextId = 0, writesFailed = 0, outcomeUnknown = 0, readsOk = 0, stale = 0, readErrors = 0;
         double maxCallMs = 0;
         var maxLock = new Lock();
+        var overBudget = new List<(double EndMs, double Ms)>();
         void Call(double ms)
         {
             lock (maxLock)
             {
                 maxCallMs = Math.Max(maxCallMs, ms);
+                if (ms > args.BudgetMs + 100)
+                {
+                    overBudget.Add((sw.Elapsed.TotalMilliseconds, ms));
+                }
             }
         }
 
@@ -218,6 +223,13 @@ public static partial class PostgresDrill
         report.Extra["connection_limit_errors"] = Interlocked.Read(ref connectionLimitErrors);
         report.Extra["breaker_opens_healthy"] = breakers.OpensExcept($"127.0.0.1:{oldPrimary}");
         report.Extra["concurrency"] = args.Concurrency;
+        report.Extra["calls_over_budget_100ms"] = overBudget.Count;
+        if (overBudget.Count > 0)
+        {
+            // When they ended (drill clock) and by how much: a serial release shows as a ramp ending together.
+            var first = overBudget.Min(o => o.EndMs);
+            Console.WriteLine($"drill: {overBudget.Count} calls past budget + 100 ms, ended over {overBudget.Max(o => o.EndMs) - first:0} ms from {first:0} ms; longest {overBudget.Max(o => o.Ms):0.0} ms");
+        }
 
         Console.WriteLine("drill: restoring the lab");
         if (pausedReplica is not null)
