@@ -116,25 +116,8 @@ public static class Budget
     /// <summary>
     /// Cancels on a dedicated thread. A driver's cancellation callback can block: Npgsql sends a PostgreSQL cancel request
     /// synchronously and may then wait for the server. Against a frozen server that holds the thread for seconds; on a
-    /// 2-core machine two such threads are the whole thread pool. Never on the pool, then.
+    /// 2-core machine two such threads are the whole thread pool. Never on the pool, then; and not started by the caller
+    /// either (<see cref="CancelThreads"/>): the caller is often HaClient's deadline thread releasing a storm of calls.
     /// </summary>
-    private static void CancelOffThreadPool(CancellationTokenSource cts)
-    {
-        var thread = new Thread(static state =>
-        {
-            try
-            {
-                ((CancellationTokenSource)state!).Cancel();
-            }
-            catch (Exception)
-            {
-                // Best effort: the abandoned call's own outcome is observed by the continuation.
-            }
-        })
-        {
-            IsBackground = true,
-            Name = "HaClient cancel",
-        };
-        thread.Start(cts);
-    }
+    private static void CancelOffThreadPool(CancellationTokenSource cts) => CancelThreads.Instance.Cancel(cts);
 }
