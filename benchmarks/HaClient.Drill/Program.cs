@@ -11,6 +11,14 @@ if (args.Length == 0 || args[0] is "--help" or "-h" or "help")
 if (args[0] is "run" or "soak") return await SoakProgram.MainAsync(args[0], args[1..]);
 
 var args2 = DrillArgs.Parse(args);
+long unobserved = 0;
+var unobservedKinds = new System.Collections.Concurrent.ConcurrentDictionary<string, int>();
+TaskScheduler.UnobservedTaskException += (_, e) =>
+{
+    Interlocked.Increment(ref unobserved);
+    var inner = e.Exception.InnerException;
+    unobservedKinds.AddOrUpdate(inner is null ? "?" : inner.GetType().Name + ": " + inner.Message[..Math.Min(80, inner.Message.Length)] + " @ " + (inner.StackTrace?.Split('\n').FirstOrDefault()?.Trim() ?? ""), 1, (_, n) => n + 1);
+};
 DrillReport report = args2.Scenario switch
 {
     "crash" or "hang" or "lag" or "switchover" or "kill-postmaster" or "plain-hang" => await PostgresDrill.RunAsync(args2),
@@ -22,6 +30,14 @@ DrillReport report = args2.Scenario switch
     "redis-token" or "redis-cluster-token" => await HaClient.Drill.Redis.TokenDrill.RunAsync(args2),
     _ => throw new ArgumentException($"unknown scenario '{args2.Scenario}'"),
 };
+GC.Collect();
+GC.WaitForPendingFinalizers();
+report.Extra["unobserved_task_exceptions"] = Interlocked.Read(ref unobserved);
+foreach (var (kind, n) in unobservedKinds.OrderByDescending(kv => kv.Value).Take(8))
+{
+    Console.WriteLine($"drill: unobserved task exception x{n}: {kind}");
+}
+
 report.PrintReadable(Console.Out);
 Console.WriteLine(report.ToJson());
 return 0;
