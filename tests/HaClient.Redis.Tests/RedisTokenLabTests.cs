@@ -132,8 +132,13 @@ public sealed class RedisTokenLabTests
         var key = $"t:ryw-cap:{Guid.NewGuid():N}";
         var real = (await IncrementAsync(d, key)).Token;
         var forged = new RedisConsistencyToken(real.ReplicationId!, long.MaxValue);
+        // A request that began after every probe so far (an hour from now, so that no probe can begin in between: with
+        // "now" a probe that began in the microseconds before the call capped it at once, CI on 2dcd093): the token
+        // stands, and a fresh probe is asked for.
+        var future = d.TimeProvider.GetTimestamp() + (d.TimeProvider.TimestampFrequency * 3600);
+        Assert.Equal(forged, d.CapToken(forged, future));
+
         var started = d.TimeProvider.GetTimestamp();
-        Assert.Equal(forged, d.CapToken(forged, started)); // no probe began after the request yet: asks for one
 
         var capped = forged;
         Assert.True(await Lab.EventuallyAsync(() =>
