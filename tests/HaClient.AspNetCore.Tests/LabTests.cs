@@ -194,7 +194,19 @@ public sealed class LabTests
         using var drill = await Lab.DrillLockAsync(LockWait);
         await using var app = await TestApp.StartAsync(LabSettings("haclient-aspnet-ryw", redis: false), configure: MapItems);
         Assert.True(await Lab.EventuallyAsync(() => StatusIsAsync(app, "Healthy"), TimeSpan.FromSeconds(20)), "never healthy");
-        Assert.Equal(HttpStatusCode.OK, (await app.Client.PostAsync("/items?name=setup", null)).StatusCode);
+        var setup = await app.Client.PostAsync("/items?name=setup", null);
+        Assert.Equal(HttpStatusCode.OK, setup.StatusCode);
+        var setupId = await setup.Content.ReadAsStringAsync();
+
+        // "Healthy" says every host is up, not that a replica is admitted for a bounded read: a replica that had not caught
+        // up with the primary's position when this app's monitor first saw it (after an earlier test restarted the
+        // primary, until its WAL receiver reconnects) is not known to be within the lag bound, and the router rightly sends
+        // reads to the primary. Paused before it caught up, it would never be admitted. So wait for a replica to serve one.
+        Assert.True(await Lab.EventuallyAsync(async () =>
+        {
+            var read = await app.Client.GetAsync($"/items/{setupId}");
+            return read.StatusCode == HttpStatusCode.OK && read.Headers.GetValues("X-Served-By").Single() != "15432";
+        }, TimeSpan.FromSeconds(20)), $"no replica served a read: {Describe(app)}");
         try
         {
             // Replicas stop replaying: only the primary has what is written from now on.
@@ -211,7 +223,7 @@ public sealed class LabTests
 
             // Without the token the read goes to a (paused) replica, which has not seen the write.
             var stale = await app.Client.GetAsync($"/items/{id}");
-            _output.WriteLine($"without the token: {stale.StatusCode} from port {stale.Headers.GetValues("X-Served-By").Single()}");
+            _output.WriteLine($"without the token: {stale.StatusCode} from port {stale.Headers.GetValues("X-Served-By").Single()}; {Describe(app)}");
             Assert.Equal(HttpStatusCode.NotFound, stale.StatusCode);
 
             // With the token (header), the next request reads the write; the answer carries the token on.
@@ -233,6 +245,10 @@ public sealed class LabTests
             await Lab.RunAsync("pg up");
         }
     }
+
+    /// <summary>What the monitor saw of each host, for a failure message.</summary>
+    private static string Describe(TestApp app) => string.Join("; ", app.App.Services.GetRequiredService<PostgresCluster>().Topology.Hosts
+        .Select(h => $"{h.Endpoint} {h.Role} tl {h.Timeline} lsn {h.WalLsn:X} lag {h.ReplayLagSeconds} breaker {h.Breaker}"));
 
     /// <summary>Items on the cluster: writes on the primary, reads with the request's token.</summary>
     internal static void MapItems(WebApplication app)
