@@ -386,7 +386,7 @@ pt_crash_leader() {
   signal_pids STOP $pp $pm
   mapfile -t pids < <(pt_node_pids "$l")
   signal_pids KILL "${pids[@]}"
-  log "SIGKILL $l: patroni=${pp:-none} postmaster=${pm:-none} (${#pids[@]} processes)"
+  log "SIGKILL $l: patroni=${pp:-none} postmaster=${pm:-none} (${#pids[@]} processes, $(( $(now_ms) - t )) ms after their SIGSTOP)"
   echo "$l"
   echo "fault_at_ms=$t"
 }
