@@ -5,9 +5,12 @@ using System.Diagnostics.Metrics;
 namespace HaClient.Drill;
 
 /// <summary>How late the drill's own 10 ms timer fires, as the application's code would see it: a continuation queued to
-/// the same thread pool the clients use. The longest lateness over the run is the figure.</summary>
+/// the same thread pool the clients use. The longest lateness over the run is the figure; the samples (wall clock, Unix
+/// ms) say whether it came with the fault or with the load alone.</summary>
 public sealed class TimerLateness
 {
+    private readonly List<(double AtUnixMs, double LateMs, double GcPauseMs, long Queued, int Threads)> _samples = new();
+    private readonly List<(double AtUnixMs, double LateMs)> _osThread = new();
     private long _maxTicks;
 
     public double MaxMs => Interlocked.Read(ref _maxTicks) * 1000.0 / Stopwatch.Frequency;
@@ -15,6 +18,24 @@ public sealed class TimerLateness
     public async Task RunAsync(CancellationToken stop)
     {
         var period = TimeSpan.FromMilliseconds(10);
+        var pause = GC.GetTotalPauseDuration();
+
+        // Beside it, a dedicated thread's 10 ms sleep: late with the pool's timer, the whole machine was short of CPU
+        // (the lab's servers share its 2 cores); on time, the pool was.
+        var osThread = new Thread(() =>
+        {
+            for (var i = 0; i < 1_000_000 && !stop.IsCancellationRequested; i++)
+            {
+                var t0 = Stopwatch.GetTimestamp();
+                Thread.Sleep(period);
+                var late = Stopwatch.GetElapsedTime(t0) - period;
+                lock (_osThread)
+                {
+                    _osThread.Add((Lab.NowUnixMs(), late.TotalMilliseconds));
+                }
+            }
+        }) { IsBackground = true, Name = "drill os timer" };
+        osThread.Start();
         for (var i = 0; i < 1_000_000 && !stop.IsCancellationRequested; i++)
         {
             var t0 = Stopwatch.GetTimestamp();
@@ -28,10 +49,68 @@ public sealed class TimerLateness
             }
 
             var late = Stopwatch.GetTimestamp() - t0 - (long)(period.TotalSeconds * Stopwatch.Frequency);
+            var pauseNow = GC.GetTotalPauseDuration();
+            lock (_samples)
+            {
+                // With the GC's pause time in the interval and the pool's queue and threads as it ended: a late tick
+                // under a long pause is the GC, one behind a long queue is the work queued ahead of it.
+                _samples.Add((Lab.NowUnixMs(), late * 1000.0 / Stopwatch.Frequency, (pauseNow - pause).TotalMilliseconds, ThreadPool.PendingWorkItemCount, ThreadPool.ThreadCount));
+            }
+
+            pause = pauseNow;
+
             long seen;
             while (late > (seen = Interlocked.Read(ref _maxTicks)) && Interlocked.CompareExchange(ref _maxTicks, late, seen) != seen)
             {
             }
+        }
+    }
+
+    private double OsThreadLateMs(double fromUnixMs, double toUnixMs)
+    {
+        lock (_osThread)
+        {
+            return _osThread.Where(s => s.AtUnixMs >= fromUnixMs && s.AtUnixMs <= toUnixMs).Select(s => s.LateMs).DefaultIfEmpty(0).Max();
+        }
+    }
+
+    /// <summary>The figures around a fault at <paramref name="faultAtUnixMs"/>: the longest lateness before it (the load
+    /// alone), the longest from it on, when that was (ms after the fault), and the 99th percentile over the run.</summary>
+    public void Report(DrillReport report, double faultAtUnixMs)
+    {
+        lock (_samples)
+        {
+            report.Extra["timer_lateness_max_ms"] = Math.Round(MaxMs, 1);
+            if (_samples.Count == 0)
+            {
+                return;
+            }
+
+            var before = _samples.Where(s => s.AtUnixMs < faultAtUnixMs).Select(s => s.LateMs).DefaultIfEmpty(0).Max();
+            (double AtUnixMs, double LateMs, double GcPauseMs, long Queued, int Threads) worst = (faultAtUnixMs, 0, 0, 0, 0);
+            foreach (var s in _samples)
+            {
+                if (s.AtUnixMs >= faultAtUnixMs && s.LateMs > worst.LateMs)
+                {
+                    worst = s;
+                }
+            }
+
+            var sorted = _samples.Select(s => s.LateMs).Order().ToArray();
+            report.Extra["timer_lateness_before_fault_max_ms"] = Math.Round(before, 1);
+            report.Extra["timer_lateness_after_fault_max_ms"] = Math.Round(worst.LateMs, 1);
+            report.Extra["timer_lateness_after_fault_max_at_ms"] = Math.Round(worst.AtUnixMs - faultAtUnixMs, 0);
+            report.Extra["timer_lateness_after_fault_max_gc_pause_ms"] = Math.Round(worst.GcPauseMs, 1);
+            report.Extra["timer_lateness_after_fault_max_pool_queue"] = worst.Queued;
+            report.Extra["timer_lateness_after_fault_max_pool_threads"] = worst.Threads;
+            foreach (var late in _samples.Where(s => s.LateMs > 50).Take(20))
+            {
+                Console.WriteLine($"drill: timer {late.LateMs:0.0} ms late at fault {late.AtUnixMs - faultAtUnixMs:+0;-0} ms (unix {late.AtUnixMs:0}; GC pause {late.GcPauseMs:0.0} ms, pool queue {late.Queued}, threads {late.Threads}; a dedicated thread's sleep up to {OsThreadLateMs(late.AtUnixMs - late.LateMs - 20, late.AtUnixMs + 20):0.0} ms late then)");
+            }
+
+            report.Extra["timer_lateness_os_thread_max_ms"] = Math.Round(OsThreadLateMs(double.MinValue, double.MaxValue), 1);
+            report.Extra["timer_lateness_os_thread_at_pool_max_ms"] = Math.Round(OsThreadLateMs(worst.AtUnixMs - worst.LateMs - 20, worst.AtUnixMs + 20), 1);
+            report.Extra["timer_lateness_p99_ms"] = Math.Round(sorted[(int)Math.Min(sorted.Length - 1, Math.Ceiling(sorted.Length * 0.99) - 1)], 1);
         }
     }
 }

@@ -219,7 +219,7 @@ public static partial class PostgresDrill
         await observerTask;
         await latenessTask;
         stalls?.Stop();
-        report.Extra["timer_lateness_max_ms"] = Math.Round(lateness.MaxMs, 1);
+        lateness.Report(report, faultAt);
         report.Extra["connection_limit_errors"] = Interlocked.Read(ref connectionLimitErrors);
         report.Extra["breaker_opens_healthy"] = breakers.OpensExcept($"127.0.0.1:{oldPrimary}");
         report.Extra["concurrency"] = args.Concurrency;
