@@ -46,6 +46,38 @@ public class CancelThreadsTests
     }
 
     [Fact]
+    public void Quick_cancellations_reuse_a_few_threads_and_idle_threads_end()
+    {
+        // A crashed server refuses a cancel request at once: a storm's 400 cancellations then need a few threads, not
+        // 400 thread starts at the moment of the crash (each was a new thread before).
+        const int calls = 400;
+        var dispatcher = new CancelThreads(TimeSpan.FromMilliseconds(200));
+        var threads = new System.Collections.Concurrent.ConcurrentDictionary<Thread, bool>(ReferenceEqualityComparer.Instance);
+        var done = 0;
+        for (var i = 0; i < calls; i++)
+        {
+            var cts = new CancellationTokenSource();
+            cts.Token.Register(() =>
+            {
+                threads.TryAdd(Thread.CurrentThread, true);
+                Interlocked.Increment(ref done);
+            });
+            dispatcher.Cancel(cts);
+        }
+
+        Assert.True(SpinWait.SpinUntil(() => Volatile.Read(ref done) == calls, TimeSpan.FromSeconds(30)), $"{Volatile.Read(ref done)} of {calls} cancelled");
+        Assert.True(threads.Count <= calls / 4, $"{threads.Count} threads for {calls} quick cancellations");
+        Assert.True(SpinWait.SpinUntil(() => dispatcher.Workers == 0, TimeSpan.FromSeconds(15)), $"{dispatcher.Workers} workers still alive after their idle time");
+
+        // And a cancellation after they ended still runs.
+        var late = new CancellationTokenSource();
+        using var ran = new ManualResetEventSlim();
+        late.Token.Register(ran.Set);
+        dispatcher.Cancel(late);
+        Assert.True(ran.Wait(TimeSpan.FromSeconds(15)), "a cancellation after the workers ended never ran");
+    }
+
+    [Fact]
     public async Task An_abandoned_call_is_cancelled_through_them()
     {
         var cts = new CancellationTokenSource();

@@ -66,7 +66,7 @@ public sealed class TopologyChangeSignal
         public static readonly WakeThread Instance = new();
 
         private readonly ConcurrentQueue<TaskCompletionSource> _pending = new();
-        private readonly SemaphoreSlim _ready = new(0);
+        private readonly HaClient.Resilience.ThreadSignal _ready = new();
 
         private WakeThread()
         {
