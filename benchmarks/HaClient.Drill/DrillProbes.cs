@@ -11,6 +11,7 @@ public sealed class TimerLateness
 {
     private readonly List<(double AtUnixMs, double LateMs, double GcPauseMs, long Queued, int Threads)> _samples = new();
     private readonly List<(double AtUnixMs, double LateMs)> _osThread = new();
+    private readonly List<string> _longGcs = new();
     private long _maxTicks;
 
     public double MaxMs => Interlocked.Read(ref _maxTicks) * 1000.0 / Stopwatch.Frequency;
@@ -55,6 +56,16 @@ public sealed class TimerLateness
                 // With the GC's pause time in the interval and the pool's queue and threads as it ended: a late tick
                 // under a long pause is the GC, one behind a long queue is the work queued ahead of it.
                 _samples.Add((Lab.NowUnixMs(), late * 1000.0 / Stopwatch.Frequency, (pauseNow - pause).TotalMilliseconds, ThreadPool.PendingWorkItemCount, ThreadPool.ThreadCount));
+            }
+
+            if ((pauseNow - pause).TotalMilliseconds > 20 && _longGcs.Count < 20)
+            {
+                // A long pause: which collection it was (the drill reports them after the run).
+                var gc = GC.GetGCMemoryInfo(GCKind.Any);
+                lock (_samples)
+                {
+                    _longGcs.Add($"gen{gc.Generation} {(gc.Compacted ? "compacting" : "sweeping")}{(gc.Concurrent ? " background" : "")} pause {gc.PauseDurations[0].TotalMilliseconds:0.0}+{gc.PauseDurations[1].TotalMilliseconds:0.0} ms, heap {gc.HeapSizeBytes / 1048576.0:0.0} MB, promoted {gc.PromotedBytes / 1048576.0:0.0} MB, gen0 budget {gc.GenerationInfo[0].SizeAfterBytes / 1048576.0:0.0} MB after");
+                }
             }
 
             pause = pauseNow;
@@ -103,6 +114,11 @@ public sealed class TimerLateness
             report.Extra["timer_lateness_after_fault_max_gc_pause_ms"] = Math.Round(worst.GcPauseMs, 1);
             report.Extra["timer_lateness_after_fault_max_pool_queue"] = worst.Queued;
             report.Extra["timer_lateness_after_fault_max_pool_threads"] = worst.Threads;
+            foreach (var gc in _longGcs)
+            {
+                Console.WriteLine($"drill: long GC pause: {gc}");
+            }
+
             foreach (var late in _samples.Where(s => s.LateMs > 50).Take(20))
             {
                 Console.WriteLine($"drill: timer {late.LateMs:0.0} ms late at fault {late.AtUnixMs - faultAtUnixMs:+0;-0} ms (unix {late.AtUnixMs:0}; GC pause {late.GcPauseMs:0.0} ms, pool queue {late.Queued}, threads {late.Threads}; a dedicated thread's sleep up to {OsThreadLateMs(late.AtUnixMs - late.LateMs - 20, late.AtUnixMs + 20):0.0} ms late then)");
