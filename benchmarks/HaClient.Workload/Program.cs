@@ -57,6 +57,7 @@ public static class Program
         var samples = o.Routes.ToDictionary(r => r, _ => new List<ClientStats>());
         var cpu = o.Routes.ToDictionary(r => r, _ => new CpuUse(0, 0, 0, 0, 0));
         var perRound = TimeSpan.FromSeconds(o.Duration.TotalSeconds / o.Rounds);
+        var roundLines = new List<string>();
         for (var round = 0; round < o.Rounds; round++)
         {
             var order = round % 2 == 0 ? o.Routes : o.Routes.Reverse().ToArray();
@@ -73,7 +74,11 @@ public static class Program
                     samples[route].AddRange(stats);
                     cpu[route] = cpu[route] + use;
                     var ops = stats.Sum(s => s.ReadMicros.Count + s.WriteMicros.Count);
-                    Console.Error.WriteLine($"workload: round {round + 1}/{o.Rounds} {route}: {ops / perRound.TotalSeconds:F0} ops/s, machine CPU {use.MachineSeconds * 1e6 / Math.Max(1, ops):F0} µs/op, client CPU {use.ClientSeconds * 1e6 / Math.Max(1, ops):F0} µs/op, GC {use.Collections} gen0+ collections, {use.GcPauseMsPerSecond:F1} ms/s paused, errors {stats.Sum(s => s.Errors)}");
+                    var roundMicros = stats.SelectMany(s => s.ReadMicros.Concat(s.WriteMicros)).ToArray();
+                    Array.Sort(roundMicros);
+                    var line = $"round {round + 1}/{o.Rounds} {route}: {ops / perRound.TotalSeconds:F0} ops/s, p99 {Percentile(roundMicros, 0.99):F2} ms";
+                    roundLines.Add(line);
+                    Console.Error.WriteLine($"workload: {line}, machine CPU {use.MachineSeconds * 1e6 / Math.Max(1, ops):F0} µs/op, client CPU {use.ClientSeconds * 1e6 / Math.Max(1, ops):F0} µs/op, GC {use.Collections} gen0+ collections, {use.GcPauseMsPerSecond:F1} ms/s paused, errors {stats.Sum(s => s.Errors)}");
                 }
                 catch (Exception e)
                 {
@@ -102,7 +107,7 @@ public static class Program
         var baseline = results.FirstOrDefault(r => r.Route == "haclient" && r.Ok);
         var table = FormatTable(results, baseline);
         Console.WriteLine(table);
-        var report = FormatReport(o, results, table);
+        var report = FormatReport(o, results, table, roundLines);
         Directory.CreateDirectory(o.OutputDirectory);
         var path = Path.Combine(o.OutputDirectory, $"workload-{DateTime.UtcNow:yyyy-MM-dd}.md");
         await File.WriteAllTextAsync(path, report);
@@ -319,7 +324,7 @@ public static class Program
         return sb.ToString();
     }
 
-    private static string FormatReport(WorkloadOptions o, List<RouteResult> results, string table)
+    private static string FormatReport(WorkloadOptions o, List<RouteResult> results, string table, List<string> roundLines)
     {
         var sb = new StringBuilder();
         sb.AppendLine(CultureInfo.InvariantCulture, $"# Workload comparison, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC");
@@ -343,6 +348,13 @@ public static class Program
         sb.AppendLine("- **pgpool-II**: 127.0.0.1:15600, streaming-replication mode, `load_balance_mode = on`, `statement_level_load_balance = on`, equal backend weights (reads may go to the primary too), `num_init_children = 32`; one Npgsql pool.");
         sb.AppendLine();
         sb.AppendLine(table);
+        sb.AppendLine();
+        sb.AppendLine("Rounds (throughput and p99 of each route in each round, in the order they ran):");
+        foreach (var line in roundLines)
+        {
+            sb.AppendLine(CultureInfo.InvariantCulture, $"- {line}");
+        }
+
         return sb.ToString();
     }
 
