@@ -90,12 +90,10 @@ public sealed class ProbeWakeup : IDisposable
         using var registration = cancellationToken.CanBeCanceled
             ? cancellationToken.UnsafeRegister(static s => ((ProbeWakeup)s!).Set(), this)
             : default;
-        var start = Environment.TickCount64;
-        var total = (long)interval.TotalMilliseconds;
+        var deadline = new HaClient.Resilience.OperationDeadline(TimeProvider.System, interval);
         while (true)
         {
-            var left = interval == Timeout.InfiniteTimeSpan ? Timeout.Infinite : (int)Math.Clamp(total - (Environment.TickCount64 - start), 0, int.MaxValue);
-            var signalled = _signal.AvailableWaitHandle.WaitOne(left);
+            var signalled = _signal.AvailableWaitHandle.WaitOne(HaClient.Resilience.ThreadSignal.MillisecondsLeft(deadline));
             if (cancellationToken.IsCancellationRequested)
             {
                 return false;

@@ -56,8 +56,7 @@ internal sealed class CancelThreads
 
             // One worker per queued cancellation: an idle one if there is one (it takes the next from the queue), else a
             // new one.
-            var idle = Volatile.Read(ref _idle);
-            if (idle > 0 && Interlocked.CompareExchange(ref _idle, idle - 1, idle) == idle)
+            if (TryTakeIdle())
             {
                 _work.Release();
                 continue;
@@ -115,14 +114,21 @@ internal sealed class CancelThreads
                 return true;
             }
 
-            var idle = Volatile.Read(ref _idle);
-            if (idle > 0 && Interlocked.CompareExchange(ref _idle, idle - 1, idle) == idle)
+            if (TryTakeIdle())
             {
                 return false;
             }
 
             // The dispatcher took every idle worker, this one among them: its signal is on the way.
         }
+    }
+
+    /// <summary>Takes one worker off the idle count, if any is idle: the dispatcher, to hand it a cancellation; a worker
+    /// idle too long, to end (the count is of workers, not of particular ones).</summary>
+    private bool TryTakeIdle()
+    {
+        var idle = Volatile.Read(ref _idle);
+        return idle > 0 && Interlocked.CompareExchange(ref _idle, idle - 1, idle) == idle;
     }
 
     private static void CancelQuietly(CancellationTokenSource cts)

@@ -29,21 +29,29 @@ internal sealed class ThreadSignal
     /// above zero and takes one. Returns false when the time ran out first.</summary>
     public bool Wait(TimeSpan timeout)
     {
-        var infinite = timeout == Timeout.InfiniteTimeSpan;
-        var start = Environment.TickCount64;
+        var deadline = new OperationDeadline(TimeProvider.System, timeout);
         lock (_lock)
         {
             while (_count == 0)
             {
-                var left = infinite ? Timeout.Infinite : (int)Math.Clamp((long)timeout.TotalMilliseconds - (Environment.TickCount64 - start), 0, int.MaxValue);
-                if (left == 0 || !Monitor.Wait(_lock, left) && !infinite && _count == 0)
+                var left = MillisecondsLeft(deadline);
+                if (left == 0)
                 {
                     return false;
                 }
+
+                Monitor.Wait(_lock, left);
             }
 
             _count--;
             return true;
         }
     }
+
+    /// <summary>What is left of a wait for a blocking call's millisecond timeout: <see cref="Timeout.Infinite"/> for a
+    /// wait of <see cref="Timeout.InfiniteTimeSpan"/>, 0 once it has run out.</summary>
+    internal static int MillisecondsLeft(in OperationDeadline deadline)
+        => deadline.Budget == Timeout.InfiniteTimeSpan
+            ? Timeout.Infinite
+            : (int)Math.Min(int.MaxValue, Math.Ceiling(deadline.Remaining.TotalMilliseconds));
 }
