@@ -1,4 +1,5 @@
 using HaClient.Failover;
+using HaClient.Monitoring;
 using HaClient.Resilience;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
@@ -139,13 +140,7 @@ public sealed partial class RedisDeployment
                 return false;
             }
 
-            try
-            {
-                await changed.WaitAsync(remaining < TimeSpan.FromMilliseconds(100) ? remaining : TimeSpan.FromMilliseconds(100), _time, cancellationToken).ConfigureAwait(false);
-            }
-            catch (TimeoutException)
-            {
-            }
+            _ = await TopologyChangeSignal.WhenChangedAsync(changed, remaining < TimeSpan.FromMilliseconds(100) ? remaining : TimeSpan.FromMilliseconds(100), _time, cancellationToken).ConfigureAwait(false);
         }
     }
 

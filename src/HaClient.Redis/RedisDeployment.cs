@@ -1,4 +1,5 @@
 using HaClient.Failover;
+using HaClient.Monitoring;
 using HaClient.Resilience;
 using HaClient.Telemetry;
 using Microsoft.Extensions.Logging;
@@ -158,13 +159,7 @@ public sealed partial class RedisDeployment : IAsyncDisposable, IEndpointStateSo
                 return false;
             }
 
-            try
-            {
-                await _monitor.Changed.WaitAsync(Min(remaining, TimeSpan.FromMilliseconds(100)), _time, cancellationToken).ConfigureAwait(false);
-            }
-            catch (TimeoutException)
-            {
-            }
+            _ = await TopologyChangeSignal.WhenChangedAsync(_monitor.Changed, Min(remaining, TimeSpan.FromMilliseconds(100)), _time, cancellationToken).ConfigureAwait(false);
         }
 
         return true;

@@ -76,14 +76,8 @@ public sealed partial class FailoverEngine<TEndpoint, TReadIntent>
             }
 
             _topology.RequestProbe();
-            try
-            {
-                var remaining = deadline.Remaining;
-                await TopologyChangeSignal.WhenChangedAsync(changed, remaining < _recheck ? remaining : _recheck, TimeProvider, cancellationToken).ConfigureAwait(false);
-            }
-            catch (TimeoutException)
-            {
-            }
+            var remaining = deadline.Remaining;
+            _ = await TopologyChangeSignal.WhenChangedAsync(changed, remaining < _recheck ? remaining : _recheck, TimeProvider, cancellationToken).ConfigureAwait(false);
         }
 
         throw OutcomeUnknown(failed, last);

@@ -308,15 +308,9 @@ public sealed partial class FailoverEngine<TEndpoint, TReadIntent>
         }
 
         _topology.RequestProbe();
-        try
-        {
-            // Wake on a topology change; re-check at least every re-check interval (a breaker may have half-opened).
-            // Woken on the thread that publishes the change (TopologyChangeSignal), not through the thread pool.
-            await TopologyChangeSignal.WhenChangedAsync(changed, remaining < _recheck ? remaining : _recheck, TimeProvider, cancellationToken).ConfigureAwait(false);
-        }
-        catch (TimeoutException)
-        {
-        }
+        // Wake on a topology change; re-check at least every re-check interval (a breaker may have half-opened).
+        // Woken on the thread that publishes the change (TopologyChangeSignal), not through the thread pool.
+        _ = await TopologyChangeSignal.WhenChangedAsync(changed, remaining < _recheck ? remaining : _recheck, TimeProvider, cancellationToken).ConfigureAwait(false);
     }
 
     [LoggerMessage(EventId = 20, Level = LogLevel.Warning, Message = "{Cluster}: write to {Endpoint} failed after it was sent ({Error}); its outcome is unknown and it was not retried")]

@@ -13,51 +13,54 @@ namespace HaClient.Monitoring;
 /// </summary>
 /// <remarks>
 /// A task with many awaiters hands all but one of them to the thread pool when it completes, whatever thread completes
-/// it; so a caller waits through <see cref="WhenChangedAsync"/>, which gives each waiter a continuation of its own that
-/// runs on the completing thread. Those continuations run on the wake thread up to their first asynchronous wait. HaClient's own code
+/// it; so a caller waits through <see cref="WhenChangedAsync"/>, which registers each waiter with the signal's current
+/// generation (and removes it when its wait times out or is cancelled); the wake thread ends the registered waits
+/// itself, and their callers run there up to their first asynchronous wait. HaClient's own code
 /// does no blocking work there; a caller's work callback that blocked before its first <c>await</c> would delay the
 /// wake-ups of every component (and would also hold a thread-pool thread, which is worse on any path).
 /// </remarks>
 public sealed class TopologyChangeSignal
 {
-    private TaskCompletionSource _current = new();
+    private TaskCompletionSource _current = NewGeneration();
 
     /// <summary>Completes at the next <see cref="Pulse"/>.</summary>
     public Task Task => Volatile.Read(ref _current).Task;
 
     /// <summary>Waits until <paramref name="changed"/> (a <see cref="Task"/> read before the caller's selection) completes,
-    /// for at most <paramref name="timeout"/> (then <see cref="TimeoutException"/>); the caller resumes on the thread that
-    /// completed it (the wake thread), not through the thread pool, and on the system clock a timeout ends it on
-    /// HaClient's deadline thread, not on a pool timer. Allocates only when it has to wait.</summary>
-    public static Task WhenChangedAsync(Task changed, TimeSpan timeout, TimeProvider time, CancellationToken cancellationToken)
+    /// for at most <paramref name="timeout"/>: <see langword="true"/> when it completed, <see langword="false"/> when the
+    /// timeout passed first (no exception), cancelled with <paramref name="cancellationToken"/>. The caller resumes on
+    /// the thread that completed it (the wake thread), not through the thread pool; on the system clock a timeout ends
+    /// it on HaClient's deadline thread, not on a pool timer. A wait that ends leaves nothing behind on a signal's task
+    /// (a task that is not a <see cref="Task"/> of this class gets a continuation per wait instead, which stays until it
+    /// completes). Allocates only when it has to wait.</summary>
+    public static Task<bool> WhenChangedAsync(Task changed, TimeSpan timeout, TimeProvider time, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(changed);
         ArgumentNullException.ThrowIfNull(time);
         if (changed.IsCompleted)
         {
-            return Task.CompletedTask;
+            return Changed;
         }
 
-        if (ReferenceEquals(time, TimeProvider.System))
-        {
-            // The timeout too is off the pool: it ends on HaClient's deadline thread, not on a timer's pool work item.
-            return ChangeWait.Start(changed, timeout, cancellationToken);
-        }
-
-        // ExecuteSynchronously: run on the completing thread even when the task has many continuations; the promise
-        // WaitAsync returns then has this continuation alone, which also runs inline, and so does its one awaiter.
-        return changed
-            .ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default)
-            .WaitAsync(timeout, time, cancellationToken);
+        var wakeup = changed.AsyncState is Generation generation ? generation.Token : default;
+        return ChangeWait.Start(changed, wakeup, timeout, time, cancellationToken);
     }
 
     /// <summary>Completes the current <see cref="Task"/> (its waiters are woken on the wake thread) and starts the next.
     /// Safe to call under the monitor's lock: it only swaps and enqueues.</summary>
     public void Pulse()
     {
-        var signaled = Interlocked.Exchange(ref _current, new TaskCompletionSource());
+        var signaled = Interlocked.Exchange(ref _current, NewGeneration());
         WakeThread.Instance.Complete(signaled);
     }
+
+    private static readonly Task<bool> Changed = System.Threading.Tasks.Task.FromResult(true);
+
+    // A generation's task carries its waiters' registry as its state: each wait registers a callback on it and removes
+    // it when it ends, which a continuation on the task could not do.
+    private static TaskCompletionSource NewGeneration() => new(new Generation());
+
+    private sealed class Generation : CancellationTokenSource;
 
     /// <summary>The one thread that completes pulsed signals, started on first use and kept for the process (a background
     /// thread: it never keeps the process alive).</summary>
@@ -88,7 +91,9 @@ public sealed class TopologyChangeSignal
                 {
                     try
                     {
+                        // The task first (a wait that starts now sees it completed), then the registered waits.
                         signal.TrySetResult();
+                        ((Generation)signal.Task.AsyncState!).Cancel();
                     }
                     catch (Exception)
                     {
