@@ -2,7 +2,7 @@
 # Workload comparison (GitHub issue 5): the same bounded read-heavy workload through HaClient, Npgsql multi-host,
 # HAProxy and pgpool-II, one route after another, against the lab's Patroni cluster. Run as root on the lab machine.
 #
-#   bash eng/workload.sh [--clients 16] [--duration 60] [--warmup 3] [--prewarm 10] [--rounds 4] [--read-percent 90] [--routes haclient,haclient-pgbouncer,npgsql,haproxy,pgpool]
+#   bash eng/workload.sh [--clients 16] [--duration 60] [--warmup 3] [--prewarm 10] [--rounds 4] [--read-percent 90] [--order rotate|mirror] [--routes haclient,haclient-pgbouncer,npgsql,haproxy,pgpool]
 # (haclient-pgbouncer and npgsql-pgbouncer go through the lab's PgBouncer beside each Patroni node, 15462-15464.)
 #
 # Brings the Patroni cluster up (eng/lab.sh patroni up), starts HAProxy and pgpool-II (eng/lab/proxies.sh), waits

@@ -23,8 +23,10 @@ public static class Program
         Console.Error.WriteLine($"workload: {o.Clients} clients, {o.Duration.TotalSeconds:F0} s per route in {o.Rounds} rounds (+{o.Warmup.TotalSeconds:F0} s warm-up each), {o.ReadPercent}% reads, routes: {string.Join(',', o.Routes)}");
         await PrepareTableAsync();
 
-        // Every route's pools stay open for the whole run; routes run in rounds, in reverse order every other round
-        // (A B C D, D C B A, ...), so load that drifts during the run (a shared machine) hits every route alike.
+        // Every route's pools stay open for the whole run; routes run in rounds, each round starting one route later
+        // (A B C D, B C D A, C D A B, ...: with as many rounds as routes each route runs once in every slot), so load
+        // that drifts during the run (a shared machine) and whatever the slot itself costs fall on every route alike.
+        // --order mirror gives the older A B C D, D C B A.
         var targets = new Dictionary<string, RouteTarget>();
         var failures = new Dictionary<string, string>();
         foreach (var route in o.Routes)
@@ -60,7 +62,7 @@ public static class Program
         var roundLines = new List<string>();
         for (var round = 0; round < o.Rounds; round++)
         {
-            var order = round % 2 == 0 ? o.Routes : o.Routes.Reverse().ToArray();
+            var order = RoundOrder(o.Routes, round, o.Mirror);
             foreach (var route in order)
             {
                 if (!targets.TryGetValue(route, out var target) || failures.ContainsKey(route))
@@ -331,7 +333,7 @@ public static class Program
         sb.AppendLine();
         sb.AppendLine(CultureInfo.InvariantCulture, $"Command: `{o.Command}`");
         sb.AppendLine();
-        sb.AppendLine(CultureInfo.InvariantCulture, $"Workload: {o.Clients} concurrent clients, {o.ReadPercent}% `SELECT v FROM haclient_workload WHERE id = $1` / {100 - o.ReadPercent}% `UPDATE haclient_workload SET v = v + 1 WHERE id = $1` (uniform ids over {Rows} rows), each client one operation at a time (pooled open, command, close), {o.Duration.TotalSeconds:F0} s measured per route in {o.Rounds} rounds (each preceded by {o.Warmup.TotalSeconds:F0} s unmeasured warm-up, and every route pre-warmed for {o.Prewarm.TotalSeconds:F0} s before round 1); routes run one after another in one process against the lab's Patroni cluster (PG 15442-15444), in reverse order every other round (A B C D, D C B A) so drifting load from other processes falls on all routes alike; every route's pools stay open for the whole run. Latency is per operation including the pooled open. Machine CPU is the whole machine's busy time (/proc/stat: client, proxies, PostgreSQL, kernel) per operation; client CPU is this process's; GC pause is this process's.");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"Workload: {o.Clients} concurrent clients, {o.ReadPercent}% `SELECT v FROM haclient_workload WHERE id = $1` / {100 - o.ReadPercent}% `UPDATE haclient_workload SET v = v + 1 WHERE id = $1` (uniform ids over {Rows} rows), each client one operation at a time (pooled open, command, close), {o.Duration.TotalSeconds:F0} s measured per route in {o.Rounds} rounds (each preceded by {o.Warmup.TotalSeconds:F0} s unmeasured warm-up, and every route pre-warmed for {o.Prewarm.TotalSeconds:F0} s before round 1); routes run one after another in one process against the lab's Patroni cluster (PG 15442-15444), {(o.Mirror ? "in reverse order every other round (A B C D, D C B A)" : "each round starting one route later (A B C D, B C D A, C D A B, D A B C)")} so drifting load from other processes, and what a slot in the order costs, falls on all routes alike; every route's pools stay open for the whole run. Latency is per operation including the pooled open. Machine CPU is the whole machine's busy time (/proc/stat: client, proxies, PostgreSQL, kernel) per operation; client CPU is this process's; GC pause is this process's.");
         sb.AppendLine();
         sb.AppendLine(CultureInfo.InvariantCulture, $"Load average before the run (1/5/15 min): {o.LoadAverage}; after: {ReadLoad()}");
         sb.AppendLine();
@@ -570,7 +572,25 @@ public static class Program
         }
     }
 
-    private sealed record WorkloadOptions(int Clients, TimeSpan Duration, TimeSpan Warmup, TimeSpan Prewarm, int Rounds, int ReadPercent, string[] Routes, string OutputDirectory, string LoadAverage, string Command)
+    /// <summary>The routes in the order they run in <paramref name="round"/> (0-based): rotated by one per round, or, with
+    /// <paramref name="mirror"/>, reversed every other round.</summary>
+    private static string[] RoundOrder(string[] routes, int round, bool mirror)
+    {
+        if (mirror)
+        {
+            return round % 2 == 0 ? routes : routes.Reverse().ToArray();
+        }
+
+        var order = new string[routes.Length];
+        for (var i = 0; i < routes.Length; i++)
+        {
+            order[i] = routes[(round + i) % routes.Length];
+        }
+
+        return order;
+    }
+
+    private sealed record WorkloadOptions(int Clients, TimeSpan Duration, TimeSpan Warmup, TimeSpan Prewarm, int Rounds, int ReadPercent, string[] Routes, string OutputDirectory, string LoadAverage, string Command, bool Mirror)
     {
         public static WorkloadOptions Parse(string[] args)
         {
@@ -580,6 +600,7 @@ public static class Program
             var prewarm = 10.0;
             var rounds = 4;
             var readPercent = 90;
+            var mirror = false;
             var routes = new[] { "haclient", "haclient-pgbouncer", "npgsql", "haproxy", "pgpool" };
             var output = "benchmarks/results";
             var command = Environment.GetEnvironmentVariable("HACLIENT_WORKLOAD_COMMAND") ?? "dotnet run -c Release --project benchmarks/HaClient.Workload -- " + string.Join(' ', args);
@@ -596,12 +617,20 @@ public static class Program
                     case "--read-percent": readPercent = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                     case "--routes": routes = Next().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries); break;
                     case "--out": output = Next(); break;
-                    default: throw new ArgumentException($"unknown argument {args[i]} (--clients N --duration S --warmup S --prewarm S --rounds R --read-percent P --routes a,b --out DIR)");
+                    case "--order":
+                        mirror = Next() switch
+                        {
+                            "rotate" => false,
+                            "mirror" => true,
+                            var other => throw new ArgumentException($"--order is rotate or mirror, not '{other}'"),
+                        };
+                        break;
+                    default: throw new ArgumentException($"unknown argument {args[i]} (--clients N --duration S --warmup S --prewarm S --rounds R --read-percent P --routes a,b --order rotate|mirror --out DIR)");
                 }
             }
 
             var load = ReadLoad();
-            return new WorkloadOptions(clients, TimeSpan.FromSeconds(duration), TimeSpan.FromSeconds(warmup), TimeSpan.FromSeconds(prewarm), rounds, readPercent, routes, output, load, command);
+            return new WorkloadOptions(clients, TimeSpan.FromSeconds(duration), TimeSpan.FromSeconds(warmup), TimeSpan.FromSeconds(prewarm), rounds, readPercent, routes, output, load, command, mirror);
         }
     }
 }
