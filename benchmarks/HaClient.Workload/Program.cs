@@ -78,9 +78,9 @@ public static class Program
                     var ops = stats.Sum(s => s.ReadMicros.Count + s.WriteMicros.Count);
                     var roundMicros = stats.SelectMany(s => s.ReadMicros.Concat(s.WriteMicros)).ToArray();
                     Array.Sort(roundMicros);
-                    var line = $"round {round + 1}/{o.Rounds} {route}: {ops / perRound.TotalSeconds:F0} ops/s, p99 {Percentile(roundMicros, 0.99):F2} ms";
+                    var line = $"round {round + 1}/{o.Rounds} {route}: {ops / perRound.TotalSeconds:F0} ops/s, p99 {Percentile(roundMicros, 0.99):F2} ms, client CPU {use.ClientSeconds * 1e6 / Math.Max(1, ops):F0} µs/op, {use.ContextSwitches / (double)Math.Max(1, ops):F2} context switches/op";
                     roundLines.Add(line);
-                    Console.Error.WriteLine($"workload: {line}, machine CPU {use.MachineSeconds * 1e6 / Math.Max(1, ops):F0} µs/op, client CPU {use.ClientSeconds * 1e6 / Math.Max(1, ops):F0} µs/op, GC {use.Collections} gen0+ collections, {use.GcPauseMsPerSecond:F1} ms/s paused, errors {stats.Sum(s => s.Errors)}");
+                    Console.Error.WriteLine($"workload: {line}, machine CPU {use.MachineSeconds * 1e6 / Math.Max(1, ops):F0} µs/op, GC {use.Collections} gen0+ collections, {use.GcPauseMsPerSecond:F1} ms/s paused, {use.PoolWorkItems / (double)Math.Max(1, ops):F2} pool work items/op, errors {stats.Sum(s => s.Errors)}");
                 }
                 catch (Exception e)
                 {
@@ -187,13 +187,48 @@ public static class Program
         var client0 = Process.GetCurrentProcess().TotalProcessorTime;
         var pause0 = GC.GetTotalPauseDuration();
         var gcs0 = GC.CollectionCount(0);
+        var items0 = ThreadPool.CompletedWorkItemCount;
+        var switches0 = ContextSwitches();
         await DelayUntilAsync(to);
         return new CpuUse(
             MachineBusySeconds() - machine0,
             (Process.GetCurrentProcess().TotalProcessorTime - client0).TotalSeconds,
             (GC.GetTotalPauseDuration() - pause0).TotalSeconds,
             GC.CollectionCount(0) - gcs0,
-            Stopwatch.GetElapsedTime(from, to).TotalSeconds);
+            Stopwatch.GetElapsedTime(from, to).TotalSeconds,
+            ThreadPool.CompletedWorkItemCount - items0,
+            ContextSwitches() - switches0);
+    }
+
+    /// <summary>This process's context switches so far, voluntary and not, summed over its threads (/proc/self/task/*/status).</summary>
+    private static long ContextSwitches()
+    {
+        long total = 0;
+        try
+        {
+            foreach (var task in Directory.EnumerateDirectories("/proc/self/task"))
+            {
+                try
+                {
+                    foreach (var line in File.ReadLines(Path.Combine(task, "status")))
+                    {
+                        if (line.Contains("ctxt_switches:", StringComparison.Ordinal))
+                        {
+                            total += long.Parse(line.AsSpan(line.IndexOf(':') + 1).Trim(), CultureInfo.InvariantCulture);
+                        }
+                    }
+                }
+                catch (IOException)
+                {
+                    // The thread ended meanwhile.
+                }
+            }
+        }
+        catch (IOException)
+        {
+        }
+
+        return total;
     }
 
     private static Task DelayUntilAsync(long timestamp)
@@ -351,7 +386,7 @@ public static class Program
         sb.AppendLine();
         sb.AppendLine(table);
         sb.AppendLine();
-        sb.AppendLine("Rounds (throughput and p99 of each route in each round, in the order they ran):");
+        sb.AppendLine("Rounds (throughput, p99, client CPU and the process's context switches per operation of each route in each round, in the order they ran):");
         foreach (var line in roundLines)
         {
             sb.AppendLine(CultureInfo.InvariantCulture, $"- {line}");
@@ -361,13 +396,13 @@ public static class Program
     }
 
     /// <summary>CPU seconds used in measured windows: the whole machine's, and the client process's.</summary>
-    private readonly record struct CpuUse(double MachineSeconds, double ClientSeconds, double GcPauseSeconds, int Collections, double WallSeconds)
+    private readonly record struct CpuUse(double MachineSeconds, double ClientSeconds, double GcPauseSeconds, int Collections, double WallSeconds, long PoolWorkItems = 0, long ContextSwitches = 0)
     {
         /// <summary>The client's GC pauses as milliseconds per second of the measured window.</summary>
         public double GcPauseMsPerSecond => WallSeconds <= 0 ? double.NaN : GcPauseSeconds * 1000 / WallSeconds;
 
         public static CpuUse operator +(CpuUse a, CpuUse b)
-            => new(a.MachineSeconds + b.MachineSeconds, a.ClientSeconds + b.ClientSeconds, a.GcPauseSeconds + b.GcPauseSeconds, a.Collections + b.Collections, a.WallSeconds + b.WallSeconds);
+            => new(a.MachineSeconds + b.MachineSeconds, a.ClientSeconds + b.ClientSeconds, a.GcPauseSeconds + b.GcPauseSeconds, a.Collections + b.Collections, a.WallSeconds + b.WallSeconds, a.PoolWorkItems + b.PoolWorkItems, a.ContextSwitches + b.ContextSwitches);
     }
 
     private sealed class ClientStats
