@@ -140,7 +140,7 @@ public sealed partial class RedisDeployment
                 return false;
             }
 
-            _ = await TopologyChangeSignal.WhenChangedAsync(changed, remaining < TimeSpan.FromMilliseconds(100) ? remaining : TimeSpan.FromMilliseconds(100), _time, cancellationToken).ConfigureAwait(false);
+            _ = await TopologyChangeSignal.WhenChangedAsync(changed, Min(remaining, TimeSpan.FromMilliseconds(100)), _time, cancellationToken).ConfigureAwait(false);
         }
     }
 
